@@ -1,0 +1,38 @@
+# The two commands in the README: `make synth` and `make test`.
+# Both set up from nothing: a .venv with pinned Python packages and the pinned CDK CLI from npm.
+PYTHON_BOOTSTRAP ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: synth test lint bench clean deps
+
+deps: $(STAMP) node_modules/.installed
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Synthesize every configured environment with all policy packs into cdk.out/ (fails on any unacknowledged finding).
+synth: deps
+	$(PY) -m stacks.synth
+
+## The whole test suite (starts its own PostgreSQL cluster when the runtime tests need one).
+test: deps
+	$(PY) -m pytest
+
+lint: deps
+	$(PY) -m ruff check .
+	$(PY) -m mypy app.py stacks runtime
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
