@@ -1,0 +1,315 @@
+"""Environments as data: load a TOML config file, apply context overrides, validate.
+
+Everything below `app.py` receives these frozen dataclasses; nothing else reads
+files, environment variables or CDK context. A bad value raises ONE `ConfigError`
+that names the file, the field and the fix, before any construct is built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+EnvironmentKind = Literal["dev", "qa", "prod"]
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+MIN_PROD_BACKUP_RETENTION_DAYS = 7
+MAX_PITR_RETENTION_DAYS = 35  # the longest continuous-backup window AWS Backup and Aurora offer
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+_INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid. The message names the file, the field and the fix."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One segregated environment (P1): its own account/region, VPC, keys, database and cluster."""
+
+    name: str
+    kind: EnvironmentKind
+    account: str
+    region: str
+    vpc_cidr: str
+    az_count: int = 3
+    availability_zones: tuple[str, ...] = ()
+    nat_gateways: int = 1
+    db_instance_class: str = "r6g.large"
+    db_reader_count: int = 1
+    db_port: int = 5432
+    backup_retention_days: int = 35
+    pitr_retention_days: int = 14
+    deletion_protection: bool = True
+    vault_lock_min_retention_days: int | None = None
+    backup_copy_region: str | None = None
+    log_retention_days: int = 365
+    hipaa: bool = False
+
+    @property
+    def is_production(self) -> bool:
+        return self.kind == "prod"
+
+    @property
+    def longest_backup_retention_days(self) -> int:
+        """How long any copy of the data can outlive its deletion (erasure receipts use this, P10)."""
+        return max(self.backup_retention_days, self.pitr_retention_days)
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Every environment of one installation, as read from one config file."""
+
+    source: str
+    app_name: str
+    environments: tuple[EnvironmentConfig, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(env.name for env in self.environments)
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise ConfigError(
+            f"{self.source}: unknown environment {name!r}. "
+            f"Valid environments: {', '.join(self.names)}. Pass one of them with -c env=NAME."
+        )
+
+    def only(self, name: str | None) -> PlatformConfig:
+        """This config narrowed to one environment (`-c env=NAME`), or unchanged for None."""
+        if name is None:
+            return self
+        return PlatformConfig(self.source, self.app_name, (self.environment(name),))
+
+
+_FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(EnvironmentConfig)}
+_SETTABLE = sorted(set(_FIELD_TYPES) - {"name"})
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PlatformConfig:
+    """Read `path`, apply `overrides` (`{"<env>.<field>": value}` from CDK context), validate."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found. Pass an existing file with -c config=PATH.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc}). Fix the syntax at that position.") from None
+
+    unknown_top = set(raw) - {"app_name", "defaults", "environments"}
+    if unknown_top:
+        raise ConfigError(
+            f"{source}: unknown top-level key(s) {', '.join(sorted(unknown_top))}. "
+            "Allowed: app_name, [defaults], [environments.<name>]."
+        )
+    app_name = raw.get("app_name", "adp")
+    if not isinstance(app_name, str) or not _NAME.match(app_name):
+        raise ConfigError(f"{source}: app_name={app_name!r} must be 2-16 lowercase letters/digits, e.g. \"adp\".")
+    defaults = raw.get("defaults", {})
+    envs = raw.get("environments", {})
+    if not isinstance(envs, dict) or not envs:
+        raise ConfigError(f"{source}: no environments. Add at least one [environments.<name>] table.")
+    _check_keys(source, "defaults", defaults)
+
+    merged: dict[str, dict[str, Any]] = {}
+    for name, table in envs.items():
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"{source}: environment name {name!r} must be 2-16 lowercase letters/digits starting with a letter."
+            )
+        _check_keys(source, f"environments.{name}", table)
+        merged[name] = {**defaults, **table}
+
+    for key, value in (overrides or {}).items():
+        env_name, _, field_name = key.partition(".")
+        if env_name not in merged:
+            continue  # not ours: a CDK feature flag or another tool's context key
+        if field_name not in _SETTABLE:
+            raise ConfigError(
+                f"context override {key!r}: {field_name!r} is not a field. Valid fields: {', '.join(_SETTABLE)}."
+            )
+        merged[env_name][field_name] = _coerce(f"context override {key!r}", field_name, value)
+
+    environments = tuple(_build(source, name, values) for name, values in merged.items())
+    _check_across(source, environments)
+    return PlatformConfig(source=source, app_name=app_name, environments=environments)
+
+
+def _check_keys(source: str, where: str, table: Any) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [{where}] must be a table of field = value lines.")
+    unknown = set(table) - set(_SETTABLE)
+    if unknown:
+        raise ConfigError(
+            f"{source}: [{where}] has unknown field(s) {', '.join(sorted(unknown))}. "
+            f"Valid fields: {', '.join(_SETTABLE)}."
+        )
+
+
+def _coerce(where: str, field_name: str, value: Any) -> Any:
+    """Context values from `-c` arrive as strings; turn them into the field's type."""
+    if not isinstance(value, str):
+        return value
+    kind = str(_FIELD_TYPES[field_name])
+    if kind == "bool":
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+    if kind.startswith("int"):
+        if value.lower() in ("", "none", "null") and "None" in kind:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}.") from None
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if "None" in kind and value.lower() in ("", "none", "null"):
+        return None
+    return value
+
+
+def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
+    where = f"{source}: environments.{name}"
+
+    def fail(field_name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{where}.{field_name}: {problem}")
+
+    for required in ("kind", "account", "region", "vpc_cidr"):
+        if required not in values:
+            raise fail(required, "is missing. Set it in [defaults] or in this environment's table.")
+    for key, value in values.items():
+        _check_type(fail, key, value)
+
+    kind = values["kind"]
+    if kind not in get_args(EnvironmentKind):
+        raise fail("kind", f"{kind!r} is not one of dev, qa, prod.")
+    if not _ACCOUNT.match(values["account"]):
+        raise fail("account", f"{values['account']!r} is not a 12-digit AWS account id (quote it as a string).")
+    region = values["region"]
+    if not _REGION.match(region):
+        raise fail("region", f"{region!r} is not an AWS region name such as \"eu-west-1\".")
+
+    cidr = values["vpc_cidr"]
+    try:
+        network = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as exc:
+        raise fail("vpc_cidr", f"{cidr!r} is not a valid IPv4 network ({exc}). Use e.g. \"10.10.0.0/16\".") from None
+    if not 16 <= network.prefixlen <= 20 or not network.is_private:
+        raise fail("vpc_cidr", f"{cidr!r} must be a private (RFC 1918) network between /16 and /20.")
+
+    azs = tuple(values.get("availability_zones", ()))
+    az_count = values.get("az_count", len(azs) if azs else 3)
+    if azs and len(azs) != az_count:
+        raise fail("availability_zones", f"lists {len(azs)} zones but az_count is {az_count}; make them agree.")
+    if az_count < 2:
+        raise fail("az_count", f"is {az_count}; the database needs at least 2 availability zones (P8). Set 2 or more.")
+    if az_count > 6:
+        raise fail("az_count", f"is {az_count}; use at most 6 availability zones.")
+    if not azs:
+        azs = tuple(f"{region}{letter}" for letter in "abcdef"[:az_count])
+    for zone in azs:
+        if not zone.startswith(region) or len(zone) != len(region) + 1:
+            raise fail("availability_zones", f"{zone!r} is not a zone of {region} (expected e.g. {region}a).")
+    if len(set(azs)) != len(azs):
+        raise fail("availability_zones", "lists a zone twice; each must be distinct.")
+
+    nat = values.get("nat_gateways", 1)
+    if not 0 <= nat <= az_count:
+        raise fail("nat_gateways", f"is {nat}; use 0 (no internet egress) up to az_count ({az_count}).")
+    if not _INSTANCE_CLASS.match(values.get("db_instance_class", "r6g.large")):
+        raise fail("db_instance_class", "must look like \"r6g.large\" (without the \"db.\" prefix).")
+    readers = values.get("db_reader_count", 1)
+    if readers < 1:
+        raise fail("db_reader_count", f"is {readers}; at least one reader in another AZ is needed for failover (P8).")
+    port = values.get("db_port", 5432)
+    if not 1150 <= port <= 65535:
+        raise fail("db_port", f"is {port}; Aurora accepts ports 1150-65535.")
+
+    backup_days = values.get("backup_retention_days", 35)
+    pitr_days = values.get("pitr_retention_days", 14)
+    if backup_days < 1:
+        raise fail("backup_retention_days", f"is {backup_days}; daily backups must be kept at least 1 day (P9).")
+    if not 1 <= pitr_days <= MAX_PITR_RETENTION_DAYS:
+        raise fail("pitr_retention_days", f"is {pitr_days}; point-in-time recovery keeps 1 to 35 days (P11).")
+    log_days = values.get("log_retention_days", 365)
+    if log_days not in LOG_RETENTION_DAYS:
+        raise fail(
+            "log_retention_days",
+            f"is {log_days}; CloudWatch Logs accepts {', '.join(map(str, LOG_RETENTION_DAYS))}.",
+        )
+
+    lock_days = values.get("vault_lock_min_retention_days")
+    if lock_days is not None and not 1 <= lock_days <= min(backup_days, pitr_days):
+        raise fail(
+            "vault_lock_min_retention_days",
+            f"is {lock_days}; it must be at least 1 and no longer than both backup_retention_days ({backup_days}) "
+            f"and pitr_retention_days ({pitr_days}), or AWS Backup rejects the shorter backups.",
+        )
+    copy_region = values.get("backup_copy_region")
+    if copy_region is not None and (not _REGION.match(copy_region) or copy_region == region):
+        raise fail("backup_copy_region", f"{copy_region!r} must be another AWS region than {region}, or be omitted.")
+
+    if kind == "prod":
+        if not values.get("deletion_protection", True):
+            raise fail("deletion_protection", "is false; production must keep deletion protection on. Set it to true.")
+        if backup_days < MIN_PROD_BACKUP_RETENTION_DAYS:
+            raise fail(
+                "backup_retention_days",
+                f"is {backup_days}; production keeps daily backups at least {MIN_PROD_BACKUP_RETENTION_DAYS} days "
+                "(P9). Set 7 or more.",
+            )
+        if lock_days is None:
+            raise fail(
+                "vault_lock_min_retention_days",
+                "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). "
+                "Set e.g. 7.",
+            )
+
+    return EnvironmentConfig(
+        **{**values, "name": name, "az_count": az_count, "availability_zones": azs},
+    )
+
+
+def _check_type(fail: Any, key: str, value: Any) -> None:
+    kind = str(_FIELD_TYPES[key])
+    if kind == "bool":
+        ok = isinstance(value, bool)
+        expected = "true or false"
+    elif kind.startswith("int"):
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (value is None and "None" in kind)
+        expected = "a whole number"
+    elif kind.startswith("tuple"):
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        expected = "a list of strings"
+    else:
+        ok = isinstance(value, str) or (value is None and "None" in kind)
+        expected = "a string (in quotes)"
+    if not ok:
+        raise fail(key, f"{value!r} has the wrong type; expected {expected}.")
+
+
+def _check_across(source: str, environments: tuple[EnvironmentConfig, ...]) -> None:
+    """P1: environments are segregated, so their address spaces may never overlap (no peering surprises)."""
+    for i, first in enumerate(environments):
+        for second in environments[i + 1 :]:
+            if ipaddress.IPv4Network(first.vpc_cidr).overlaps(ipaddress.IPv4Network(second.vpc_cidr)):
+                raise ConfigError(
+                    f"{source}: environments.{first.name}.vpc_cidr ({first.vpc_cidr}) overlaps "
+                    f"environments.{second.name}.vpc_cidr ({second.vpc_cidr}). Give each environment its own "
+                    "non-overlapping range (P1)."
+                )

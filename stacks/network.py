@@ -1,0 +1,136 @@
+"""P1, P7: one VPC per environment with three tiers, flow logs, and private AWS endpoints.
+
+- public: load balancers only; instances launched there get no public IP.
+- app: private subnets for the ECS tasks; internet egress only through NAT when configured.
+- data: isolated subnets for Aurora; no route to an internet or NAT gateway.
+Tasks reach KMS, Secrets Manager, ECR, CloudWatch Logs, STS and S3 through VPC endpoints.
+"""
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.classification import DataClass
+from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.keys import EnvironmentKeys
+
+PUBLIC_TIER = "public"
+APP_TIER = "app"
+DATA_TIER = "data"
+
+INTERFACE_ENDPOINTS = {
+    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+}
+
+
+class NetworkStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
+        keys: EnvironmentKeys,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=f"{app_name}-{env_config.name}-network",
+            description=f"{app_name} {env_config.name}: VPC with public/app/data tiers, flow logs, endpoints (P1)",
+        )
+        app_subnet_type = (
+            ec2.SubnetType.PRIVATE_WITH_EGRESS if env_config.nat_gateways > 0 else ec2.SubnetType.PRIVATE_ISOLATED
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            vpc_name=f"{app_name}-{env_config.name}",
+            ip_addresses=ec2.IpAddresses.cidr(env_config.vpc_cidr),
+            availability_zones=list(env_config.availability_zones),
+            nat_gateways=env_config.nat_gateways,
+            restrict_default_security_group=True,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name=PUBLIC_TIER, subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24, map_public_ip_on_launch=False
+                ),
+                ec2.SubnetConfiguration(name=APP_TIER, subnet_type=app_subnet_type, cidr_mask=20),
+                ec2.SubnetConfiguration(name=DATA_TIER, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+            ],
+        )
+        flow_log_group = EncryptedLogGroup(
+            self,
+            "FlowLogs",
+            key=keys.logs,
+            retention_days=env_config.log_retention_days,
+            # Network metadata (addresses, ports, bytes) of this VPC; no payloads (P2, P7).
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+        )
+        self._flow_log(flow_log_group.log_group, env_config)
+
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        endpoint_security_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="VPC interface endpoints: HTTPS from inside this VPC only",
+            allow_all_outbound=False,
+        )
+        # The literal CIDR from config (not a token) keeps the rule provable at synth time.
+        endpoint_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(env_config.vpc_cidr), ec2.Port.tcp(443), "HTTPS from this environment's VPC"
+        )
+        for name, service in INTERFACE_ENDPOINTS.items():
+            self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                subnets=self.app_subnets,
+                private_dns_enabled=True,
+                open=False,
+                security_groups=[endpoint_security_group],
+            )
+
+    def _flow_log(self, log_group: logs.ILogGroup, env_config: EnvironmentConfig) -> None:
+        """Flow logs to CloudWatch, delivered by a role whose permissions are a customer-managed
+        policy scoped to this one log group (no inline policy), assumable only for this account."""
+        role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": env_config.account}}
+            ),
+            description="Delivers this VPC's flow logs to its encrypted log group",
+        )
+        iam.ManagedPolicy(
+            self,
+            "FlowLogDelivery",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[log_group.log_group_arn],
+                )
+            ],
+        )
+        ec2.CfnFlowLog(
+            self,
+            "FlowLog",
+            resource_id=self.vpc.vpc_id,
+            resource_type="VPC",
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_group_name=log_group.log_group_name,
+            deliver_logs_permission_arn=role.role_arn,
+        )
+
+    @property
+    def app_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_group_name=APP_TIER)
+
+    @property
+    def data_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_group_name=DATA_TIER)

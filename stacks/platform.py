@@ -1,0 +1,29 @@
+"""Build the whole CDK app from a validated config: one stage per environment, the policy
+packs, and the acknowledgement register. `app.py`, `make synth` and the tests share this path."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App
+
+from stacks.config import PlatformConfig
+from stacks.policy.acknowledgements import REGISTER, Acknowledgement, apply_register
+from stacks.policy.packs import register_policy_packs
+from stacks.stage import PlatformStage
+
+
+def build_app(
+    config: PlatformConfig,
+    *,
+    outdir: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    with_acknowledgements: bool = True,
+    register: tuple[Acknowledgement, ...] = REGISTER,
+) -> tuple[App, list[PlatformStage]]:
+    app = App(outdir=outdir, context=dict(context) if context else None)
+    stages = [PlatformStage(app, env_config=env, app_name=config.app_name) for env in config.environments]
+    if with_acknowledgements:
+        for stage in stages:
+            stage.acknowledged = apply_register(stage, stage.env_config, register)
+    register_policy_packs(app)
+    return app, stages

@@ -1,0 +1,24 @@
+"""The policy packs every environment is checked against at synth time."""
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
+
+# Pack name as it prefixes rule ids in findings -> the pack class.
+PACKS = {
+    "AwsSolutions": AwsSolutionsChecks,
+    "HIPAA.Security": HIPAASecurityChecks,
+    "NIST.800.53.R5": NIST80053R5Checks,
+    "PCI.DSS.321": PCIDSS321Checks,
+}
+
+
+def register_policy_packs(app: App) -> None:
+    Validations.of(app).add_plugins(*(pack(app) for pack in PACKS.values()))
+
+
+def pack_of(rule_id: str) -> str:
+    """'HIPAA.Security-RDSStorageEncrypted[x]' -> 'HIPAA.Security'."""
+    for name in PACKS:
+        if rule_id.startswith(name + "-"):
+            return name
+    return rule_id.split("-", 1)[0]

@@ -1,0 +1,37 @@
+"""PlatformStage: wires the stacks of ONE environment and does the grants between them (P1).
+
+A stage never receives anything of another environment: only its own `EnvironmentConfig`.
+"""
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from stacks.backup import BackupCopyStack, BackupStack
+from stacks.config import EnvironmentConfig
+from stacks.data import DataStack
+from stacks.keys import KeysStack
+from stacks.network import NetworkStack
+from stacks.policy.acknowledgements import Acknowledgement
+
+
+class PlatformStage(Stage):
+    def __init__(self, scope: Construct, *, env_config: EnvironmentConfig, app_name: str) -> None:
+        super().__init__(
+            scope, env_config.name, env=Environment(account=env_config.account, region=env_config.region)
+        )
+        self.env_config = env_config
+        self.acknowledged: list[tuple[Acknowledgement, str]] = []  # filled by the register (policy/)
+        common = {"env_config": env_config, "app_name": app_name}
+
+        self.keys = KeysStack(self, "Keys", **common)
+        self.network = NetworkStack(self, "Network", keys=self.keys.keys, **common)
+        self.data = DataStack(self, "Data", keys=self.keys.keys, network=self.network, **common)
+        self.backup = BackupStack(
+            self, "Backup", backups_key=self.keys.keys.backups, cluster=self.data.cluster, **common
+        )
+        if env_config.backup_copy_region:
+            self.backup_copy = BackupCopyStack(self, "BackupCopy", **common)
+            self.backup.add_stack_dependency(self.backup_copy)
+
+        Tags.of(self).add("app", app_name)
+        Tags.of(self).add("environment", env_config.name)

@@ -1,0 +1,201 @@
+"""Synthesize every environment with all policy packs and judge the result.
+
+Two synths share one code path:
+1. without acknowledgements, into a scratch directory: every finding the packs raise;
+2. with the register applied, into the output directory: the cloud assembly that is deployed,
+   and CDK's own verdict.
+Comparing (1) with the register tells which findings are acknowledged, which are not, and
+which register entries are stale (acknowledge nothing). The build passes only when there is
+no unacknowledged finding, no stale entry, and CDK's verdict on (2) agrees.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Stack
+
+from stacks.config import PlatformConfig
+from stacks.platform import build_app
+from stacks.policy.acknowledgements import REGISTER, Acknowledgement, applicable
+from stacks.policy.packs import PACKS
+from stacks.stage import PlatformStage
+
+REPORT_FILE = "validation-report.json"
+SUMMARY_FILE = "policy-summary.json"
+FAIL_SYNTH_CONTEXT = "@aws-cdk/core:failSynthOnValidationErrors"
+
+
+@dataclass(frozen=True)
+class Finding:
+    plugin: str
+    rule: str
+    severity: str
+    environment: str
+    path: str  # relative to the environment's stage
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.upper()} {self.rule} at {self.environment}/{self.path}: {self.description}"
+
+
+@dataclass
+class SynthOutcome:
+    outdir: Path
+    seconds: float
+    stacks: dict[str, list[str]]  # environment -> stack names
+    findings: list[Finding]
+    acknowledged: list[tuple[Finding, Acknowledgement]]
+    unacknowledged: list[Finding]
+    stale: list[tuple[str, Acknowledgement]]  # (environment, entry)
+    cdk_verdict_passed: bool
+    stages: list[PlatformStage] = field(repr=False, default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.unacknowledged and not self.stale and self.cdk_verdict_passed
+
+
+def read_findings(report_path: Path) -> list[Finding]:
+    """Every violation of every plugin in a CDK validation report (absent report: none)."""
+    if not report_path.exists():
+        return []
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    findings = []
+    for plugin in report.get("pluginReports", []):
+        for violation in plugin.get("violations", []):
+            for construct in violation.get("violatingConstructs", []):
+                environment, _, path = construct["constructPath"].partition("/")
+                findings.append(
+                    Finding(
+                        plugin=plugin["pluginName"],
+                        rule=qualified_rule_id(plugin["pluginName"], violation["ruleName"]),
+                        severity=violation.get("severity", "error"),
+                        environment=environment,
+                        path=path,
+                        description=violation.get("description", ""),
+                    )
+                )
+    return findings
+
+
+def qualified_rule_id(plugin: str, rule: str) -> str:
+    """The id that acknowledges a finding: cdk-nag rules carry their pack already
+    ('AwsSolutions-IAM4[...]'); CDK's own plugins are addressed as 'Plugin-Name::RULE'."""
+    if rule.startswith(tuple(f"{pack}-" for pack in PACKS)):
+        return rule
+    return f"{plugin.replace(' ', '-')}::{rule}"
+
+
+def _synth(app: Any) -> bool:
+    """CDK's verdict: False when a validation plugin reported failure."""
+    try:
+        app.synth()
+    except RuntimeError as exc:  # jsii surfaces the JavaScript error as RuntimeError
+        if "ValidationFailed" not in str(exc) and "Validation failed" not in str(exc):
+            raise
+        return False
+    return True
+
+
+def synthesize(config: PlatformConfig, outdir: str | Path, *, register: tuple[Acknowledgement, ...] = REGISTER,
+               context: dict[str, Any] | None = None) -> SynthOutcome:
+    started = time.monotonic()
+    outdir = Path(outdir)
+    with tempfile.TemporaryDirectory(prefix="policy-raw-") as scratch:
+        # Report only: the app neither throws nor prints; we read the report file instead.
+        quiet = {**(context or {}), FAIL_SYNTH_CONTEXT: False}
+        raw_app, _ = build_app(config, outdir=scratch, context=quiet, with_acknowledgements=False)
+        _synth(raw_app)
+        findings = read_findings(Path(scratch) / REPORT_FILE)
+
+    app, stages = build_app(config, outdir=str(outdir), context=context, register=register)
+    # CDK's verdict: the synth passed and its report lists nothing (warnings included) left unacknowledged.
+    verdict = _synth(app) and not read_findings(outdir / REPORT_FILE)
+
+    acknowledged, unacknowledged = [], []
+    used: set[tuple[str, Acknowledgement]] = set()
+    entries = {stage.env_config.name: applicable(stage.env_config, register) for stage in stages}
+    for finding in findings:
+        entry = next((e for e in entries.get(finding.environment, []) if e.matches(finding.rule, finding.path)), None)
+        if entry is None:
+            unacknowledged.append(finding)
+        else:
+            acknowledged.append((finding, entry))
+            used.add((finding.environment, entry))
+    stale = [(env, entry) for env, env_entries in entries.items() for entry in env_entries if (env, entry) not in used]
+
+    return SynthOutcome(
+        outdir=outdir,
+        seconds=time.monotonic() - started,
+        stacks={
+            stage.env_config.name: [c.stack_name for c in stage.node.children if isinstance(c, Stack)]
+            for stage in stages
+        },
+        findings=findings,
+        acknowledged=acknowledged,
+        unacknowledged=unacknowledged,
+        stale=stale,
+        cdk_verdict_passed=verdict,
+        stages=stages,
+    )
+
+
+def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
+    lines = [f"Synthesized {len(outcome.stacks)} environment(s) from {config.source} into {outcome.outdir}/ "
+             f"in {outcome.seconds:.1f} s"]
+    for env in config.environments:
+        if env.name in outcome.stacks:
+            stacks = outcome.stacks[env.name]
+            lines.append(f"  {env.name:<8} {env.kind:<4} {env.account}/{env.region}: {len(stacks)} stacks "
+                         f"({', '.join(stacks)})")
+    plugins = sorted({f.plugin for f in outcome.findings} | {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5",
+                                                              "PCI.DSS.321"})
+    open_count = Counter(f.plugin for f in outcome.unacknowledged)
+    ack_count = Counter(f.plugin for f, _ in outcome.acknowledged)
+    lines.append("Policy findings per pack: unacknowledged / acknowledged")
+    for plugin in plugins:
+        per_env = ", ".join(
+            f"{env} {sum(1 for f, _ in outcome.acknowledged if f.plugin == plugin and f.environment == env)}"
+            for env in outcome.stacks
+        )
+        lines.append(f"  {plugin:<24} {open_count[plugin]:>3} / {ack_count[plugin]:<3} (acknowledged: {per_env})")
+    register_used = len({entry for _, entry in outcome.acknowledged})
+    lines.append(f"Acknowledgement register: {len(REGISTER)} entries, {register_used} in use, "
+                 f"{len(outcome.stale)} stale (stacks/policy/acknowledgements.py)")
+    for finding in outcome.unacknowledged:
+        lines.append(f"  unacknowledged: {finding}")
+    for env, entry in outcome.stale:
+        lines.append(f"  stale: {entry.rule} on {', '.join(entry.paths)} in {env} acknowledges no finding; remove it")
+    if not outcome.cdk_verdict_passed and not outcome.unacknowledged:
+        lines.append(f"  CDK reported a validation failure the register does not explain: see {outcome.outdir}/"
+                     f"{REPORT_FILE}")
+    lines.append("Result: " + ("PASS" if outcome.passed else "FAIL"))
+    return lines
+
+
+def write_summary(outcome: SynthOutcome) -> Path:
+    path = outcome.outdir / SUMMARY_FILE
+    path.write_text(
+        json.dumps(
+            {
+                "passed": outcome.passed,
+                "seconds": round(outcome.seconds, 2),
+                "stacks": outcome.stacks,
+                "unacknowledged": [vars(f) for f in outcome.unacknowledged],
+                "acknowledged": [
+                    {**vars(f), "reason": e.reason, "concerns": e.concerns} for f, e in outcome.acknowledged
+                ],
+                "stale": [{"environment": env, "rule": e.rule, "paths": list(e.paths)} for env, e in outcome.stale],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return path
