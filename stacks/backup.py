@@ -8,7 +8,7 @@
 - Optional cross-region copy into a vault of the same environment in another region.
 """
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
+from stacks.constructs.platform_stack import PlatformStack
 
 VAULT_LOCK_GRACE_DAYS = 3  # the minimum AWS allows before a lock becomes immutable (compliance mode)
 
@@ -48,17 +49,15 @@ def _vault(scope: Construct, env_config: EnvironmentConfig, name: str, key: kms.
     return vault
 
 
-class BackupCopyStack(Stack):
+class BackupCopyStack(PlatformStack):
     """The destination of cross-region copies: a vault and its own key in `backup_copy_region`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str) -> None:
-        assert env_config.backup_copy_region is not None
+    def __init__(
+        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str, region: str
+    ) -> None:
         super().__init__(
-            scope,
-            construct_id,
-            env={"account": env_config.account, "region": env_config.backup_copy_region},
-            stack_name=f"{app_name}-{env_config.name}-backup-copy",
-            description=f"{app_name} {env_config.name}: cross-region backup copy vault (P9)",
+            scope, construct_id, env_config=env_config, app_name=app_name, purpose="backup-copy",
+            summary="cross-region backup copy vault (P9)", region=region,
         )
         key = kms.Key(
             self,
@@ -71,16 +70,14 @@ class BackupCopyStack(Stack):
         self.vault = _vault(self, env_config, vault_name(app_name, env_config, "-copy"), key)
 
 
-class BackupStack(Stack):
+class BackupStack(PlatformStack):
     def __init__(
         self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
         backups_key: kms.IKey, cluster: rds.DatabaseCluster,
     ) -> None:
         super().__init__(
-            scope,
-            construct_id,
-            stack_name=f"{app_name}-{env_config.name}-backup",
-            description=f"{app_name} {env_config.name}: daily + continuous backups, bounded retention (P9 P11)",
+            scope, construct_id, env_config=env_config, app_name=app_name, purpose="backup",
+            summary="daily + continuous backups, bounded retention (P9 P11)",
         )
         self.vault = _vault(self, env_config, vault_name(app_name, env_config), backups_key)
         daily = events.Schedule.cron(minute="0", hour="3")

@@ -246,6 +246,14 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
         raise fail("backup_retention_days", f"is {backup_days}; daily backups must be kept at least 1 day (P9).")
     if not 1 <= pitr_days <= MAX_PITR_RETENTION_DAYS:
         raise fail("pitr_retention_days", f"is {pitr_days}; point-in-time recovery keeps 1 to 35 days (P11).")
+    if kind == "prod" and not values.get("deletion_protection", True):
+        raise fail("deletion_protection", "is false; production must keep deletion protection on. Set it to true.")
+    if kind == "prod" and backup_days < MIN_PROD_BACKUP_RETENTION_DAYS:
+        raise fail(
+            "backup_retention_days",
+            f"is {backup_days}; production keeps daily backups at least {MIN_PROD_BACKUP_RETENTION_DAYS} days "
+            "(P9). Set 7 or more.",
+        )
     log_days = values.get("log_retention_days", 365)
     if log_days not in LOG_RETENTION_DAYS:
         raise fail(
@@ -264,21 +272,12 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
     if copy_region is not None and (not _REGION.match(copy_region) or copy_region == region):
         raise fail("backup_copy_region", f"{copy_region!r} must be another AWS region than {region}, or be omitted.")
 
-    if kind == "prod":
-        if not values.get("deletion_protection", True):
-            raise fail("deletion_protection", "is false; production must keep deletion protection on. Set it to true.")
-        if backup_days < MIN_PROD_BACKUP_RETENTION_DAYS:
-            raise fail(
-                "backup_retention_days",
-                f"is {backup_days}; production keeps daily backups at least {MIN_PROD_BACKUP_RETENTION_DAYS} days "
-                "(P9). Set 7 or more.",
-            )
-        if lock_days is None:
-            raise fail(
-                "vault_lock_min_retention_days",
-                "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). "
-                "Set e.g. 7.",
-            )
+    if kind == "prod" and lock_days is None:
+        raise fail(
+            "vault_lock_min_retention_days",
+            "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). "
+            "Set e.g. 7.",
+        )
 
     return EnvironmentConfig(
         **{**values, "name": name, "az_count": az_count, "availability_zones": azs},

@@ -6,7 +6,7 @@ group, IAM database authentication, pgaudit, PostgreSQL logs into an encrypted l
 and an RDS-managed master secret (encrypted with the database key, rotated by RDS).
 """
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from constructs import Construct
@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import PlatformStack
 from stacks.keys import EnvironmentKeys
 from stacks.network import NetworkStack
 
@@ -35,16 +36,14 @@ CLUSTER_PARAMETERS = {
 }
 
 
-class DataStack(Stack):
+class DataStack(PlatformStack):
     def __init__(
         self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
         keys: EnvironmentKeys, network: NetworkStack,
     ) -> None:
         super().__init__(
-            scope,
-            construct_id,
-            stack_name=f"{app_name}-{env_config.name}-data",
-            description=f"{app_name} {env_config.name}: multi-AZ Aurora PostgreSQL, TLS-only, CMK-encrypted (P5 P6 P8)",
+            scope, construct_id, env_config=env_config, app_name=app_name, purpose="data",
+            summary="multi-AZ Aurora PostgreSQL, TLS-only, CMK-encrypted (P5 P6 P8)",
         )
         cluster_identifier = f"{app_name}-{env_config.name}-db"
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION)

@@ -8,12 +8,13 @@ account and region.
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.platform_stack import PlatformStack
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,11 @@ class EnvironmentKeys:
 PURPOSES = ("database", "application", "logs", "backups", "exports")
 
 
-class KeysStack(Stack):
+class KeysStack(PlatformStack):
     def __init__(self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str) -> None:
         super().__init__(
-            scope,
-            construct_id,
-            stack_name=f"{app_name}-{env_config.name}-keys",
-            description=f"{app_name} {env_config.name}: customer-managed KMS keys per purpose (P6)",
+            scope, construct_id, env_config=env_config, app_name=app_name, purpose="keys",
+            summary="customer-managed KMS keys per purpose (P6)",
         )
         self._env_config = env_config
         self._app_name = app_name

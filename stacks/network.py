@@ -6,7 +6,7 @@
 Tasks reach KMS, Secrets Manager, ECR, CloudWatch Logs, STS and S3 through VPC endpoints.
 """
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import PlatformStack
 from stacks.keys import EnvironmentKeys
 
 PUBLIC_TIER = "public"
@@ -31,16 +32,14 @@ INTERFACE_ENDPOINTS = {
 }
 
 
-class NetworkStack(Stack):
+class NetworkStack(PlatformStack):
     def __init__(
         self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
         keys: EnvironmentKeys,
     ) -> None:
         super().__init__(
-            scope,
-            construct_id,
-            stack_name=f"{app_name}-{env_config.name}-network",
-            description=f"{app_name} {env_config.name}: VPC with public/app/data tiers, flow logs, endpoints (P1)",
+            scope, construct_id, env_config=env_config, app_name=app_name, purpose="network",
+            summary="VPC with public/app/data tiers, flow logs, endpoints (P1)",
         )
         app_subnet_type = (
             ec2.SubnetType.PRIVATE_WITH_EGRESS if env_config.nat_gateways > 0 else ec2.SubnetType.PRIVATE_ISOLATED

@@ -30,7 +30,9 @@ class PlatformStage(Stage):
             self, "Backup", backups_key=self.keys.keys.backups, cluster=self.data.cluster, **common
         )
         if env_config.backup_copy_region:
-            self.backup_copy = BackupCopyStack(self, "BackupCopy", **common)
+            self.backup_copy = BackupCopyStack(
+                self, "BackupCopy", region=env_config.backup_copy_region, **common
+            )
             self.backup.add_stack_dependency(self.backup_copy)
 
         Tags.of(self).add("app", app_name)

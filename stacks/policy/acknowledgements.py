@@ -109,13 +109,6 @@ REGISTER: tuple[Acknowledgement, ...] = (
         "support; the role is assumable only by backup.amazonaws.com.",
         concerns="least-privilege IAM, P9",
     ),
-    Acknowledgement(
-        rule="CloudFormation-Validate::W3010",
-        paths=("Data/Cluster/Writer", "Data/Cluster/Reader*"),
-        reason="Writer and readers are pinned to distinct zones from the environment's config (the same zones "
-        "its subnets use), so P8's multi-AZ placement is provable at synth time.",
-        concerns="P8",
-    ),
 )
 
 

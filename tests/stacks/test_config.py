@@ -1,0 +1,113 @@
+"""Bad configuration gives ONE clear error naming the file, the field and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.config import ConfigError, load_config
+from tests.stacks.conftest import OPERATOR_CONFIG, ROOT
+
+VALID = """
+app_name = "adp"
+[defaults]
+region = "eu-west-1"
+[environments.dev]
+kind = "dev"
+account = "111111111111"
+vpc_cidr = "10.10.0.0/16"
+[environments.prod]
+kind = "prod"
+account = "333333333333"
+vpc_cidr = "10.30.0.0/16"
+vault_lock_min_retention_days = 7
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "envs.toml"
+    path.write_text(text)
+    return path
+
+
+def test_config_operator_file_loads_three_segregated_environments() -> None:
+    config = load_config(OPERATOR_CONFIG)
+    assert config.names == ("dev", "qa", "prod")
+    prod = config.environment("prod")
+    assert prod.is_production and prod.deletion_protection and prod.backup_retention_days >= 7
+    assert len(prod.availability_zones) == prod.az_count >= 2
+
+
+def test_config_context_override_is_typed_and_applied(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, VALID), {"prod.db_reader_count": "3", "dev.hipaa": "true"})
+    assert config.environment("prod").db_reader_count == 3
+    assert config.environment("dev").hipaa is True
+
+
+def test_config_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, VALID))
+    with pytest.raises(ConfigError, match=r"unknown environment 'stage'\. Valid environments: dev, prod"):
+        config.only("stage")
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fix"),
+    [
+        (('vpc_cidr = "10.30.0.0/16"', 'vpc_cidr = "10.30.0.300/16"'), "environments.prod.vpc_cidr", "not a valid"),
+        (('vpc_cidr = "10.30.0.0/16"', 'vpc_cidr = "10.30.0.1/16"'), "environments.prod.vpc_cidr", "not a valid"),
+        (('vpc_cidr = "10.30.0.0/16"', 'vpc_cidr = "10.10.128.0/17"'), "overlaps", "non-overlapping"),
+        (('kind = "prod"', 'kind = "prod"\naz_count = 1'), "environments.prod.az_count", "at least 2"),
+        (('kind = "prod"', 'kind = "prod"\ndeletion_protection = false'), "environments.prod.deletion_protection",
+         "Set it to true"),
+        (('kind = "prod"', 'kind = "prod"\nbackup_retention_days = 5'), "environments.prod.backup_retention_days",
+         "Set 7 or more"),
+        (('vault_lock_min_retention_days = 7', ''), "environments.prod.vault_lock_min_retention_days", "Set e.g. 7"),
+        (('kind = "dev"', 'kind = "dev"\nbackup_retension_days = 5'), "environments.dev", "unknown field"),
+        (('kind = "dev"', 'kind = "dev"\naz_count = "3"'), "environments.dev.az_count", "wrong type"),
+        (('account = "111111111111"', 'account = "1111"'), "environments.dev.account", "12-digit"),
+        (('kind = "dev"', 'kind = "dev"\nlog_retention_days = 100'), "environments.dev.log_retention_days",
+         "CloudWatch Logs accepts"),
+    ],
+)
+def test_config_bad_value_names_file_field_and_fix(
+    tmp_path: Path, change: tuple[str, str], field: str, fix: str
+) -> None:
+    path = _write(tmp_path, VALID.replace(*change, 1))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert str(path) in message and field in message and fix in message
+
+
+def test_config_bad_override_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'prod.az_count'.*whole number"):
+        load_config(_write(tmp_path, VALID), {"prod.az_count": "three"})
+    with pytest.raises(ConfigError, match="'prod.readers'.*Valid fields"):
+        load_config(_write(tmp_path, VALID), {"prod.readers": "2"})
+
+
+def _run_app(tmp_path: Path, context: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "out")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py")], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_app_bad_config_exits_2_with_one_clear_error_and_no_traceback(tmp_path: Path) -> None:
+    bad = _write(tmp_path, VALID.replace('kind = "prod"', 'kind = "prod"\ndeletion_protection = false', 1))
+    result = _run_app(tmp_path, {"config": str(bad)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "jsii" not in result.stderr.lower()
+    assert "environments.prod.deletion_protection" in result.stderr
+
+
+def test_app_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
+    result = _run_app(tmp_path, {"config": str(OPERATOR_CONFIG), "env": "staging"})
+    assert result.returncode == 2
+    assert "Valid environments: dev, qa, prod" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,78 @@
+"""The four cdk-nag packs report nothing unacknowledged, and the one register stays exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacks.config import load_config
+from stacks.policy.acknowledgements import REGISTER, Acknowledgement, RegisterError
+from stacks.synth import synthesize
+from tests.stacks.conftest import OPERATOR_CONFIG, Assembly, cdk_json_context
+
+MONITORING_IAM4 = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]"
+)
+
+
+def test_policy_packs_operator_environments_have_no_unacknowledged_finding(operator: Assembly) -> None:
+    outcome = operator.outcome
+    assert outcome.unacknowledged == [], "\n".join(map(str, outcome.unacknowledged))
+    assert outcome.cdk_verdict_passed
+    assert outcome.passed
+    packs = {finding.plugin for finding, _ in outcome.acknowledged}
+    assert packs == {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"}
+
+
+def test_register_every_entry_is_used(operator: Assembly) -> None:
+    assert operator.outcome.stale == []
+    used = {entry for _, entry in operator.outcome.acknowledged}
+    assert used == set(REGISTER)
+
+
+def test_register_entries_name_rule_construct_and_reason() -> None:
+    for entry in REGISTER:
+        assert entry.rule and entry.concerns
+        assert len(entry.reason) >= 20
+        assert all(len(path.split("/")) >= 2 for path in entry.paths)
+
+
+def test_register_short_reason_is_rejected() -> None:
+    with pytest.raises(RegisterError, match="at least 20 characters"):
+        Acknowledgement(rule="AwsSolutions-S1", paths=("Data/Bucket",), reason="not needed", concerns="P6")
+
+
+def test_register_whole_stack_acknowledgement_is_rejected() -> None:
+    with pytest.raises(RegisterError, match="whole stack"):
+        Acknowledgement(rule="AwsSolutions-S1", paths=("Data",), reason="x" * 30, concerns="P6")
+
+
+def test_register_match_covers_children_of_the_named_construct_only() -> None:
+    entry = Acknowledgement(rule="R-1", paths=("Data/Cluster/Reader*",), reason="x" * 30, concerns="P8")
+    assert entry.matches("R-1", "Data/Cluster/Reader2/Resource")
+    assert not entry.matches("R-1", "Data/Cluster/Writer/Resource")
+    assert not entry.matches("R-2", "Data/Cluster/Reader2/Resource")
+
+
+def test_register_missing_entry_and_stale_entry_fail_the_build(tmp_path: Path) -> None:
+    config = load_config(OPERATOR_CONFIG).only("dev")
+    stale = Acknowledgement(
+        rule=MONITORING_IAM4, paths=("Network/FlowLogRole",), reason="deliberately stale entry for the test",
+        concerns="test",
+    )
+    register = tuple(e for e in REGISTER if e.rule != MONITORING_IAM4) + (stale,)
+    outcome = synthesize(config, tmp_path, register=register, context=cdk_json_context())
+    assert not outcome.passed
+    assert not outcome.cdk_verdict_passed  # CDK itself fails on the unacknowledged finding
+    assert [(f.rule, f.path) for f in outcome.unacknowledged] == [
+        (MONITORING_IAM4, "Data/Cluster/MonitoringRole/Resource")
+    ]
+    assert outcome.stale == [("dev", stale)]
+
+
+def test_register_entry_naming_no_construct_is_an_error(tmp_path: Path) -> None:
+    config = load_config(OPERATOR_CONFIG).only("dev")
+    ghost = Acknowledgement(rule="AwsSolutions-S1", paths=("Data/NoSuchBucket",), reason="x" * 30, concerns="P6")
+    with pytest.raises(RegisterError, match="names no construct"):
+        synthesize(config, tmp_path, register=(*REGISTER, ghost), context=cdk_json_context())
