@@ -56,8 +56,13 @@ class BackupCopyStack(PlatformStack):
         self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str, region: str
     ) -> None:
         super().__init__(
-            scope, construct_id, env_config=env_config, app_name=app_name, purpose="backup-copy",
-            summary="cross-region backup copy vault (P9)", region=region,
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="backup-copy",
+            summary="cross-region backup copy vault (P9)",
+            region=region,
         )
         key = kms.Key(
             self,
@@ -72,11 +77,21 @@ class BackupCopyStack(PlatformStack):
 
 class BackupStack(PlatformStack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
-        backups_key: kms.IKey, cluster: rds.DatabaseCluster,
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        backups_key: kms.IKey,
+        cluster: rds.DatabaseCluster,
     ) -> None:
         super().__init__(
-            scope, construct_id, env_config=env_config, app_name=app_name, purpose="backup",
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="backup",
             summary="daily + continuous backups, bounded retention (P9 P11)",
         )
         self.vault = _vault(self, env_config, vault_name(app_name, env_config), backups_key)
@@ -90,7 +105,9 @@ class BackupStack(PlatformStack):
             )
             copy_actions.append(
                 backup.BackupPlanCopyActionProps(
-                    destination_backup_vault=backup.BackupVault.from_backup_vault_arn(self, "CopyVault", copy_vault_arn),
+                    destination_backup_vault=backup.BackupVault.from_backup_vault_arn(
+                        self, "CopyVault", copy_vault_arn
+                    ),
                     delete_after=Duration.days(env_config.backup_retention_days),
                 )
             )

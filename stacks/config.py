@@ -19,7 +19,28 @@ EnvironmentKind = Literal["dev", "qa", "prod"]
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 MIN_PROD_BACKUP_RETENTION_DAYS = 7
 MAX_PITR_RETENTION_DAYS = 35  # the longest continuous-backup window AWS Backup and Aurora offer
@@ -118,7 +139,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         )
     app_name = raw.get("app_name", "adp")
     if not isinstance(app_name, str) or not _NAME.match(app_name):
-        raise ConfigError(f"{source}: app_name={app_name!r} must be 2-16 lowercase letters/digits, e.g. \"adp\".")
+        raise ConfigError(f'{source}: app_name={app_name!r} must be 2-16 lowercase letters/digits, e.g. "adp".')
     defaults = raw.get("defaults", {})
     envs = raw.get("environments", {})
     if not isinstance(envs, dict) or not envs:
@@ -202,13 +223,13 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
         raise fail("account", f"{values['account']!r} is not a 12-digit AWS account id (quote it as a string).")
     region = values["region"]
     if not _REGION.match(region):
-        raise fail("region", f"{region!r} is not an AWS region name such as \"eu-west-1\".")
+        raise fail("region", f'{region!r} is not an AWS region name such as "eu-west-1".')
 
     cidr = values["vpc_cidr"]
     try:
         network = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as exc:
-        raise fail("vpc_cidr", f"{cidr!r} is not a valid IPv4 network ({exc}). Use e.g. \"10.10.0.0/16\".") from None
+        raise fail("vpc_cidr", f'{cidr!r} is not a valid IPv4 network ({exc}). Use e.g. "10.10.0.0/16".') from None
     if not 16 <= network.prefixlen <= 20 or not network.is_private:
         raise fail("vpc_cidr", f"{cidr!r} must be a private (RFC 1918) network between /16 and /20.")
 
@@ -232,7 +253,7 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
     if not 0 <= nat <= az_count:
         raise fail("nat_gateways", f"is {nat}; use 0 (no internet egress) up to az_count ({az_count}).")
     if not _INSTANCE_CLASS.match(values.get("db_instance_class", "r6g.large")):
-        raise fail("db_instance_class", "must look like \"r6g.large\" (without the \"db.\" prefix).")
+        raise fail("db_instance_class", 'must look like "r6g.large" (without the "db." prefix).')
     readers = values.get("db_reader_count", 1)
     if readers < 1:
         raise fail("db_reader_count", f"is {readers}; at least one reader in another AZ is needed for failover (P8).")
@@ -275,8 +296,7 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
     if kind == "prod" and lock_days is None:
         raise fail(
             "vault_lock_min_retention_days",
-            "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). "
-            "Set e.g. 7.",
+            "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). Set e.g. 7.",
         )
 
     return EnvironmentConfig(

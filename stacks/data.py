@@ -38,11 +38,21 @@ CLUSTER_PARAMETERS = {
 
 class DataStack(PlatformStack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
-        keys: EnvironmentKeys, network: NetworkStack,
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        keys: EnvironmentKeys,
+        network: NetworkStack,
     ) -> None:
         super().__init__(
-            scope, construct_id, env_config=env_config, app_name=app_name, purpose="data",
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="data",
             summary="multi-AZ Aurora PostgreSQL, TLS-only, CMK-encrypted (P5 P6 P8)",
         )
         cluster_identifier = f"{app_name}-{env_config.name}-db"
@@ -99,7 +109,10 @@ class DataStack(PlatformStack):
             vpc_subnets=network.data_subnets,
             security_groups=[self.security_group],
             parameter_group=rds.ParameterGroup(
-                self, "ClusterParameters", engine=engine, description="TLS-only, pgaudit (P5)",
+                self,
+                "ClusterParameters",
+                engine=engine,
+                description="TLS-only, pgaudit (P5)",
                 parameters=CLUSTER_PARAMETERS,
             ),
             storage_encrypted=True,
@@ -109,8 +122,9 @@ class DataStack(PlatformStack):
             credentials=rds.Credentials.from_username(MASTER_USERNAME, encryption_key=keys.database),
             cloudwatch_logs_exports=["postgresql"],
             monitoring_interval=Duration.seconds(60),
-            backup=rds.BackupProps(retention=Duration.days(env_config.pitr_retention_days),
-                                   preferred_window="02:00-03:00"),
+            backup=rds.BackupProps(
+                retention=Duration.days(env_config.pitr_retention_days), preferred_window="02:00-03:00"
+            ),
             preferred_maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
             deletion_protection=env_config.deletion_protection,

@@ -32,7 +32,11 @@ PURPOSES = ("database", "application", "logs", "backups", "exports")
 class KeysStack(PlatformStack):
     def __init__(self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str) -> None:
         super().__init__(
-            scope, construct_id, env_config=env_config, app_name=app_name, purpose="keys",
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="keys",
             summary="customer-managed KMS keys per purpose (P6)",
         )
         self._env_config = env_config
@@ -60,14 +64,13 @@ class KeysStack(PlatformStack):
         """CloudWatch Logs encrypts with the key itself, so it needs the key policy, limited to this
         account's log groups in this region."""
         region, account = self._env_config.region, self._env_config.account
+        log_groups = f"arn:{self.partition}:logs:{region}:{account}:log-group:*"
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsOfThisEnvironment",
                 principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{region}:{account}:log-group:*"}
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
             )
         )

@@ -34,11 +34,20 @@ INTERFACE_ENDPOINTS = {
 
 class NetworkStack(PlatformStack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str,
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
         keys: EnvironmentKeys,
     ) -> None:
         super().__init__(
-            scope, construct_id, env_config=env_config, app_name=app_name, purpose="network",
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="network",
             summary="VPC with public/app/data tiers, flow logs, endpoints (P1)",
         )
         app_subnet_type = (

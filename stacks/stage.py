@@ -16,22 +16,21 @@ from stacks.policy.acknowledgements import Acknowledgement
 
 class PlatformStage(Stage):
     def __init__(self, scope: Construct, *, env_config: EnvironmentConfig, app_name: str) -> None:
-        super().__init__(
-            scope, env_config.name, env=Environment(account=env_config.account, region=env_config.region)
-        )
+        super().__init__(scope, env_config.name, env=Environment(account=env_config.account, region=env_config.region))
         self.env_config = env_config
         self.acknowledged: list[tuple[Acknowledgement, str]] = []  # filled by the register (policy/)
-        common = {"env_config": env_config, "app_name": app_name}
+        env, app = env_config, app_name
 
-        self.keys = KeysStack(self, "Keys", **common)
-        self.network = NetworkStack(self, "Network", keys=self.keys.keys, **common)
-        self.data = DataStack(self, "Data", keys=self.keys.keys, network=self.network, **common)
+        self.keys = KeysStack(self, "Keys", env_config=env, app_name=app)
+        keys = self.keys.keys
+        self.network = NetworkStack(self, "Network", env_config=env, app_name=app, keys=keys)
+        self.data = DataStack(self, "Data", env_config=env, app_name=app, keys=keys, network=self.network)
         self.backup = BackupStack(
-            self, "Backup", backups_key=self.keys.keys.backups, cluster=self.data.cluster, **common
+            self, "Backup", env_config=env, app_name=app, backups_key=keys.backups, cluster=self.data.cluster
         )
-        if env_config.backup_copy_region:
+        if env.backup_copy_region:
             self.backup_copy = BackupCopyStack(
-                self, "BackupCopy", region=env_config.backup_copy_region, **common
+                self, "BackupCopy", env_config=env, app_name=app, region=env.backup_copy_region
             )
             self.backup.add_stack_dependency(self.backup_copy)
 

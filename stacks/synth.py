@@ -104,8 +104,13 @@ def _synth(app: Any) -> bool:
     return True
 
 
-def synthesize(config: PlatformConfig, outdir: str | Path, *, register: tuple[Acknowledgement, ...] = REGISTER,
-               context: dict[str, Any] | None = None) -> SynthOutcome:
+def synthesize(
+    config: PlatformConfig,
+    outdir: str | Path,
+    *,
+    register: tuple[Acknowledgement, ...] = REGISTER,
+    context: dict[str, Any] | None = None,
+) -> SynthOutcome:
     started = time.monotonic()
     outdir = Path(outdir)
     with tempfile.TemporaryDirectory(prefix="policy-raw-") as scratch:
@@ -148,15 +153,19 @@ def synthesize(config: PlatformConfig, outdir: str | Path, *, register: tuple[Ac
 
 
 def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
-    lines = [f"Synthesized {len(outcome.stacks)} environment(s) from {config.source} into {outcome.outdir}/ "
-             f"in {outcome.seconds:.1f} s"]
+    lines = [
+        f"Synthesized {len(outcome.stacks)} environment(s) from {config.source} into {outcome.outdir}/ "
+        f"in {outcome.seconds:.1f} s"
+    ]
     for env in config.environments:
         if env.name in outcome.stacks:
             stacks = outcome.stacks[env.name]
-            lines.append(f"  {env.name:<8} {env.kind:<4} {env.account}/{env.region}: {len(stacks)} stacks "
-                         f"({', '.join(stacks)})")
-    plugins = sorted({f.plugin for f in outcome.findings} | {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5",
-                                                              "PCI.DSS.321"})
+            lines.append(
+                f"  {env.name:<8} {env.kind:<4} {env.account}/{env.region}: {len(stacks)} stacks ({', '.join(stacks)})"
+            )
+    plugins = sorted(
+        {f.plugin for f in outcome.findings} | {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"}
+    )
     open_count = Counter(f.plugin for f in outcome.unacknowledged)
     ack_count = Counter(f.plugin for f, _ in outcome.acknowledged)
     lines.append("Policy findings per pack: unacknowledged / acknowledged")
@@ -167,15 +176,20 @@ def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
         )
         lines.append(f"  {plugin:<24} {open_count[plugin]:>3} / {ack_count[plugin]:<3} (acknowledged: {per_env})")
     register_used = len({entry for _, entry in outcome.acknowledged})
-    lines.append(f"Acknowledgement register: {len(REGISTER)} entries, {register_used} in use, "
-                 f"{len(outcome.stale)} stale (stacks/policy/acknowledgements.py)")
+    lines.append(
+        f"Acknowledgement register: {len(REGISTER)} entries, {register_used} in use, "
+        f"{len(outcome.stale)} stale (stacks/policy/acknowledgements.py)"
+    )
     for finding in outcome.unacknowledged:
         lines.append(f"  unacknowledged: {finding}")
-    for env, entry in outcome.stale:
-        lines.append(f"  stale: {entry.rule} on {', '.join(entry.paths)} in {env} acknowledges no finding; remove it")
+    for env_name, entry in outcome.stale:
+        lines.append(
+            f"  stale: {entry.rule} on {', '.join(entry.paths)} in {env_name} acknowledges no finding; remove it"
+        )
     if not outcome.cdk_verdict_passed and not outcome.unacknowledged:
-        lines.append(f"  CDK reported a validation failure the register does not explain: see {outcome.outdir}/"
-                     f"{REPORT_FILE}")
+        lines.append(
+            f"  CDK reported a validation failure the register does not explain: see {outcome.outdir}/{REPORT_FILE}"
+        )
     lines.append("Result: " + ("PASS" if outcome.passed else "FAIL"))
     return lines
 

@@ -8,8 +8,15 @@ from stacks.config import EnvironmentConfig
 
 class PlatformStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str, purpose: str,
-        summary: str, region: str | None = None,
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        purpose: str,
+        summary: str,
+        region: str | None = None,
     ) -> None:
         # Set before the jsii object exists: CDK may ask for the zones while constructing.
         self._zones = list(env_config.availability_zones) if region in (None, env_config.region) else []

@@ -130,7 +130,7 @@ def apply_register(
     An entry that names no construct of this stage is an error: the register must stay exact.
     """
     prefix = stage.node.path + "/"
-    constructs = {c.node.path[len(prefix):]: c for c in _walk(stage) if c.node.path.startswith(prefix)}
+    constructs = {c.node.path[len(prefix) :]: c for c in _walk(stage) if c.node.path.startswith(prefix)}
     applied: list[tuple[Acknowledgement, str]] = []
     for entry in applicable(env_config, register):
         named = [(path, construct) for path, construct in constructs.items() if entry.names(path)]

@@ -1,10 +1,12 @@
 """The policy packs every environment is checked against at synth time."""
 
-from aws_cdk import App, Validations
+from collections.abc import Callable
+
+from aws_cdk import App, IPolicyValidationPlugin, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
 # Pack name as it prefixes rule ids in findings -> the pack class.
-PACKS = {
+PACKS: dict[str, Callable[[App], IPolicyValidationPlugin]] = {
     "AwsSolutions": AwsSolutionsChecks,
     "HIPAA.Security": HIPAASecurityChecks,
     "NIST.800.53.R5": NIST80053R5Checks,

@@ -62,16 +62,25 @@ def test_config_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
         (('vpc_cidr = "10.30.0.0/16"', 'vpc_cidr = "10.30.0.1/16"'), "environments.prod.vpc_cidr", "not a valid"),
         (('vpc_cidr = "10.30.0.0/16"', 'vpc_cidr = "10.10.128.0/17"'), "overlaps", "non-overlapping"),
         (('kind = "prod"', 'kind = "prod"\naz_count = 1'), "environments.prod.az_count", "at least 2"),
-        (('kind = "prod"', 'kind = "prod"\ndeletion_protection = false'), "environments.prod.deletion_protection",
-         "Set it to true"),
-        (('kind = "prod"', 'kind = "prod"\nbackup_retention_days = 5'), "environments.prod.backup_retention_days",
-         "Set 7 or more"),
-        (('vault_lock_min_retention_days = 7', ''), "environments.prod.vault_lock_min_retention_days", "Set e.g. 7"),
+        (
+            ('kind = "prod"', 'kind = "prod"\ndeletion_protection = false'),
+            "environments.prod.deletion_protection",
+            "Set it to true",
+        ),
+        (
+            ('kind = "prod"', 'kind = "prod"\nbackup_retention_days = 5'),
+            "environments.prod.backup_retention_days",
+            "Set 7 or more",
+        ),
+        (("vault_lock_min_retention_days = 7", ""), "environments.prod.vault_lock_min_retention_days", "Set e.g. 7"),
         (('kind = "dev"', 'kind = "dev"\nbackup_retension_days = 5'), "environments.dev", "unknown field"),
         (('kind = "dev"', 'kind = "dev"\naz_count = "3"'), "environments.dev.az_count", "wrong type"),
         (('account = "111111111111"', 'account = "1111"'), "environments.dev.account", "12-digit"),
-        (('kind = "dev"', 'kind = "dev"\nlog_retention_days = 100'), "environments.dev.log_retention_days",
-         "CloudWatch Logs accepts"),
+        (
+            ('kind = "dev"', 'kind = "dev"\nlog_retention_days = 100'),
+            "environments.dev.log_retention_days",
+            "CloudWatch Logs accepts",
+        ),
     ],
 )
 def test_config_bad_value_names_file_field_and_fix(
@@ -85,9 +94,9 @@ def test_config_bad_value_names_file_field_and_fix(
 
 
 def test_config_bad_override_names_the_field(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'prod.az_count'.*whole number"):
+    with pytest.raises(ConfigError, match=r"'prod\.az_count'.*whole number"):
         load_config(_write(tmp_path, VALID), {"prod.az_count": "three"})
-    with pytest.raises(ConfigError, match="'prod.readers'.*Valid fields"):
+    with pytest.raises(ConfigError, match=r"'prod\.readers'.*Valid fields"):
         load_config(_write(tmp_path, VALID), {"prod.readers": "2"})
 
 

@@ -90,7 +90,9 @@ def test_environment_references_nothing_of_another_environment(operator: Assembl
             assert referenced.startswith(f"adp-{env}-"), f"{stack_name} references {referenced}"
         text = json.dumps(template)
         for other in others:
-            assert other.account not in text or other.account == own.account, f"{stack_name} names {other.name}'s account"
+            assert other.account not in text or other.account == own.account, (
+                f"{stack_name} names {other.name}'s account"
+            )
             assert other.vpc_cidr not in text, f"{stack_name} names {other.name}'s CIDR"
             assert f"adp-{other.name}-" not in text and f"alias/adp/{other.name}/" not in text
         for _, resource in template.get("Resources", {}).items():
@@ -135,7 +137,7 @@ def test_every_data_store_is_classified(operator: Assembly, env: str) -> None:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_cluster_is_multi_az_tls_only_and_encrypted(operator: Assembly, env: str) -> None:
     config = operator.config.environment(env)
-    (_, _, cluster), = operator.resources(env, "AWS::RDS::DBCluster")
+    ((_, _, cluster),) = operator.resources(env, "AWS::RDS::DBCluster")
     props = cluster["Properties"]
     assert props["Engine"] == "aurora-postgresql" and props["EngineVersion"].startswith("16.")
     assert props["StorageEncrypted"] is True
@@ -152,7 +154,7 @@ def test_database_cluster_is_multi_az_tls_only_and_encrypted(operator: Assembly,
         assert instance["EnablePerformanceInsights"] is True
         assert instance["MonitoringInterval"] == 60
 
-    (_, _, parameter_group), = operator.resources(env, "AWS::RDS::DBClusterParameterGroup")
+    ((_, _, parameter_group),) = operator.resources(env, "AWS::RDS::DBClusterParameterGroup")
     parameters = parameter_group["Properties"]["Parameters"]
     assert parameters["rds.force_ssl"] == "1"
     assert "pgaudit" in parameters["shared_preload_libraries"]
@@ -199,8 +201,7 @@ def test_network_has_flow_logs_endpoints_and_closed_default_sg(operator: Assembl
     assert "AWS::EC2::FlowLog" in types
     assert "Custom::VpcRestrictDefaultSG" in types
     services = {
-        r["Properties"]["ServiceName"].rsplit(".", 1)[-1] if isinstance(r["Properties"]["ServiceName"], str)
-        else "s3"
+        r["Properties"]["ServiceName"].rsplit(".", 1)[-1] if isinstance(r["Properties"]["ServiceName"], str) else "s3"
         for r in network.values()
         if r["Type"] == "AWS::EC2::VPCEndpoint"
     }
@@ -210,7 +211,7 @@ def test_network_has_flow_logs_endpoints_and_closed_default_sg(operator: Assembl
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_backups_are_daily_bounded_and_encrypted(operator: Assembly, env: str) -> None:
     config = operator.config.environment(env)
-    (_, _, plan), = operator.resources(env, "AWS::Backup::BackupPlan")
+    ((_, _, plan),) = operator.resources(env, "AWS::Backup::BackupPlan")
     rules = {rule["RuleName"]: rule for rule in plan["Properties"]["BackupPlan"]["BackupPlanRule"]}
     daily = rules["DailySnapshot"]
     assert daily["ScheduleExpression"] == "cron(0 3 * * ? *)"
@@ -219,7 +220,7 @@ def test_backups_are_daily_bounded_and_encrypted(operator: Assembly, env: str) -
     assert rules["ContinuousPointInTime"]["Lifecycle"]["DeleteAfterDays"] == config.pitr_retention_days
     for rule in rules.values():  # every copy has a bounded life (P10 computes from it)
         assert rule["Lifecycle"]["DeleteAfterDays"] <= config.longest_backup_retention_days
-    (_, _, selection), = operator.resources(env, "AWS::Backup::BackupSelection")
+    ((_, _, selection),) = operator.resources(env, "AWS::Backup::BackupSelection")
     assert "cluster:" in json.dumps(selection["Properties"]["BackupSelection"]["Resources"])
 
 
@@ -230,10 +231,10 @@ def test_prod_has_vault_lock_deletion_protection_and_cross_region_copy(operator:
         assert lock["MinRetentionDays"] == 7 and lock["ChangeableForDays"] == 3, stack_name
         assert lock["MaxRetentionDays"] >= 35
     assert "adp-prod-backup-copy" in vaults
-    (_, _, cluster), = operator.resources("prod", "AWS::RDS::DBCluster")
+    ((_, _, cluster),) = operator.resources("prod", "AWS::RDS::DBCluster")
     assert cluster["Properties"]["DeletionProtection"] is True
     assert cluster["DeletionPolicy"] == "Snapshot"
-    (_, _, plan), = operator.resources("prod", "AWS::Backup::BackupPlan")
+    ((_, _, plan),) = operator.resources("prod", "AWS::Backup::BackupPlan")
     daily = plan["Properties"]["BackupPlan"]["BackupPlanRule"][0]
     assert daily["CopyActions"][0]["DestinationBackupVaultArn"].startswith("arn:aws:backup:eu-central-1:333333333333:")
 
@@ -247,5 +248,5 @@ def test_non_prod_vaults_have_no_lock(operator: Assembly) -> None:
 def test_selfhosted_example_synthesizes_clean(selfhosted: Assembly) -> None:
     assert selfhosted.outcome.passed, "\n".join(map(str, selfhosted.outcome.unacknowledged))
     assert list(selfhosted.templates) == ["acme"]
-    (_, _, cluster), = selfhosted.resources("acme", "AWS::RDS::DBCluster")
+    ((_, _, cluster),) = selfhosted.resources("acme", "AWS::RDS::DBCluster")
     assert cluster["Properties"]["DeletionProtection"] is True

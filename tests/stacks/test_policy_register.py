@@ -58,10 +58,12 @@ def test_register_match_covers_children_of_the_named_construct_only() -> None:
 def test_register_missing_entry_and_stale_entry_fail_the_build(tmp_path: Path) -> None:
     config = load_config(OPERATOR_CONFIG).only("dev")
     stale = Acknowledgement(
-        rule=MONITORING_IAM4, paths=("Network/FlowLogRole",), reason="deliberately stale entry for the test",
+        rule=MONITORING_IAM4,
+        paths=("Network/FlowLogRole",),
+        reason="deliberately stale entry for the test",
         concerns="test",
     )
-    register = tuple(e for e in REGISTER if e.rule != MONITORING_IAM4) + (stale,)
+    register = (*tuple(e for e in REGISTER if e.rule != MONITORING_IAM4), stale)
     outcome = synthesize(config, tmp_path, register=register, context=cdk_json_context())
     assert not outcome.passed
     assert not outcome.cdk_verdict_passed  # CDK itself fails on the unacknowledged finding
