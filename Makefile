@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## Synthesize every configured environment with all policy packs into cdk.out/ (fails on any unacknowledged finding).
 synth: deps
-	$(PY) -m stacks.synth
+	$(PY) app.py
 
 ## The whole test suite (starts its own PostgreSQL cluster when the runtime tests need one).
 test: deps
