@@ -1,0 +1,22 @@
+"""The two data classes of P2, and the rule for derived data."""
+
+from collections.abc import Iterable
+from enum import Enum
+
+
+class DataClass(Enum):
+    """Values match the `data-classification` tag the infrastructure puts on stores."""
+
+    SENSITIVE = "sensitive"
+    NOT_SENSITIVE = "not-sensitive"
+
+
+def derived_class(sources: Iterable[DataClass]) -> DataClass:
+    """Class of a value computed from `sources`: SENSITIVE if any source is (P2).
+
+    No sources means nothing is known about the value, so it is SENSITIVE too (fail closed).
+    """
+    classes = list(sources)
+    if classes and all(c is DataClass.NOT_SENSITIVE for c in classes):
+        return DataClass.NOT_SENSITIVE
+    return DataClass.SENSITIVE
