@@ -27,3 +27,22 @@ DEK_CACHE_MAX_ENTRIES: Final = "PLATFORM_DEK_CACHE_MAX_ENTRIES"
 DEFAULT_DEK_CACHE_MAX_AGE_SECONDS: Final = 300.0
 DEFAULT_DEK_CACHE_MAX_USES: Final = 2**20
 DEFAULT_DEK_CACHE_MAX_ENTRIES: Final = 10_000
+
+# --- Set by the service stack on every task (stacks/service.py imports these names) ---
+# "owner" serves the owner API; "support" serves only NOT_SENSITIVE views through the support role (P4).
+SERVICE_MODE: Final = "PLATFORM_SERVICE_MODE"
+# Where and as whom to connect. The password is a fresh IAM auth token per connection (no secret).
+DATABASE_HOST: Final = "PLATFORM_DATABASE_HOST"
+DATABASE_PORT: Final = "PLATFORM_DATABASE_PORT"
+DATABASE_NAME: Final = "PLATFORM_DATABASE_NAME"
+DATABASE_USER: Final = "PLATFORM_DATABASE_USER"
+DATABASE_IAM_AUTH: Final = "PLATFORM_DATABASE_IAM_AUTH"
+# CA bundle that verifies the database's certificate (sslmode=verify-full, P5); in the image.
+DATABASE_CA_BUNDLE: Final = "PLATFORM_DATABASE_CA_BUNDLE"
+# Port the service listens on; with TLS on (HIPAA mode) it serves HTTPS itself (P5).
+SERVICE_PORT: Final = "PLATFORM_SERVICE_PORT"
+SERVICE_TLS: Final = "PLATFORM_SERVICE_TLS"
+# Secret key of the audit hash chain (P14), injected by ECS from Secrets Manager, never logged.
+AUDIT_CHAIN_KEY: Final = "PLATFORM_AUDIT_CHAIN_KEY"
+# The ALB's OIDC signer (load balancer ARN) whose x-amzn-oidc-data header the service trusts.
+ALB_SIGNER_ARN: Final = "PLATFORM_ALB_SIGNER_ARN"
