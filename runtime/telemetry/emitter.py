@@ -4,11 +4,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Protocol
 
 from runtime.classification.classes import DataClass
 from runtime.errors import NotAllowlistedError, PiiDetectedError
-from runtime.telemetry.schema import EventSchema, JsonScalar
+from runtime.telemetry.schema import EventSchema
 from runtime.telemetry.scrubber import Scrubber, looks_like_card_number
 
 Record = Mapping[str, object]
@@ -63,9 +64,9 @@ class Emitter:
         schema = self._schemas.get(event)
         if schema is None:
             raise NotAllowlistedError(f"event {event!r} has no allowlisted schema; declare one first")
+        for name, value in fields.items():
+            self._backstop(event, name, value.value if isinstance(value, Enum) else value)
         values = schema.normalise(fields)
-        for name, value in values.items():
-            self._backstop(event, name, value)
         self._sink.write(
             {
                 "event": event,
@@ -75,7 +76,8 @@ class Emitter:
             }
         )
 
-    def _backstop(self, event: str, name: str, value: JsonScalar) -> None:
+    def _backstop(self, event: str, name: str, value: object) -> None:
+        # Runs before the shape check, so PII is reported as PII rather than as "not an id".
         where = f"field {name} of event {event}"
         if isinstance(value, str):
             self._scrubber.check(value, field=where)
