@@ -1,0 +1,51 @@
+"""`python -m bench`: run every benchmark and print each figure as `name: value`.
+
+    encrypt_per_s, decrypt_per_s   the runtime's envelope encryption, 1 KiB values, one process
+    esdk_encrypt_per_s             aws-encryption-sdk 4.x, raw AES keyring, AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+    speedup_vs_esdk                encrypt_per_s / esdk_encrypt_per_s                 (target >= 25)
+    raw_aesgcm_per_s               cryptography's AESGCM alone
+    overhead_vs_raw                raw_aesgcm_per_s / encrypt_per_s                   (target <= 3)
+    kms_calls_per_million          KMS calls (moto) for 1,000,000 records over 1,000 owners (target <= 1,000)
+
+Extra reference lines: the ESDK's legacy raw master key path (faster than its keyring), and
+the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls).
+"""
+
+import sys
+
+from bench.harness import median_rates
+from bench.kms_calls import kms_calls_per_million
+from bench.throughput import VALUE_BYTES, esdk_workloads, raw_aesgcm_workload, runtime_workloads
+
+REPEATS = 7
+OPS = 100_000
+ESDK_KEYRING_OPS = 400
+ESDK_MASTERKEY_OPS = 3_000
+
+
+def main() -> None:
+    print(f"# {REPEATS} interleaved repetitions, medians; values of {VALUE_BYTES} bytes", file=sys.stderr)
+    workloads = {
+        **runtime_workloads(OPS),
+        "raw_aesgcm": raw_aesgcm_workload(OPS),
+        **esdk_workloads(ESDK_KEYRING_OPS, ESDK_MASTERKEY_OPS),
+    }
+    rates = median_rates(workloads, repeats=REPEATS)
+    figures = {
+        "encrypt_per_s": rates["encrypt"],
+        "decrypt_per_s": rates["decrypt"],
+        "esdk_encrypt_per_s": rates["esdk_keyring"],
+        "speedup_vs_esdk": rates["encrypt"] / rates["esdk_keyring"],
+        "raw_aesgcm_per_s": rates["raw_aesgcm"],
+        "overhead_vs_raw": rates["raw_aesgcm"] / rates["encrypt"],
+        "esdk_masterkey_encrypt_per_s": rates["esdk_masterkey"],
+        "speedup_vs_esdk_masterkey": rates["encrypt"] / rates["esdk_masterkey"],
+    }
+    figures.update(kms_calls_per_million())
+    for name, value in figures.items():
+        is_ratio = name.startswith(("speedup", "overhead"))
+        print(f"{name}: {value:.2f}" if is_ratio else f"{name}: {value:.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+from runtime import settings
+
+
+def _names() -> dict[str, str]:
+    return {k: v for k, v in vars(settings).items() if k.isupper() and not k.startswith("DEFAULT_")}
+
+
+def test_settings_variable_names_are_prefixed_and_unique() -> None:
+    names = _names()
+    assert names, "settings declares no environment variables"
+    assert all(v.startswith("PLATFORM_") for v in names.values())
+    assert len(set(names.values())) == len(names)
+
+
+def test_settings_constant_name_matches_variable_name() -> None:
+    # SERVICE_PORT -> PLATFORM_SERVICE_PORT: one name to grep for on both sides.
+    assert all(v == f"PLATFORM_{k}" for k, v in _names().items())
