@@ -42,6 +42,8 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
+# The environment's customer-managed keys, one per purpose (P6).
+KEY_PURPOSES = ("database", "application", "logs", "backups", "exports", "compute", "audit")
 MIN_PROD_BACKUP_RETENTION_DAYS = 7
 MAX_PITR_RETENTION_DAYS = 35  # the longest continuous-backup window AWS Backup and Aurora offer
 
@@ -77,6 +79,58 @@ class EnvironmentConfig:
     backup_copy_region: str | None = None
     log_retention_days: int = 365
     hipaa: bool = False
+    # Compute and the public endpoint (P5, P7).
+    domain_name: str = ""
+    certificate_arn: str = ""
+    support_certificate_arn: str = ""
+    image_uri: str | None = None
+    service_cpu: int = 512
+    service_memory_mib: int = 1024
+    service_min_tasks: int = 2
+    service_max_tasks: int = 6
+    ecs_exec: bool = True
+    oidc_issuer: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_user_info_endpoint: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret_name: str | None = None
+    # Support access (P4).
+    vpn_client_cidr: str = "172.30.0.0/22"
+    vpn_server_certificate_arn: str = ""
+    vpn_client_root_certificate_arn: str | None = None
+    vpn_saml_provider_arn: str | None = None
+    vpn_support_group_id: str | None = None
+    # Portability exports (P13) and audit (P12, P14).
+    export_expiry_days: int = 30
+    cloudtrail: bool = True
+    guardduty: bool = False
+    securityhub: bool = False
+    alarm_email: str | None = None
+    # Self-hosted installs that bring their own VPC and/or keys (no lookups: everything as data).
+    existing_vpc_id: str | None = None
+    existing_public_subnet_ids: tuple[str, ...] = ()
+    existing_app_subnet_ids: tuple[str, ...] = ()
+    existing_data_subnet_ids: tuple[str, ...] = ()
+    existing_support_subnet_ids: tuple[str, ...] = ()
+    existing_support_subnet_cidrs: tuple[str, ...] = ()
+    existing_key_arns: tuple[str, ...] = ()  # "purpose=arn" pairs, e.g. "database=arn:aws:kms:..."
+
+    @property
+    def uses_existing_vpc(self) -> bool:
+        return self.existing_vpc_id is not None
+
+    @property
+    def existing_keys(self) -> dict[str, str]:
+        return dict(pair.split("=", 1) for pair in self.existing_key_arns)
+
+    @property
+    def vpn_uses_saml(self) -> bool:
+        return self.vpn_saml_provider_arn is not None
+
+    @property
+    def alb_oidc(self) -> bool:
+        return self.oidc_issuer is not None
 
     @property
     def is_production(self) -> bool:
@@ -230,8 +284,8 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
         network = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as exc:
         raise fail("vpc_cidr", f'{cidr!r} is not a valid IPv4 network ({exc}). Use e.g. "10.10.0.0/16".') from None
-    if not 16 <= network.prefixlen <= 20 or not network.is_private:
-        raise fail("vpc_cidr", f"{cidr!r} must be a private (RFC 1918) network between /16 and /20.")
+    if not 16 <= network.prefixlen <= 18 or not network.is_private:
+        raise fail("vpc_cidr", f"{cidr!r} must be a private (RFC 1918) network between /16 and /18 (room for 4 tiers).")
 
     azs = tuple(values.get("availability_zones", ()))
     az_count = values.get("az_count", len(azs) if azs else 3)
@@ -299,9 +353,120 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
             "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). Set e.g. 7.",
         )
 
+    _check_service(fail, values, region, values["account"], kind)
+    _check_vpn(fail, values, network, region, values["account"])
+    _check_existing(fail, values, az_count, region, values["account"])
     return EnvironmentConfig(
         **{**values, "name": name, "az_count": az_count, "availability_zones": azs},
     )
+
+
+def _arn_check(fail: Any, field_name: str, value: Any, service: str, resource: str, region: str, account: str) -> None:
+    """P1: an ARN in an environment's config must belong to that environment's account (and region)."""
+    pattern = rf"^arn:aws[a-z-]*:{service}:{region if region else ''}:{account}:{resource}.+$"
+    if not isinstance(value, str) or not re.match(pattern, value):
+        where = f"{region}, " if region else ""
+        raise fail(
+            field_name,
+            f"{value!r} is not a {service} {resource.rstrip('/:')} ARN of this environment ({where}account {account}). "
+            "Each environment uses only its own resources (P1).",
+        )
+
+
+def _check_service(fail: Any, values: dict[str, Any], region: str, account: str, kind: str) -> None:
+    if not values.get("certificate_arn"):
+        raise fail("certificate_arn", "is missing; the public HTTPS listener needs an ACM certificate ARN (P5).")
+    _arn_check(fail, "certificate_arn", values["certificate_arn"], "acm", "certificate/", region, account)
+    if values.get("support_certificate_arn"):
+        _arn_check(
+            fail, "support_certificate_arn", values["support_certificate_arn"], "acm", "certificate/", region, account
+        )
+    if not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,}$", values.get("domain_name", "")):
+        raise fail(
+            "domain_name", f"{values.get('domain_name')!r} must be the service's DNS name, e.g. api.example.com."
+        )
+    low, high = values.get("service_min_tasks", 2), values.get("service_max_tasks", 6)
+    minimum = 2 if kind == "prod" else 1
+    if not minimum <= low <= high <= 100:
+        raise fail(
+            "service_min_tasks",
+            f"is {low} with service_max_tasks {high}; need {minimum} <= min <= max <= 100 "
+            f"({'two tasks keep prod up across a zone failure' if kind == 'prod' else 'at least one task'}).",
+        )
+    oidc = [
+        "oidc_issuer",
+        "oidc_authorization_endpoint",
+        "oidc_token_endpoint",
+        "oidc_user_info_endpoint",
+        "oidc_client_id",
+        "oidc_client_secret_name",
+    ]
+    given = [key for key in oidc if values.get(key)]
+    if given and len(given) != len(oidc):
+        missing = sorted(set(oidc) - set(given))
+        raise fail(missing[0], f"is missing; load balancer OIDC needs all of {', '.join(oidc)} or none of them.")
+    for key in oidc[:4]:
+        if values.get(key) and not str(values[key]).startswith("https://"):
+            raise fail(key, f"{values[key]!r} must be an https:// URL (P5).")
+    if not 1 <= values.get("export_expiry_days", 30) <= 365:
+        raise fail("export_expiry_days", "must be 1-365 days; exports are a download window, not storage (P13).")
+
+
+def _check_vpn(fail: Any, values: dict[str, Any], network: ipaddress.IPv4Network, region: str, account: str) -> None:
+    if not values.get("vpn_server_certificate_arn"):
+        raise fail("vpn_server_certificate_arn", "is missing; the support VPN needs an ACM server certificate (P4).")
+    _arn_check(
+        fail, "vpn_server_certificate_arn", values["vpn_server_certificate_arn"], "acm", "certificate/", region, account
+    )
+    mutual, saml = values.get("vpn_client_root_certificate_arn"), values.get("vpn_saml_provider_arn")
+    if bool(mutual) == bool(saml):
+        raise fail(
+            "vpn_client_root_certificate_arn",
+            "set exactly one VPN authentication: vpn_client_root_certificate_arn (mutual TLS) "
+            "or vpn_saml_provider_arn with vpn_support_group_id (SAML).",
+        )
+    if mutual:
+        _arn_check(fail, "vpn_client_root_certificate_arn", mutual, "acm", "certificate/", region, account)
+    if saml:
+        _arn_check(fail, "vpn_saml_provider_arn", saml, "iam", "saml-provider/", "", account)
+        if not values.get("vpn_support_group_id"):
+            raise fail("vpn_support_group_id", "is missing; with SAML, only the support group is authorized (P4).")
+    cidr = values.get("vpn_client_cidr", "172.30.0.0/22")
+    try:
+        clients = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as exc:
+        raise fail("vpn_client_cidr", f"{cidr!r} is not a valid IPv4 network ({exc}).") from None
+    if not 12 <= clients.prefixlen <= 22 or clients.overlaps(network):
+        raise fail(
+            "vpn_client_cidr",
+            f"{cidr!r} must be /12 to /22 and must not overlap vpc_cidr ({network}) (AWS Client VPN).",
+        )
+
+
+def _check_existing(fail: Any, values: dict[str, Any], az_count: int, region: str, account: str) -> None:
+    if values.get("existing_vpc_id"):
+        if not re.match(r"^vpc-[0-9a-f]{8,17}$", values["existing_vpc_id"]):
+            raise fail("existing_vpc_id", f"{values['existing_vpc_id']!r} is not a VPC id (vpc-...).")
+        for tier in ("public", "app", "data", "support"):
+            key = f"existing_{tier}_subnet_ids"
+            ids = values.get(key, ())
+            if len(ids) != az_count or not all(re.match(r"^subnet-[0-9a-f]{8,17}$", i) for i in ids):
+                raise fail(
+                    key, f"must list {az_count} subnet ids (subnet-...), one per availability zone, in zone order."
+                )
+        cidrs = values.get("existing_support_subnet_cidrs", ())
+        if len(cidrs) != az_count:
+            raise fail("existing_support_subnet_cidrs", f"must list the {az_count} support subnets' CIDRs (P4 rules).")
+    else:
+        for key in [k for k in values if k.startswith("existing_") and k != "existing_key_arns" and values[k]]:
+            raise fail(key, "is set but existing_vpc_id is not; give the VPC id too, or remove the existing_* fields.")
+    for pair in values.get("existing_key_arns", ()):
+        purpose, _, arn = pair.partition("=")
+        if purpose not in KEY_PURPOSES:
+            raise fail(
+                "existing_key_arns", f"{pair!r}: purpose must be one of {', '.join(KEY_PURPOSES)} (purpose=arn)."
+            )
+        _arn_check(fail, "existing_key_arns", arn, "kms", "key/", region, account)
 
 
 def _check_type(fail: Any, key: str, value: Any) -> None:

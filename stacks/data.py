@@ -131,4 +131,5 @@ class DataStack(PlatformStack):
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
         self.cluster.node.add_dependency(postgres_logs)
+        self.postgres_log_group = postgres_logs.log_group
         classify(self.cluster, DataClass.SENSITIVE)

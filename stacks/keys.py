@@ -3,7 +3,8 @@
 Each key's policy keeps the account administrator statement (so IAM policies in this
 account can be granted explicitly, never cross-account: P1) and adds only the AWS
 service principals that must use the key directly, scoped by condition to this
-account and region.
+account and region. A self-hosted install may bring its own key for a purpose
+(`existing_key_arns`); its key policy is then the customer's to keep.
 """
 
 from dataclasses import dataclass
@@ -13,20 +14,23 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from stacks.config import KEY_PURPOSES, EnvironmentConfig
 from stacks.constructs.platform_stack import PlatformStack
 
 
 @dataclass(frozen=True)
 class EnvironmentKeys:
     database: kms.IKey  # Aurora storage, Performance Insights, the master secret
-    application: kms.IKey  # the runtime's envelope encryption of sensitive fields
+    application: kms.IKey  # the runtime's envelope encryption of sensitive fields, its secrets
     logs: kms.IKey  # every CloudWatch log group
     backups: kms.IKey  # the AWS Backup vault
     exports: kms.IKey  # the portability export bucket (P13)
+    compute: kms.IKey  # Fargate ephemeral storage, ECS Exec sessions
+    audit: kms.IKey  # CloudTrail and the incident topic (P12, P14)
 
 
-PURPOSES = ("database", "application", "logs", "backups", "exports")
+def cluster_name(app_name: str, env_config: EnvironmentConfig) -> str:
+    return f"{app_name}-{env_config.name}"
 
 
 class KeysStack(PlatformStack):
@@ -41,8 +45,15 @@ class KeysStack(PlatformStack):
         )
         self._env_config = env_config
         self._app_name = app_name
-        keys = {purpose: self._key(purpose) for purpose in PURPOSES}
-        self._allow_cloudwatch_logs(keys["logs"])
+        existing = env_config.existing_keys
+        keys: dict[str, kms.IKey] = {}
+        for purpose in KEY_PURPOSES:
+            if purpose in existing:
+                keys[purpose] = kms.Key.from_key_arn(self, f"{purpose.capitalize()}Key", existing[purpose])
+            else:
+                key = self._key(purpose)
+                self._allow_services(purpose, key)
+                keys[purpose] = key
         self.keys = EnvironmentKeys(**keys)
 
     def _key(self, purpose: str) -> kms.Key:
@@ -60,17 +71,74 @@ class KeysStack(PlatformStack):
             pending_window=Duration.days(30 if production else 7),
         )
 
-    def _allow_cloudwatch_logs(self, key: kms.Key) -> None:
-        """CloudWatch Logs encrypts with the key itself, so it needs the key policy, limited to this
-        account's log groups in this region."""
-        region, account = self._env_config.region, self._env_config.account
-        log_groups = f"arn:{self.partition}:logs:{region}:{account}:log-group:*"
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsOfThisEnvironment",
-                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+    def _allow_services(self, purpose: str, key: kms.Key) -> None:
+        """Services that encrypt with the key themselves need the key policy, each limited by
+        condition to this environment's account (and region, resource) only."""
+        region, account, partition = self._env_config.region, self._env_config.account, self.partition
+        statements: list[iam.PolicyStatement] = []
+        if purpose == "logs":
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AllowCloudWatchLogsOfThisEnvironment",
+                    principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    resources=["*"],
+                    conditions={
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                        }
+                    },
+                )
             )
-        )
+        if purpose == "compute":
+            ecs_context = {
+                "kms:EncryptionContext:aws:ecs:clusterAccount": [account],
+                "kms:EncryptionContext:aws:ecs:clusterName": [cluster_name(self._app_name, self._env_config)],
+            }
+            fargate = iam.ServicePrincipal("fargate.amazonaws.com")
+            statements += [
+                iam.PolicyStatement(
+                    sid="AllowFargateEphemeralStorageOfThisCluster",
+                    principals=[fargate],
+                    actions=["kms:GenerateDataKeyWithoutPlaintext"],
+                    resources=["*"],
+                    conditions={"StringEquals": ecs_context},
+                ),
+                iam.PolicyStatement(
+                    sid="AllowFargateDecryptGrantsOfThisCluster",
+                    principals=[fargate],
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": ecs_context,
+                        "ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt"]},
+                    },
+                ),
+            ]
+        if purpose == "audit":
+            trails = f"arn:{partition}:cloudtrail:*:{account}:trail/*"
+            statements += [
+                iam.PolicyStatement(
+                    sid="AllowCloudTrailOfThisAccount",
+                    principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                    actions=["kms:GenerateDataKey*", "kms:DescribeKey"],
+                    resources=["*"],
+                    conditions={
+                        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails},
+                        "StringEquals": {"aws:SourceAccount": account},
+                    },
+                ),
+                # EventBridge rules and CloudWatch alarms publish to the encrypted incident topic.
+                iam.PolicyStatement(
+                    sid="AllowAlarmsToPublishToTheIncidentTopic",
+                    principals=[
+                        iam.ServicePrincipal("events.amazonaws.com"),
+                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    ],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                ),
+            ]
+        for statement in statements:
+            key.add_to_resource_policy(statement)

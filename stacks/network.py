@@ -1,9 +1,13 @@
-"""P1, P7: one VPC per environment with three tiers, flow logs, and private AWS endpoints.
+"""P1, P4, P7: one VPC per environment with four tiers, flow logs, and private AWS endpoints.
 
 - public: load balancers only; instances launched there get no public IP.
 - app: private subnets for the ECS tasks; internet egress only through NAT when configured.
 - data: isolated subnets for Aurora; no route to an internet or NAT gateway.
+- support: isolated subnets where the support VPN lands and the internal support load balancer
+  listens; the VPN is authorized for these subnets only (P4).
 Tasks reach KMS, Secrets Manager, ECR, CloudWatch Logs, STS and S3 through VPC endpoints.
+A self-hosted install may bring its own VPC (`existing_vpc_id` and subnet ids as data); the
+stacks then add only a flow log to it, never routes or endpoints.
 """
 
 from aws_cdk import RemovalPolicy
@@ -21,6 +25,7 @@ from stacks.keys import EnvironmentKeys
 PUBLIC_TIER = "public"
 APP_TIER = "app"
 DATA_TIER = "data"
+SUPPORT_TIER = "support"
 
 INTERFACE_ENDPOINTS = {
     "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
@@ -48,12 +53,49 @@ class NetworkStack(PlatformStack):
             env_config=env_config,
             app_name=app_name,
             purpose="network",
-            summary="VPC with public/app/data tiers, flow logs, endpoints (P1)",
+            summary="VPC with public/app/data/support tiers, flow logs, endpoints (P1 P4)",
         )
+        if env_config.uses_existing_vpc:
+            self.vpc = self._existing_vpc(env_config)
+            self.support_subnet_cidrs = list(env_config.existing_support_subnet_cidrs)
+        else:
+            self.vpc = self._new_vpc(env_config, app_name)
+            support = self.vpc.select_subnets(subnet_group_name=SUPPORT_TIER).subnets
+            self.support_subnet_cidrs = [subnet.ipv4_cidr_block for subnet in support]
+        flow_log_group = EncryptedLogGroup(
+            self,
+            "FlowLogs",
+            key=keys.logs,
+            retention_days=env_config.log_retention_days,
+            # Network metadata (addresses, ports, bytes) of this VPC; no payloads (P2, P7).
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+        )
+        self._flow_log(flow_log_group.log_group, env_config)
+        if not env_config.uses_existing_vpc:
+            self._endpoints(env_config)
+
+    def _existing_vpc(self, env_config: EnvironmentConfig) -> ec2.IVpc:
+        """The customer's VPC, from data only: no lookup, so synth needs no credentials."""
+        return ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=env_config.existing_vpc_id or "",
+            vpc_cidr_block=env_config.vpc_cidr,
+            availability_zones=list(env_config.availability_zones),
+            public_subnet_ids=list(env_config.existing_public_subnet_ids),
+            public_subnet_names=[PUBLIC_TIER],
+            private_subnet_ids=list(env_config.existing_app_subnet_ids),
+            private_subnet_names=[APP_TIER],
+            isolated_subnet_ids=[*env_config.existing_data_subnet_ids, *env_config.existing_support_subnet_ids],
+            isolated_subnet_names=[DATA_TIER, SUPPORT_TIER],
+        )
+
+    def _new_vpc(self, env_config: EnvironmentConfig, app_name: str) -> ec2.Vpc:
         app_subnet_type = (
             ec2.SubnetType.PRIVATE_WITH_EGRESS if env_config.nat_gateways > 0 else ec2.SubnetType.PRIVATE_ISOLATED
         )
-        self.vpc = ec2.Vpc(
+        return ec2.Vpc(
             self,
             "Vpc",
             vpc_name=f"{app_name}-{env_config.name}",
@@ -67,19 +109,11 @@ class NetworkStack(PlatformStack):
                 ),
                 ec2.SubnetConfiguration(name=APP_TIER, subnet_type=app_subnet_type, cidr_mask=20),
                 ec2.SubnetConfiguration(name=DATA_TIER, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+                ec2.SubnetConfiguration(name=SUPPORT_TIER, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
             ],
         )
-        flow_log_group = EncryptedLogGroup(
-            self,
-            "FlowLogs",
-            key=keys.logs,
-            retention_days=env_config.log_retention_days,
-            # Network metadata (addresses, ports, bytes) of this VPC; no payloads (P2, P7).
-            data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
-        )
-        self._flow_log(flow_log_group.log_group, env_config)
 
+    def _endpoints(self, env_config: EnvironmentConfig) -> None:
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         endpoint_security_group = ec2.SecurityGroup(
             self,
@@ -142,3 +176,11 @@ class NetworkStack(PlatformStack):
     @property
     def data_subnets(self) -> ec2.SubnetSelection:
         return ec2.SubnetSelection(subnet_group_name=DATA_TIER)
+
+    @property
+    def public_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_group_name=PUBLIC_TIER)
+
+    @property
+    def support_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_group_name=SUPPORT_TIER)

@@ -31,6 +31,6 @@ def build_app(
     stages = [PlatformStage(app, env_config=env, app_name=config.app_name) for env in config.environments]
     if with_acknowledgements:
         for stage in stages:
-            stage.acknowledged = apply_register(stage, stage.env_config, register)
+            stage.acknowledged = apply_register(stage, stage.env_config, config.app_name, register)
     register_policy_packs(app)
     return app, stages

@@ -87,8 +87,9 @@ def read_findings(report_path: Path) -> list[Finding]:
 
 def qualified_rule_id(plugin: str, rule: str) -> str:
     """The id that acknowledges a finding: cdk-nag rules carry their pack already
-    ('AwsSolutions-IAM4[...]'); CDK's own plugins are addressed as 'Plugin-Name::RULE'."""
-    if rule.startswith(tuple(f"{pack}-" for pack in PACKS)):
+    ('AwsSolutions-IAM4[...]'), construct annotations theirs ('Annotation::...'); other CDK plugins'
+    rules are addressed as 'Plugin-Name::RULE'."""
+    if rule.startswith(tuple(f"{pack}-" for pack in PACKS)) or "::" in rule:
         return rule
     return f"{plugin.replace(' ', '-')}::{rule}"
 
@@ -127,8 +128,17 @@ def synthesize(
     acknowledged, unacknowledged = [], []
     used: set[tuple[str, Acknowledgement]] = set()
     entries = {stage.env_config.name: applicable(stage.env_config, register) for stage in stages}
+    env_configs = {stage.env_config.name: stage.env_config for stage in stages}
     for finding in findings:
-        entry = next((e for e in entries.get(finding.environment, []) if e.matches(finding.rule, finding.path)), None)
+        env_config = env_configs[finding.environment]
+        entry = next(
+            (
+                e
+                for e in entries[finding.environment]
+                if e.matches(finding.rule, finding.path, env_config, config.app_name)
+            ),
+            None,
+        )
         if entry is None:
             unacknowledged.append(finding)
         else:

@@ -54,12 +54,17 @@ class Acknowledgement:
         """Whether one of this entry's paths names the construct at `stage_relative_path`."""
         return any(_same_path(pattern, stage_relative_path) for pattern in self.paths)
 
-    def matches(self, rule: str, stage_relative_path: str) -> bool:
+    def rule_for(self, env_config: EnvironmentConfig, app_name: str) -> str:
+        """The finding id in one environment: `{app}`, `{env}`, `{account}`, `{region}` are filled in
+        (finding ids of named resources, such as IAM5 resource ARNs, contain them)."""
+        return self.rule.format(app=app_name, env=env_config.name, account=env_config.account, region=env_config.region)
+
+    def matches(self, rule: str, stage_relative_path: str, env_config: EnvironmentConfig, app_name: str) -> bool:
         """Whether this entry acknowledges finding `rule` on the construct at `stage_relative_path`.
         Like the packs, an acknowledgement on a construct covers everything below it."""
         segments = stage_relative_path.split("/")
         ancestors = ("/".join(segments[:n]) for n in range(1, len(segments) + 1))
-        return rule == self.rule and any(self.names(ancestor) for ancestor in ancestors)
+        return rule == self.rule_for(env_config, app_name) and any(self.names(ancestor) for ancestor in ancestors)
 
 
 def _same_path(pattern: str, path: str) -> bool:
@@ -83,6 +88,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             paths=("Network/Vpc/publicSubnet*/DefaultRoute",),
             reason=_INTERNET_FACING,
             concerns="P5 (public endpoints are HTTPS-only load balancers)",
+            applies=lambda env: not env.uses_existing_vpc,  # a customer's VPC brings its own routes
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -109,6 +115,126 @@ REGISTER: tuple[Acknowledgement, ...] = (
         "support; the role is assumable only by backup.amazonaws.com.",
         concerns="least-privilege IAM, P9",
     ),
+    Acknowledgement(
+        rule="Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+        paths=("Network/Vpc/*Subnet*",),
+        reason="A customer's existing VPC is imported from data without route table ids: the stacks never "
+        "add routes or gateway endpoints to a VPC they do not own.",
+        concerns="P1 (the customer's network stays theirs)",
+        applies=lambda env: env.uses_existing_vpc,
+    ),
+    # --- Service, storage and audit stacks (issue #6) ---
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::arn:aws:s3:::{app}-{env}-exports-{account}-{region}/*]",
+        paths=("Service/LifecycleJobRolePolicy",),
+        reason="The lifecycle job writes one object per table of an export under a fresh prefix and presigns "
+        "them; object keys are not known in advance. Scoped to the one exports bucket.",
+        concerns="P13",
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-EC23",
+        paths=("Service/PublicAlb/SecurityGroup",),
+        reason="The public load balancer is the platform's internet endpoint: it must accept 443 (and 80, which "
+        "only redirects to 443) from anywhere. WAF and TLS 1.2+ protect it.",
+        concerns="P5",
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-ELBv2ACMCertificateRequired",
+            paths=("Service/PublicAlb/Redirect80To443",),
+            reason="The port-80 listener only answers with a permanent redirect to HTTPS; it carries no data, "
+            "so it has no certificate.",
+            concerns="P5",
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-ECS2",
+        paths=("Service/DataService/Task", "Service/SupportService/Task", "Service/LifecycleJob"),
+        reason="Only non-secret settings (names in runtime/settings.py: environment, mode, database host, key ARN) "
+        "are plain variables; the only secret reaches the task through ECS secrets.",
+        concerns="P7",
+    ),
+    *(
+        Acknowledgement(
+            rule=rule,
+            paths=("Service/AuditChainKey",),
+            reason="The audit chain's MAC key cannot rotate on a schedule without breaking verification of past "
+            "events; it is rolled by the runtime with a signed checkpoint, not by Secrets Manager.",
+            concerns="P14",
+        )
+        for rule in (
+            "AwsSolutions-SMG4",
+            "HIPAA.Security-SecretsManagerRotationEnabled",
+            "NIST.800.53.R5-SecretsManagerRotationEnabled",
+        )
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-IAMNoInlinePolicy",
+            paths=("Service/*/Task/ExecutionRole/DefaultPolicy", "Service/LifecycleJob/ExecutionRole/DefaultPolicy"),
+            reason="CDK writes the execution role's grants (image pull, log stream, its one secret) as the role's "
+            "own policy; our task roles use customer-managed policies.",
+            concerns="least-privilege IAM",
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::*]",
+        paths=("Service/*/Task/ExecutionRole/DefaultPolicy", "Service/LifecycleJob/ExecutionRole/DefaultPolicy"),
+        reason="ecr:GetAuthorizationToken has no resource-level permissions in IAM; it only issues a registry "
+        "login token, pulls are scoped to the image's repository.",
+        concerns="least-privilege IAM",
+        applies=lambda env: env.image_uri is None or ".dkr.ecr." in env.image_uri,
+    ),
+    *(
+        Acknowledgement(
+            rule=rule,
+            paths=("Service/DataTaskRole/DefaultPolicy", "Service/SupportTaskRole/DefaultPolicy"),
+            reason="ECS Exec (on in this environment by config) needs ssmmessages channels, which have no resource "
+            "ARNs, and writes each session to its own encrypted log group.",
+            concerns="P7 (sessions logged and encrypted)",
+            applies=lambda env: env.ecs_exec,
+        )
+        for rule in (
+            "AwsSolutions-IAM5[Resource::*]",
+            "AwsSolutions-IAM5[Resource::arn:aws:logs:{region}:{account}:log-group:<ExecSessionsLogGroup69849656>:*]",
+            "HIPAA.Security-IAMNoInlinePolicy",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+            "PCI.DSS.321-IAMNoInlinePolicy",
+        )
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-IAMNoInlinePolicy",
+            paths=("Audit/Trail/LogsRole/DefaultPolicy",),
+            reason="CDK's CloudTrail construct gives its delivery role one statement for one log group, as the role's "
+            "own policy; the role is assumable by cloudtrail.amazonaws.com only.",
+            concerns="P14",
+            applies=lambda env: env.cloudtrail,
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-S3BucketReplicationEnabled",
+            paths=("Storage/Exports", "Storage/AccessLogs", "Audit/TrailBucket"),
+            reason="Versioned, lifecycle-bounded buckets; a replica in another region would be one more copy that "
+            "retention and erasure (P10) must reach. Durability is S3's own.",
+            concerns="P10, P13",
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-S3DefaultEncryptionKMS",
+            paths=("Storage/AccessLogs",),
+            reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 (AES-256) buckets, "
+            "not SSE-KMS; the bucket holds request metadata only.",
+            concerns="P6 (AWS limitation)",
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
 )
 
 
@@ -123,7 +249,7 @@ def _walk(construct: IConstruct) -> Iterator[IConstruct]:
 
 
 def apply_register(
-    stage: Stage, env_config: EnvironmentConfig, register: Iterable[Acknowledgement] = REGISTER
+    stage: Stage, env_config: EnvironmentConfig, app_name: str, register: Iterable[Acknowledgement] = REGISTER
 ) -> list[tuple[Acknowledgement, str]]:
     """Acknowledge every applicable entry on the constructs it names; returns (entry, path) pairs.
 
@@ -140,6 +266,8 @@ def apply_register(
                 f"{env_config.name!r}: remove the entry or fix its path (stacks/policy/acknowledgements.py)."
             )
         for path, construct in named:
-            Validations.of(construct).acknowledge(Acknowledgment(id=entry.rule, reason=entry.reason))
+            Validations.of(construct).acknowledge(
+                Acknowledgment(id=entry.rule_for(env_config, app_name), reason=entry.reason)
+            )
             applied.append((entry, path))
     return applied

@@ -17,15 +17,22 @@ VALID = """
 app_name = "adp"
 [defaults]
 region = "eu-west-1"
+domain_name = "api.example.com"
 [environments.dev]
 kind = "dev"
 account = "111111111111"
 vpc_cidr = "10.10.0.0/16"
+certificate_arn = "arn:aws:acm:eu-west-1:111111111111:certificate/api"
+vpn_server_certificate_arn = "arn:aws:acm:eu-west-1:111111111111:certificate/vpn"
+vpn_client_root_certificate_arn = "arn:aws:acm:eu-west-1:111111111111:certificate/clients"
 [environments.prod]
 kind = "prod"
 account = "333333333333"
 vpc_cidr = "10.30.0.0/16"
 vault_lock_min_retention_days = 7
+certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/api"
+vpn_server_certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/vpn"
+vpn_client_root_certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/clients"
 """
 
 
@@ -81,6 +88,50 @@ def test_config_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
             "environments.dev.log_retention_days",
             "CloudWatch Logs accepts",
         ),
+        (
+            (
+                'certificate_arn = "arn:aws:acm:eu-west-1:111111111111:certificate/api"',
+                'certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/api"',
+            ),
+            "environments.dev.certificate_arn",
+            "account 111111111111",
+        ),
+        (
+            ('vpn_client_root_certificate_arn = "arn:aws:acm:eu-west-1:111111111111:certificate/clients"', ""),
+            "environments.dev.vpn_client_root_certificate_arn",
+            "set exactly one VPN authentication",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nvpn_saml_provider_arn = "arn:aws:iam::111111111111:saml-provider/idp"'),
+            "environments.dev.vpn_client_root_certificate_arn",
+            "set exactly one VPN authentication",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nvpn_client_cidr = "10.10.0.0/22"'),
+            "environments.dev.vpn_client_cidr",
+            "must not overlap vpc_cidr",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\noidc_issuer = "https://idp.example.com"'),
+            "environments.dev.oidc_authorization_endpoint",
+            "all of",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nexisting_vpc_id = "vpc-0123456789abcdef0"'),
+            "environments.dev.existing_public_subnet_ids",
+            "must list 3 subnet ids",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nexisting_app_subnet_ids = ["subnet-0123456789abcdef0"]'),
+            "environments.dev.existing_app_subnet_ids",
+            "existing_vpc_id is not",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nexisting_key_arns = ["database=arn:aws:kms:eu-west-1:999999999999:key/x"]'),
+            "environments.dev.existing_key_arns",
+            "account 111111111111",
+        ),
+        (('kind = "prod"', 'kind = "prod"\nservice_min_tasks = 1'), "environments.prod.service_min_tasks", "need 2"),
     ],
 )
 def test_config_bad_value_names_file_field_and_fix(

@@ -162,14 +162,23 @@ def test_database_cluster_is_multi_az_tls_only_and_encrypted(operator: Assembly,
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_database_security_group_admits_nothing_by_default(operator: Assembly, env: str) -> None:
-    for _, logical_id, sg in operator.resources(env, "AWS::EC2::SecurityGroup"):
-        if logical_id.startswith("DatabaseSecurityGroup"):
-            assert not sg["Properties"].get("SecurityGroupIngress")
-            break
-    else:
-        pytest.fail("no database security group")
-    assert not list(operator.resources(env, "AWS::EC2::SecurityGroupIngress"))
+def test_database_security_group_admits_only_the_service_tasks_on_its_port(operator: Assembly, env: str) -> None:
+    ((_, db_sg_id, db_sg),) = [
+        r for r in operator.resources(env, "AWS::EC2::SecurityGroup") if r[1].startswith("Database")
+    ]
+    assert not db_sg["Properties"].get("SecurityGroupIngress")  # nothing inline: no CIDR can reach it
+    port = operator.config.environment(env).db_port
+    ingress = [
+        r["Properties"]
+        for _, _, r in operator.resources(env, "AWS::EC2::SecurityGroupIngress")
+        if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert len(ingress) == 2  # the data service and the support service
+    for rule in ingress:
+        assert rule["FromPort"] == rule["ToPort"] == port
+        assert "CidrIp" not in rule and "SourceSecurityGroupId" in rule
+        source = json.dumps(rule["SourceSecurityGroupId"])
+        assert "DataServiceSecurityGroup" in source or "SupportServiceSecurityGroup" in source
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -183,10 +192,10 @@ def test_data_subnets_have_no_route_to_internet_or_nat(operator: Assembly, env: 
         for r in network.values()
         if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
     }
-    assert sorted(set(tier_of_subnet.values())) == ["app", "data", "public"]
+    assert sorted(set(tier_of_subnet.values())) == ["app", "data", "public", "support"]
     routes = [r["Properties"] for r in network.values() if r["Type"] == "AWS::EC2::Route"]
-    data_routes = [r for r in routes if tier_of_table[r["RouteTableId"]["Ref"]] == "data"]
-    assert data_routes == []
+    isolated_routes = [r for r in routes if tier_of_table[r["RouteTableId"]["Ref"]] in ("data", "support")]
+    assert isolated_routes == []
     # The check can fail: the public tier does route to the internet gateway.
     assert any(tier_of_table[r["RouteTableId"]["Ref"]] == "public" and "GatewayId" in r for r in routes)
     for lid, subnet in network.items():

@@ -25,9 +25,9 @@ def test_policy_packs_operator_environments_have_no_unacknowledged_finding(opera
     assert packs == {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"}
 
 
-def test_register_every_entry_is_used(operator: Assembly) -> None:
-    assert operator.outcome.stale == []
-    used = {entry for _, entry in operator.outcome.acknowledged}
+def test_register_every_entry_is_used(operator: Assembly, selfhosted: Assembly) -> None:
+    assert operator.outcome.stale == [] and selfhosted.outcome.stale == []
+    used = {entry for _, entry in operator.outcome.acknowledged + selfhosted.outcome.acknowledged}
     assert used == set(REGISTER)
 
 
@@ -49,10 +49,12 @@ def test_register_whole_stack_acknowledgement_is_rejected() -> None:
 
 
 def test_register_match_covers_children_of_the_named_construct_only() -> None:
-    entry = Acknowledgement(rule="R-1", paths=("Data/Cluster/Reader*",), reason="x" * 30, concerns="P8")
-    assert entry.matches("R-1", "Data/Cluster/Reader2/Resource")
-    assert not entry.matches("R-1", "Data/Cluster/Writer/Resource")
-    assert not entry.matches("R-2", "Data/Cluster/Reader2/Resource")
+    entry = Acknowledgement(rule="R-1[{account}]", paths=("Data/Cluster/Reader*",), reason="x" * 30, concerns="P8")
+    dev = load_config(OPERATOR_CONFIG).environment("dev")
+    assert entry.matches("R-1[111111111111]", "Data/Cluster/Reader2/Resource", dev, "adp")
+    assert not entry.matches("R-1[222222222222]", "Data/Cluster/Reader2/Resource", dev, "adp")
+    assert not entry.matches("R-1[111111111111]", "Data/Cluster/Writer/Resource", dev, "adp")
+    assert not entry.matches("R-2", "Data/Cluster/Reader2/Resource", dev, "adp")
 
 
 def test_register_missing_entry_and_stale_entry_fail_the_build(tmp_path: Path) -> None:

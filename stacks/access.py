@@ -1,0 +1,92 @@
+"""P4: support staff reach the environment only through its Client VPN, and only the support tier.
+
+- authentication: mutual TLS (client root certificate) or SAML federation with the support group;
+- split tunnel, every connection logged to an encrypted log group;
+- authorization rules name the support subnets only, never the whole VPC;
+- the VPN's security group lets traffic out to the support subnets on 443 and nothing else, so
+  no packet from a support laptop can reach the app or data tiers or the database.
+"""
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.classification import DataClass
+from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import PlatformStack
+from stacks.keys import EnvironmentKeys
+from stacks.network import NetworkStack
+
+
+class AccessStack(PlatformStack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        keys: EnvironmentKeys,
+        network: NetworkStack,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="access",
+            summary="support Client VPN into the support tier only (P4)",
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "VpnSecurityGroup",
+            vpc=network.vpc,
+            description="Support VPN: out to the support subnets on 443 only (P4)",
+            allow_all_outbound=False,
+        )
+        for cidr in network.support_subnet_cidrs:
+            self.security_group.add_egress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to the support tier")
+
+        connection_logs = EncryptedLogGroup(
+            self,
+            "ConnectionLogs",
+            key=keys.logs,
+            retention_days=env_config.log_retention_days,
+            # Who connected when, from where: support staff, not user data (P4 requires these logs).
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+        )
+        saml = (
+            ec2.ClientVpnUserBasedAuthentication.federated(
+                iam.SamlProvider.from_saml_provider_arn(self, "Idp", env_config.vpn_saml_provider_arn)
+            )
+            if env_config.vpn_saml_provider_arn
+            else None
+        )
+        self.endpoint = ec2.ClientVpnEndpoint(
+            self,
+            "Vpn",
+            vpc=network.vpc,
+            description=f"{app_name} {env_config.name} support access (P4)",
+            cidr=env_config.vpn_client_cidr,
+            server_certificate_arn=env_config.vpn_server_certificate_arn,
+            client_certificate_arn=env_config.vpn_client_root_certificate_arn,
+            user_based_authentication=saml,
+            split_tunnel=True,
+            logging=True,
+            log_group=connection_logs.log_group,
+            authorize_all_users_to_vpc_cidr=False,
+            vpc_subnets=network.support_subnets,
+            security_groups=[self.security_group],
+            session_timeout=ec2.ClientVpnSessionTimeout.EIGHT_HOURS,
+            transport_protocol=ec2.TransportProtocol.TCP,
+        )
+        for index, cidr in enumerate(network.support_subnet_cidrs):
+            self.endpoint.add_authorization_rule(
+                f"SupportSubnet{index + 1}",
+                cidr=cidr,
+                group_id=env_config.vpn_support_group_id if saml else None,
+                description="the support tier only",
+            )

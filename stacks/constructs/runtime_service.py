@@ -1,0 +1,106 @@
+"""One Fargate service running the runtime image, secure by default (P5, P6, P7).
+
+No public IP; read-only root filesystem, non-root user; logs to a KMS-encrypted log group
+with retention; secrets only through ECS secrets; autoscaling between configured bounds.
+"""
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.classification import DataClass
+from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+
+CONTAINER_NAME = "runtime"
+HTTP_PORT = 8080
+HTTPS_PORT = 8443  # HIPAA mode: the task terminates TLS itself
+
+
+def container_port(env_config: EnvironmentConfig) -> int:
+    return HTTPS_PORT if env_config.hipaa else HTTP_PORT
+
+
+class RuntimeService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        cluster: ecs.ICluster,
+        image: ecs.ContainerImage,
+        subnets: ec2.SubnetSelection,
+        task_role: iam.IRole,
+        logs_key: kms.IKey,
+        environment: Mapping[str, str],
+        secrets: Mapping[str, ecs.Secret],
+        min_tasks: int,
+        max_tasks: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        logs = EncryptedLogGroup(
+            self,
+            "Logs",
+            key=logs_key,
+            retention_days=env_config.log_retention_days,
+            # The runtime logs ids, timings and status codes only; payloads never (P7, runtime/telemetry).
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "Task",
+            cpu=env_config.service_cpu,
+            memory_limit_mib=env_config.service_memory_mib,
+            task_role=task_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        port = container_port(env_config)
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            image=image,
+            environment=dict(environment),
+            secrets=dict(secrets),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=construct_id.lower(), log_group=logs.log_group),
+            port_mappings=[ecs.PortMapping(container_port=port)],
+            readonly_root_filesystem=True,
+            user="10001",
+        )
+        # The read-only root filesystem leaves /tmp as the only writable place (encrypted task storage).
+        self.task_definition.add_volume(name="tmp")
+        self.container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description=f"{construct_id} tasks: admitted from their load balancer only",
+            allow_all_outbound=True,
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=min_tasks,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            assign_public_ip=False,
+            enable_execute_command=env_config.ecs_exec,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(60),
+        )
+        scaling = self.service.auto_scale_task_count(min_capacity=min_tasks, max_capacity=max_tasks)
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+        self.port = port

@@ -1,0 +1,402 @@
+"""P4, P5, P6, P7: the ECS cluster and the runtime's services of ONE environment.
+
+- data service: the owner API behind the public ALB (HTTPS only, TLS 1.2+, WAF, access logs);
+- support service: the same image in support mode behind an internal ALB in the support
+  subnets, reachable from the support VPN on 443 only (P4);
+- lifecycle job: the task definition that exports and erasure jobs run as (P10, P13).
+Each task role may use the application key only under this environment's encryption context,
+connect to the database only as its own user, and read only its own secret.
+"""
+
+import re
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, SecretValue
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from runtime import settings
+from runtime.envelope.keyrings.base import PURPOSE as ENVELOPE_PURPOSE
+from stacks.config import EnvironmentConfig
+from stacks.constructs.classification import DataClass, classify
+from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.runtime_service import HTTP_PORT, HTTPS_PORT, RuntimeService
+from stacks.constructs.web_acl import LoadBalancerWebAcl
+from stacks.data import DATABASE_NAME, DataStack
+from stacks.keys import EnvironmentKeys, cluster_name
+from stacks.network import NetworkStack
+from stacks.storage import StorageStack, exports_bucket_name, lifecycle_job_role_name
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+# Database users, one per role of issue #4's schema; each task connects only as its own.
+DB_USERS = {"data": "platform_app", "support": "platform_support", "job": "platform_jobs"}
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repository>[^:@]+):(?P<tag>[\w.-]+)$")
+RDS_CA_BUNDLE = "/app/certs/rds-global-bundle.pem"  # baked into the image (runtime/Dockerfile)
+
+
+class ServiceStack(PlatformStack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        keys: EnvironmentKeys,
+        network: NetworkStack,
+        data: DataStack,
+        storage: StorageStack,
+        vpn_security_group: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="service",
+            summary="ECS services behind TLS load balancers, WAF (P4 P5 P7)",
+        )
+        self._env = env_config
+        self._keys = keys
+        self._data = data
+        removal = RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=cluster_name(app_name, env_config),
+            vpc=network.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            managed_storage_configuration=ecs.ManagedStorageConfiguration(
+                fargate_ephemeral_storage_kms_key=keys.compute
+            ),
+            execute_command_configuration=self._exec_configuration(removal) if env_config.ecs_exec else None,
+        )
+        image = self._image()
+        # Referenced by ARN: ECS grants its execution role the secret through the key's *policy*, which
+        # would make the keys stack depend on this one. The execution roles get kms:Decrypt themselves.
+        secret_key = kms.Key.from_key_arn(self, "SecretsKey", keys.application.key_arn)
+        self.audit_secret = secretsmanager.Secret(
+            self,
+            "AuditChainKey",
+            description=f"{app_name} {env_config.name}: secret key of the audit hash chain (P14)",
+            encryption_key=secret_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal,
+        )
+        classify(self.audit_secret, DataClass.NOT_SENSITIVE)
+        secrets = {settings.AUDIT_CHAIN_KEY: ecs.Secret.from_secrets_manager(self.audit_secret)}
+
+        # The data service: owner API behind the public load balancer.
+        self.data_service = RuntimeService(
+            self,
+            "DataService",
+            env_config=env_config,
+            cluster=self.cluster,
+            image=image,
+            subnets=network.app_subnets,
+            task_role=self._task_role("DataTaskRole", DB_USERS["data"], envelope=True),
+            logs_key=keys.logs,
+            environment=self._environment("owner", DB_USERS["data"]),
+            secrets=secrets,
+            min_tasks=env_config.service_min_tasks,
+            max_tasks=env_config.service_max_tasks,
+        )
+        self.public_alb = self._public_load_balancer(network, storage)
+        self.web_acl = LoadBalancerWebAcl(
+            self, "WebAcl", env_config=env_config, logs_key=keys.logs, load_balancer=self.public_alb, purpose="public"
+        )
+
+        # The support service: NOT_SENSITIVE views only, reachable from the VPN only (P4).
+        self.support_service = RuntimeService(
+            self,
+            "SupportService",
+            env_config=env_config,
+            cluster=self.cluster,
+            image=image,
+            subnets=network.app_subnets,
+            task_role=self._task_role("SupportTaskRole", DB_USERS["support"], envelope=False),
+            logs_key=keys.logs,
+            environment=self._environment("support", DB_USERS["support"]),
+            secrets=secrets,
+            min_tasks=1,
+            max_tasks=2,
+        )
+        self.support_alb = self._support_load_balancer(network, storage, vpn_security_group)
+
+        for service in (self.data_service, self.support_service):
+            # The database admits the services' tasks only, on its port (P5 keeps it TLS-only).
+            ec2.CfnSecurityGroupIngress(
+                self,
+                f"DatabaseFrom{service.node.id}",
+                group_id=data.security_group.security_group_id,
+                source_security_group_id=service.security_group.security_group_id,
+                ip_protocol="tcp",
+                from_port=env_config.db_port,
+                to_port=env_config.db_port,
+                description=f"{service.node.id} tasks to Aurora",
+            )
+
+        self.job_task_definition = self._lifecycle_job(app_name, image, storage, secrets)
+        for task in (self.data_service.task_definition, self.support_service.task_definition, self.job_task_definition):
+            task.add_to_execution_role_policy(
+                iam.PolicyStatement(
+                    sid="DecryptItsSecretsThroughSecretsManager",
+                    actions=["kms:Decrypt"],
+                    resources=[keys.application.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{env_config.region}.amazonaws.com"}
+                    },
+                )
+            )
+
+    def _image(self) -> ecs.ContainerImage:
+        """The runtime's Dockerfile (built by `cdk deploy`, not at synth), or the customer's own image:
+        from ECR (the execution role gets pull rights), or any registry."""
+        uri = self._env.image_uri
+        if not uri:
+            return ecs.ContainerImage.from_asset(str(RUNTIME_DIR), exclude=["**/__pycache__", "**/*.pyc"])
+        ecr_image = ECR_IMAGE.match(uri)
+        if ecr_image:
+            repository = ecr.Repository.from_repository_name(self, "ImageRepository", ecr_image["repository"])
+            return ecs.ContainerImage.from_ecr_repository(repository, tag=ecr_image["tag"])
+        return ecs.ContainerImage.from_registry(uri)
+
+    def _exec_configuration(self, removal: RemovalPolicy) -> ecs.ExecuteCommandConfiguration:
+        """ECS Exec sessions are encrypted with the compute key and every session is logged."""
+        exec_logs = EncryptedLogGroup(
+            self,
+            "ExecSessions",
+            key=self._keys.logs,
+            retention_days=self._env.log_retention_days,
+            # An operator's shell session in a task could print data: treat it as SENSITIVE (P7).
+            data_class=DataClass.SENSITIVE,
+            removal_policy=removal,
+        )
+        return ecs.ExecuteCommandConfiguration(
+            kms_key=self._keys.compute,
+            logging=ecs.ExecuteCommandLogging.OVERRIDE,
+            log_configuration=ecs.ExecuteCommandLogConfiguration(
+                cloud_watch_log_group=exec_logs.log_group, cloud_watch_encryption_enabled=True
+            ),
+        )
+
+    def _environment(self, mode: str, db_user: str) -> dict[str, str]:
+        """Plain settings only (names from runtime/settings.py); secrets go through ECS secrets."""
+        env = self._env
+        return {
+            settings.ENVIRONMENT: env.name,
+            settings.SERVICE_MODE: mode,
+            settings.KMS_APPLICATION_KEY_ID: self._keys.application.key_arn,
+            settings.DATABASE_HOST: self._data.cluster.cluster_endpoint.hostname,
+            settings.DATABASE_PORT: str(env.db_port),
+            settings.DATABASE_NAME: DATABASE_NAME,
+            settings.DATABASE_USER: db_user,
+            settings.DATABASE_IAM_AUTH: "true",
+            settings.DATABASE_CA_BUNDLE: RDS_CA_BUNDLE,
+            settings.SERVICE_PORT: str(HTTPS_PORT if env.hipaa else HTTP_PORT),
+            settings.SERVICE_TLS: "true" if env.hipaa else "false",
+        }
+
+    def _task_role(
+        self,
+        construct_id: str,
+        db_user: str,
+        *,
+        envelope: bool,
+        role_name: str | None = None,
+        extra: list[iam.PolicyStatement] | None = None,
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            construct_id,
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"{construct_id}: least privilege for the runtime (P6)",
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="ConnectAsItsOwnDatabaseUser",
+                actions=["rds-db:connect"],
+                resources=[
+                    f"arn:{self.partition}:rds-db:{self._env.region}:{self._env.account}:dbuser:"
+                    f"{self._data.cluster.cluster_resource_identifier}/{db_user}"
+                ],
+            )
+        ]
+        if envelope:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="EnvelopeDataKeysOfThisEnvironmentOnly",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[self._keys.application.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:EncryptionContext:environment": self._env.name,
+                            "kms:EncryptionContext:purpose": ENVELOPE_PURPOSE,
+                        }
+                    },
+                )
+            )
+        iam.ManagedPolicy(self, f"{construct_id}Policy", roles=[role], statements=statements + (extra or []))
+        return role
+
+    def _target_group(self, construct_id: str, service: RuntimeService) -> elbv2.ApplicationTargetGroup:
+        """HTTPS to the tasks in HIPAA mode, so traffic inside the VPC is encrypted too (P5)."""
+        protocol = elbv2.ApplicationProtocol.HTTPS if self._env.hipaa else elbv2.ApplicationProtocol.HTTP
+        return elbv2.ApplicationTargetGroup(
+            self,
+            construct_id,
+            vpc=self.cluster.vpc,
+            port=service.port,
+            protocol=protocol,
+            target_type=elbv2.TargetType.IP,
+            targets=[service.service],
+            health_check=elbv2.HealthCheck(path="/healthz", protocol=elbv2.Protocol(protocol.value)),
+            deregistration_delay=Duration.seconds(30),
+        )
+
+    def _public_load_balancer(self, network: NetworkStack, storage: StorageStack) -> elbv2.ApplicationLoadBalancer:
+        env = self._env
+        alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "PublicAlb",
+            vpc=network.vpc,
+            internet_facing=True,
+            vpc_subnets=network.public_subnets,
+            drop_invalid_header_fields=True,
+            deletion_protection=env.deletion_protection,
+        )
+        alb.log_access_logs(storage.access_logs, prefix="alb/public")
+        targets = self._target_group("DataTargets", self.data_service)
+        self.data_service.security_group.add_ingress_rule(
+            alb.connections.security_groups[0], ec2.Port.tcp(self.data_service.port), "from the public ALB"
+        )
+        alb.add_listener(
+            "Https",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[elbv2.ListenerCertificate.from_arn(env.certificate_arn)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_action=self._front_door(targets),
+            open=True,
+        )
+        alb.add_redirect(source_port=80, target_port=443)
+        return alb
+
+    def _front_door(self, targets: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
+        """Forward, or first sign the user in with the configured OIDC provider (then the service
+        verifies the ALB's signed x-amzn-oidc-data header)."""
+        env = self._env
+        forward = elbv2.ListenerAction.forward([targets])
+        if not env.alb_oidc:
+            return forward
+        return elbv2.ListenerAction.authenticate_oidc(
+            issuer=env.oidc_issuer or "",
+            authorization_endpoint=env.oidc_authorization_endpoint or "",
+            token_endpoint=env.oidc_token_endpoint or "",
+            user_info_endpoint=env.oidc_user_info_endpoint or "",
+            client_id=env.oidc_client_id or "",
+            client_secret=SecretValue.secrets_manager(env.oidc_client_secret_name or ""),
+            next=forward,
+        )
+
+    def _support_load_balancer(
+        self, network: NetworkStack, storage: StorageStack, vpn_security_group: ec2.ISecurityGroup
+    ) -> elbv2.ApplicationLoadBalancer:
+        env = self._env
+        alb_security_group = ec2.SecurityGroup(
+            self,
+            "SupportAlbSecurityGroup",
+            vpc=network.vpc,
+            description="Internal support ALB: HTTPS from the support VPN only (P4)",
+            allow_all_outbound=False,
+        )
+        alb_security_group.add_ingress_rule(vpn_security_group, ec2.Port.tcp(443), "HTTPS from the support VPN")
+        alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "SupportAlb",
+            vpc=network.vpc,
+            internet_facing=False,
+            vpc_subnets=network.support_subnets,
+            security_group=alb_security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=env.deletion_protection,
+        )
+        alb.log_access_logs(storage.access_logs, prefix="alb/support")
+        self.support_web_acl = LoadBalancerWebAcl(
+            self, "SupportWebAcl", env_config=self._env, logs_key=self._keys.logs, load_balancer=alb, purpose="support"
+        )
+        targets = self._target_group("SupportTargets", self.support_service)
+        alb_security_group.add_egress_rule(
+            self.support_service.security_group, ec2.Port.tcp(self.support_service.port), "to the support tasks"
+        )
+        self.support_service.security_group.add_ingress_rule(
+            alb_security_group, ec2.Port.tcp(self.support_service.port), "from the support ALB"
+        )
+        alb.add_listener(
+            "Https",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[elbv2.ListenerCertificate.from_arn(env.support_certificate_arn or env.certificate_arn)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_action=elbv2.ListenerAction.forward([targets]),
+            open=False,
+        )
+        return alb
+
+    def _lifecycle_job(
+        self, app_name: str, image: ecs.ContainerImage, storage: StorageStack, secrets: dict[str, ecs.Secret]
+    ) -> ecs.FargateTaskDefinition:
+        """Exports and erasure run as one-off tasks of this definition; its role is the only one the
+        export bucket lets in (a named role, so the bucket policy needs no reference to this stack)."""
+        bucket_arn = f"arn:{self.partition}:s3:::{exports_bucket_name(app_name, self._env)}"
+        role = self._task_role(
+            "LifecycleJobRole",
+            DB_USERS["job"],
+            envelope=True,
+            role_name=lifecycle_job_role_name(app_name, self._env),
+            extra=[
+                iam.PolicyStatement(
+                    sid="WriteAndPresignExports",
+                    actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+                    resources=[f"{bucket_arn}/*"],
+                ),
+                iam.PolicyStatement(sid="ListExports", actions=["s3:ListBucket"], resources=[bucket_arn]),
+                iam.PolicyStatement(
+                    sid="ExportsKeyThroughS3Only",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[self._keys.exports.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{self._env.region}.amazonaws.com"}},
+                ),
+            ],
+        )
+        logs = EncryptedLogGroup(
+            self,
+            "LifecycleJobLogs",
+            key=self._keys.logs,
+            retention_days=self._env.log_retention_days,
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=RemovalPolicy.RETAIN if self._env.is_production else RemovalPolicy.DESTROY,
+        )
+        task = ecs.FargateTaskDefinition(self, "LifecycleJob", cpu=1024, memory_limit_mib=4096, task_role=role)
+        task.add_volume(name="tmp")
+        container = task.add_container(
+            "job",
+            image=image,
+            command=["python", "-m", "runtime", "--help"],
+            environment={**self._environment("job", DB_USERS["job"])},
+            secrets=secrets,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="job", log_group=logs.log_group),
+            readonly_root_filesystem=True,
+            user="10001",
+        )
+        container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
+        return task

@@ -1,0 +1,81 @@
+"""P13: the portability export bucket, and the bucket that receives access logs.
+
+Exports are SENSITIVE (decrypted user data during a portability export, P7): SSE-KMS with the
+exports key, expired after `export_expiry_days`, and only the lifecycle job role may put or get
+objects, so a presigned URL that role signs is the only way out.
+"""
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.classification import DataClass
+from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.secure_bucket import secure_bucket
+from stacks.keys import EnvironmentKeys
+
+
+def exports_bucket_name(app_name: str, env_config: EnvironmentConfig) -> str:
+    """Named, so the job's IAM policy names the bucket literally (and provably) at synth time."""
+    return f"{app_name}-{env_config.name}-exports-{env_config.account}-{env_config.region}"
+
+
+def lifecycle_job_role_name(app_name: str, env_config: EnvironmentConfig) -> str:
+    """Named, so the bucket policy can name it without depending on the service stack."""
+    return f"{app_name}-{env_config.name}-lifecycle-job"
+
+
+class StorageStack(PlatformStack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvironmentConfig,
+        app_name: str,
+        keys: EnvironmentKeys,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env_config=env_config,
+            app_name=app_name,
+            purpose="storage",
+            summary="export bucket (P13) and access-log bucket",
+        )
+        removal = RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY
+        self.access_logs = secure_bucket(
+            self,
+            "AccessLogs",
+            # Request metadata of the load balancers and buckets; no payloads (P7).
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=removal,
+            key=None,
+            access_logs=None,
+            expire_after_days=env_config.log_retention_days,
+        )
+        self.exports = secure_bucket(
+            self,
+            "Exports",
+            data_class=DataClass.SENSITIVE,
+            removal_policy=removal,
+            key=keys.exports,
+            access_logs=self.access_logs,
+            expire_after_days=env_config.export_expiry_days,
+            bucket_name=exports_bucket_name(app_name, env_config),
+        )
+        job_role_arn = (
+            f"arn:{self.partition}:iam::{env_config.account}:role/{lifecycle_job_role_name(app_name, env_config)}"
+        )
+        self.exports.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheLifecycleJobReadsOrWritesExports",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+                resources=[self.exports.arn_for_objects("*")],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": job_role_arn}},
+            )
+        )
+        self.lifecycle_job_role_arn = job_role_arn
