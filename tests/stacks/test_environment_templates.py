@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from stacks.constructs.classification import CLASSIFICATION_TAG, DataClass
 from tests.stacks.conftest import Assembly
+from tests.stacks.template_helpers import get, tags, walk
 
 ENVIRONMENTS = ("dev", "qa", "prod")
 
@@ -19,41 +19,34 @@ ENCRYPTION_PROPERTIES: dict[str, list[tuple[str, str]]] = {
     "AWS::RDS::DBCluster": [("KmsKeyId", "DatabaseKey"), ("MasterUserSecret.KmsKeyId", "DatabaseKey")],
     "AWS::RDS::DBInstance": [("PerformanceInsightsKMSKeyId", "DatabaseKey")],
     "AWS::Backup::BackupVault": [("EncryptionKeyArn", "BackupsKey")],
+    "AWS::SNS::Topic": [("KmsMasterKeyId", "AuditKey")],
+    "AWS::SecretsManager::Secret": [("KmsKeyId", "ApplicationKey")],
+    "AWS::CloudTrail::Trail": [("KMSKeyId", "AuditKey")],
+    "AWS::ECS::Cluster": [("Configuration.ManagedStorageConfiguration.FargateEphemeralStorageKmsKeyId", "ComputeKey")],
+    "AWS::S3::Bucket": [
+        ("BucketEncryption.ServerSideEncryptionConfiguration.0.ServerSideEncryptionByDefault.KMSMasterKeyID", "")
+    ],
 }
-DATA_STORES = ("AWS::Logs::LogGroup", "AWS::RDS::DBCluster", "AWS::Backup::BackupVault")
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+# The one store that cannot use a CMK: S3 server access logs and ALB access logs need SSE-S3 (AES-256).
+SSE_S3_ONLY = ("AccessLogs",)
+DATA_STORES = (
+    "AWS::Logs::LogGroup",
+    "AWS::RDS::DBCluster",
+    "AWS::Backup::BackupVault",
+    "AWS::S3::Bucket",
+    "AWS::SNS::Topic",
+    "AWS::SecretsManager::Secret",
+)
 
 
 def _referenced_stacks(template: dict[str, Any]) -> set[str]:
     names = set()
-    for node in _walk(template):
+    for node in walk(template):
         if isinstance(node, dict) and "Fn::GetStackOutput" in node:
             names.add(node["Fn::GetStackOutput"]["StackName"])
         if isinstance(node, dict) and "Fn::ImportValue" in node:
             names.add(str(node["Fn::ImportValue"]).split(":")[0])
     return names
-
-
-def _get(props: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        props = props.get(part) if isinstance(props, dict) else None  # type: ignore[assignment]
-    return props
-
-
-def _tags(resource: dict[str, Any]) -> dict[str, str]:
-    tags = resource["Properties"].get("Tags") or resource["Properties"].get("BackupVaultTags") or {}
-    if isinstance(tags, dict):
-        return tags
-    return {tag["Key"]: tag["Value"] for tag in tags}
 
 
 def _is_own_key(reference: Any, env: str, purpose: str, template: dict[str, Any]) -> bool:
@@ -117,10 +110,15 @@ def test_every_encryptable_resource_uses_the_environments_own_cmk(operator: Asse
             for prop, purpose in ENCRYPTION_PROPERTIES.get(resource["Type"], []):
                 if resource["Type"] == "AWS::Backup::BackupVault" and stack_name.endswith("backup-copy"):
                     purpose = "BackupsCopyKey"
-                reference = _get(resource["Properties"], prop)
+                if resource["Type"] == "AWS::S3::Bucket":
+                    if logical_id.startswith(SSE_S3_ONLY):
+                        assert "AES256" in json.dumps(resource["Properties"]["BucketEncryption"])
+                        continue
+                    purpose = "ExportsKey" if logical_id.startswith("Exports") else "AuditKey"
+                reference = get(resource["Properties"], prop)
                 assert _is_own_key(reference, env, purpose, template), f"{stack_name}/{logical_id}.{prop}={reference}"
                 checked += 1
-    assert checked >= 6  # two log groups, the cluster (2), its instances, the vault
+    assert checked >= 15  # log groups, cluster, instances, vault, buckets, topic, secret, trail, ECS storage
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -129,9 +127,9 @@ def test_every_data_store_is_classified(operator: Assembly, env: str) -> None:
     stores = [(s, lid, r) for t in DATA_STORES for s, lid, r in operator.resources(env, t)]
     assert stores
     for stack_name, logical_id, resource in stores:
-        assert _tags(resource).get(CLASSIFICATION_TAG) in allowed, f"{stack_name}/{logical_id} is unclassified"
+        assert tags(resource).get(CLASSIFICATION_TAG) in allowed, f"{stack_name}/{logical_id} is unclassified"
     cluster = next(operator.resources(env, "AWS::RDS::DBCluster"))[2]
-    assert _tags(cluster)[CLASSIFICATION_TAG] == DataClass.SENSITIVE.value
+    assert tags(cluster)[CLASSIFICATION_TAG] == DataClass.SENSITIVE.value
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -163,9 +161,7 @@ def test_database_cluster_is_multi_az_tls_only_and_encrypted(operator: Assembly,
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_security_group_admits_only_the_service_tasks_on_its_port(operator: Assembly, env: str) -> None:
-    ((_, db_sg_id, db_sg),) = [
-        r for r in operator.resources(env, "AWS::EC2::SecurityGroup") if r[1].startswith("Database")
-    ]
+    ((_, _, db_sg),) = [r for r in operator.resources(env, "AWS::EC2::SecurityGroup") if r[1].startswith("Database")]
     assert not db_sg["Properties"].get("SecurityGroupIngress")  # nothing inline: no CIDR can reach it
     port = operator.config.environment(env).db_port
     ingress = [
@@ -185,7 +181,7 @@ def test_database_security_group_admits_only_the_service_tasks_on_its_port(opera
 def test_data_subnets_have_no_route_to_internet_or_nat(operator: Assembly, env: str) -> None:
     network = operator.env_templates(env)[f"adp-{env}-network"]["Resources"]
     tier_of_subnet = {
-        lid: _tags(r)["aws-cdk:subnet-name"] for lid, r in network.items() if r["Type"] == "AWS::EC2::Subnet"
+        lid: tags(r)["aws-cdk:subnet-name"] for lid, r in network.items() if r["Type"] == "AWS::EC2::Subnet"
     }
     tier_of_table = {
         r["Properties"]["RouteTableId"]["Ref"]: tier_of_subnet[r["Properties"]["SubnetId"]["Ref"]]

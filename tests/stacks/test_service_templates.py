@@ -1,0 +1,302 @@
+"""Services behind TLS, support VPN, export bucket, audit and alarms, self-hosted HIPAA install (issue #6)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+
+import pytest
+
+from runtime import settings
+from stacks.constructs.web_acl import REDACTED_HEADERS
+from tests.stacks.conftest import Assembly
+from tests.stacks.template_helpers import statements, walk
+
+ENVIRONMENTS = ("dev", "qa", "prod")
+TLS12_PLUS_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+}
+SECRET_LOOKING_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL", re.IGNORECASE)
+SECRET_LOOKING_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN|eyJ[\w-]{10,}\.)")
+
+
+def _all(assembly: Assembly, env: str, resource_type: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(logical_id, r) for _, logical_id, r in assembly.resources(env, resource_type)]
+
+
+def _env_names(container: dict[str, Any]) -> dict[str, Any]:
+    return {item["Name"]: item["Value"] for item in container.get("Environment", [])}
+
+
+@pytest.fixture(scope="module", params=["operator", "selfhosted"])
+def each_install(request: pytest.FixtureRequest) -> list[tuple[Assembly, str]]:
+    assembly: Assembly = request.getfixturevalue(request.param)
+    return [(assembly, env) for env in assembly.templates]
+
+
+def test_listeners_are_https_with_tls12_plus_or_redirect_only(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        listeners = _all(assembly, env, "AWS::ElasticLoadBalancingV2::Listener")
+        assert len(listeners) == 3  # public 443 + 80 redirect, support 443
+        for logical_id, listener in listeners:
+            props = listener["Properties"]
+            if props["Protocol"] == "HTTPS":
+                assert props["SslPolicy"] in TLS12_PLUS_POLICIES, logical_id
+                assert props["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:")
+            else:
+                (action,) = props["DefaultActions"]
+                assert action["Type"] == "redirect", f"{env}/{logical_id} serves plain HTTP"
+                assert action["RedirectConfig"]["Protocol"] == "HTTPS"
+
+
+def test_load_balancers_drop_invalid_headers_log_and_are_protected(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        albs = _all(operator, env, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        assert {r["Properties"]["Scheme"] for _, r in albs} == {"internet-facing", "internal"}
+        for _, alb in albs:
+            attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+            assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+            assert attributes["access_logs.s3.enabled"] == "true"
+            assert attributes["deletion_protection.enabled"] == "true"
+        associations = _all(operator, env, "AWS::WAFv2::WebACLAssociation")
+        assert len(associations) == 2
+        for _, acl in _all(operator, env, "AWS::WAFv2::WebACL"):
+            groups = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Properties"]["Rules"]}
+            assert "AWSManagedRulesCommonRuleSet" in groups and "AWSManagedRulesKnownBadInputsRuleSet" in groups
+        for _, logging in _all(operator, env, "AWS::WAFv2::LoggingConfiguration"):
+            redacted = {f["SingleHeader"]["Name"] for f in logging["Properties"]["RedactedFields"]}
+            assert redacted == set(REDACTED_HEADERS)
+
+
+def test_oidc_at_the_load_balancer_only_where_configured(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        actions = [
+            action["Type"]
+            for _, listener in _all(operator, env, "AWS::ElasticLoadBalancingV2::Listener")
+            for action in listener["Properties"]["DefaultActions"]
+        ]
+        assert ("authenticate-oidc" in actions) == operator.config.environment(env).alb_oidc
+    text = json.dumps(operator.env_templates("qa"))
+    assert "{{resolve:secretsmanager:adp/qa/oidc-client-secret" in text  # a reference, never the secret
+
+
+def test_tasks_have_no_plaintext_secrets_public_ip_or_writable_root(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        task_definitions = _all(assembly, env, "AWS::ECS::TaskDefinition")
+        assert len(task_definitions) == 3  # data service, support service, lifecycle job
+        for logical_id, task in task_definitions:
+            for container in task["Properties"]["ContainerDefinitions"]:
+                for name, value in _env_names(container).items():
+                    assert not SECRET_LOOKING_NAME.search(name), f"{env}/{logical_id}: {name}"
+                    assert not SECRET_LOOKING_VALUE.search(json.dumps(value)), f"{env}/{logical_id}: {name}"
+                secrets = {s["Name"] for s in container.get("Secrets", [])}
+                assert secrets == {settings.AUDIT_CHAIN_KEY}
+                assert container["ReadonlyRootFilesystem"] is True
+                assert container["User"] == "10001"
+        for _, service in _all(assembly, env, "AWS::ECS::Service"):
+            assert service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+
+
+def test_cluster_encrypts_task_storage_and_exec_sessions(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        ((_, cluster),) = _all(operator, env, "AWS::ECS::Cluster")
+        configuration = cluster["Properties"]["Configuration"]
+        assert "FargateEphemeralStorageKmsKeyId" in configuration["ManagedStorageConfiguration"]
+        insights = {s["Name"]: s["Value"] for s in cluster["Properties"]["ClusterSettings"]}
+        assert insights["containerInsights"] == "enabled"
+        exec_enabled = operator.config.environment(env).ecs_exec
+        if exec_enabled:
+            exec_config = configuration["ExecuteCommandConfiguration"]
+            assert exec_config["KmsKeyId"] and exec_config["Logging"] == "OVERRIDE"
+            assert exec_config["LogConfiguration"]["CloudWatchEncryptionEnabled"] is True
+        else:
+            assert "ExecuteCommandConfiguration" not in configuration
+
+
+def test_task_roles_are_least_privilege(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        policies = {lid: r for lid, r in _all(operator, env, "AWS::IAM::ManagedPolicy")}
+        data_policy = next(r for lid, r in policies.items() if lid.startswith("DataTaskRolePolicy"))
+        support_policy = next(r for lid, r in policies.items() if lid.startswith("SupportTaskRolePolicy"))
+        kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"]]
+        (kms,) = kms_statements
+        assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:environment"] == env
+        assert "ApplicationKey" in json.dumps(kms["Resource"])
+        connect = [s for s in statements(data_policy) if s["Action"] == "rds-db:connect"]
+        assert len(connect) == 1 and json.dumps(connect[0]["Resource"]).endswith('"/platform_app"]]}')
+        # The support role never touches the application key (it serves NOT_SENSITIVE data only, P4).
+        assert all("kms:" not in json.dumps(s["Action"]) for s in statements(support_policy))
+
+
+def test_vpn_reaches_only_the_support_tier(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        config = assembly.config.environment(env)
+        ((_, endpoint),) = _all(assembly, env, "AWS::EC2::ClientVpnEndpoint")
+        props = endpoint["Properties"]
+        assert props["SplitTunnel"] is True
+        assert props["ConnectionLogOptions"]["Enabled"] is True
+        auth_types = {option["Type"] for option in props["AuthenticationOptions"]}
+        assert auth_types == ({"federated-authentication"} if config.vpn_uses_saml else {"certificate-authentication"})
+
+        support_cidrs = _support_cidrs(assembly, env)
+        rules = [r["Properties"] for _, r in _all(assembly, env, "AWS::EC2::ClientVpnAuthorizationRule")]
+        assert sorted(r["TargetNetworkCidr"] for r in rules) == sorted(support_cidrs)
+        for rule in rules:
+            if config.vpn_uses_saml:
+                assert rule["AccessGroupId"] == config.vpn_support_group_id and not rule.get("AuthorizeAllGroups")
+        vpc = ipaddress.ip_network(config.vpc_cidr)
+        assert all(ipaddress.ip_network(r["TargetNetworkCidr"]) != vpc for r in rules)
+
+        (vpn_sg_id, vpn_sg) = next(
+            (lid, r) for lid, r in _all(assembly, env, "AWS::EC2::SecurityGroup") if lid.startswith("VpnSecurityGroup")
+        )
+        egress = vpn_sg["Properties"]["SecurityGroupEgress"]
+        assert sorted(e["CidrIp"] for e in egress) == sorted(support_cidrs)
+        assert all(e["FromPort"] == e["ToPort"] == 443 for e in egress)
+        _assert_vpn_sg_only_reaches_the_support_alb(assembly, env, vpn_sg_id)
+
+
+def _support_cidrs(assembly: Assembly, env: str) -> list[str]:
+    config = assembly.config.environment(env)
+    if config.uses_existing_vpc:
+        return list(config.existing_support_subnet_cidrs)
+    network = assembly.env_templates(env)[f"adp-{env}-network"]["Resources"]
+    return [
+        r["Properties"]["CidrBlock"]
+        for r in network.values()
+        if r["Type"] == "AWS::EC2::Subnet"
+        and {t["Key"]: t["Value"] for t in r["Properties"]["Tags"]}["aws-cdk:subnet-name"] == "support"
+    ]
+
+
+def _assert_vpn_sg_only_reaches_the_support_alb(assembly: Assembly, env: str, vpn_sg_id: str) -> None:
+    """Every security-group rule that names the VPN's group admits it to the support ALB on 443 only."""
+    found = []
+    for stack_name, template in assembly.env_templates(env).items():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::EC2::SecurityGroupIngress" and vpn_sg_id in json.dumps(resource):
+                props = resource["Properties"]
+                assert "SupportAlbSecurityGroup" in json.dumps(props["GroupId"]), f"{stack_name}/{logical_id}"
+                assert props["FromPort"] == props["ToPort"] == 443
+                found.append(logical_id)
+            if resource["Type"] == "AWS::EC2::SecurityGroup" and not logical_id.startswith("VpnSecurityGroup"):
+                for rule in resource["Properties"].get("SecurityGroupIngress", []):
+                    assert vpn_sg_id not in json.dumps(rule), f"{stack_name}/{logical_id}"
+    assert len(found) == 1
+
+
+def test_support_alb_admits_only_the_vpn(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        alb_sg = next(
+            r for lid, r in _all(operator, env, "AWS::EC2::SecurityGroup") if lid.startswith("SupportAlbSecurityGroup")
+        )
+        assert not alb_sg["Properties"].get("SecurityGroupIngress")  # no CIDR rules
+        ingress = [
+            r["Properties"]
+            for _, r in _all(operator, env, "AWS::EC2::SecurityGroupIngress")
+            if "SupportAlbSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+        ]
+        assert len(ingress) == 1 and "VpnSecurityGroup" in json.dumps(ingress[0]["SourceSecurityGroupId"])
+
+
+def test_export_bucket_is_private_tls_only_expiring_and_job_only(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        config = operator.config.environment(env)
+        buckets = {lid: r for lid, r in _all(operator, env, "AWS::S3::Bucket")}
+        exports = next(r["Properties"] for lid, r in buckets.items() if lid.startswith("Exports"))
+        assert exports["VersioningConfiguration"]["Status"] == "Enabled"
+        block = exports["PublicAccessBlockConfiguration"]
+        assert all(
+            block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        )
+        sse = exports["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and sse["BucketKeyEnabled"] is True
+        (rule,) = exports["LifecycleConfiguration"]["Rules"]
+        assert rule["ExpirationInDays"] == config.export_expiry_days
+        assert "LoggingConfiguration" in exports
+
+        policy = next(
+            r
+            for _, r in _all(operator, env, "AWS::S3::BucketPolicy")
+            if "Exports" in json.dumps(r["Properties"]["Bucket"])
+        )
+        denies = [s for s in statements(policy) if s["Effect"] == "Deny"]
+        assert any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for s in denies)
+        job_only = next(s for s in denies if "aws:PrincipalArn" in json.dumps(s.get("Condition", {})))
+        assert job_only["Condition"]["StringNotEquals"]["aws:PrincipalArn"].endswith(f":role/adp-{env}-lifecycle-job")
+        assert "s3:PutObject" in job_only["Action"] and "s3:GetObject" in job_only["Action"]
+
+
+def test_every_bucket_denies_plaintext(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        buckets = [lid for lid, _ in _all(assembly, env, "AWS::S3::Bucket")]
+        policies = _all(assembly, env, "AWS::S3::BucketPolicy")
+        assert len(policies) == len(buckets)
+        for _, policy in policies:
+            assert any(
+                s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                for s in statements(policy)
+            )
+
+
+def test_audit_trail_topic_and_alarms(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        config = operator.config.environment(env)
+        ((_, trail),) = _all(operator, env, "AWS::CloudTrail::Trail")
+        props = trail["Properties"]
+        assert props["EnableLogFileValidation"] is True and props["IsMultiRegionTrail"] is True
+        data_resources = json.dumps(props["EventSelectors"])
+        assert "AWS::S3::Object" in data_resources and "Exports" in data_resources
+        ((_, topic),) = _all(operator, env, "AWS::SNS::Topic")
+        assert "AuditKey" in json.dumps(topic["Properties"]["KmsMasterKeyId"])
+        rules = {lid: r for lid, r in _all(operator, env, "AWS::Events::Rule")}
+        for detection in ("KmsKeyDisabled", "RootAccountUsed", "UnauthorizedApiCall", "ConsoleSignInWithoutMfa"):
+            rule = next(r for lid, r in rules.items() if lid.startswith(detection))
+            assert "IncidentTopic" in json.dumps(rule["Properties"]["Targets"])
+        alarms = [r["Properties"] for _, r in _all(operator, env, "AWS::CloudWatch::Alarm")]
+        assert {a["MetricName"] for a in alarms} == {"AuthenticationFailures", "BlockedRequests"}
+        assert all("IncidentTopic" in json.dumps(a["AlarmActions"]) for a in alarms)
+        ((_, metric_filter),) = _all(operator, env, "AWS::Logs::MetricFilter")
+        assert "password authentication failed" in metric_filter["Properties"]["FilterPattern"]
+        assert bool(_all(operator, env, "AWS::GuardDuty::Detector")) == config.guardduty
+        assert bool(_all(operator, env, "AWS::SecurityHub::Hub")) == config.securityhub
+
+
+def test_selfhosted_hipaa_encrypts_inside_the_vpc(selfhosted: Assembly) -> None:
+    target_groups = _all(selfhosted, "acme", "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert len(target_groups) == 2
+    for _, group in target_groups:
+        assert group["Properties"]["Protocol"] == "HTTPS" and group["Properties"]["HealthCheckProtocol"] == "HTTPS"
+    for _, task in _all(selfhosted, "acme", "AWS::ECS::TaskDefinition"):
+        (container,) = task["Properties"]["ContainerDefinitions"]
+        env = _env_names(container)
+        assert env[settings.SERVICE_TLS] == "true" and env[settings.DATABASE_IAM_AUTH] == "true"
+
+
+def test_selfhosted_uses_the_customers_vpc_image_and_key(selfhosted: Assembly) -> None:
+    config = selfhosted.config.environment("acme")
+    templates = selfhosted.env_templates("acme")
+    assert not _all(selfhosted, "acme", "AWS::EC2::VPC") and not _all(selfhosted, "acme", "AWS::EC2::Subnet")
+    text = json.dumps(templates)
+    assert config.existing_vpc_id in text
+    assert "adp-runtime" in text and "cdk-hnb659fds-container-assets" not in text
+    database_key_arn = config.existing_keys["database"]
+    (_, _, cluster) = next(selfhosted.resources("acme", "AWS::RDS::DBCluster"))
+    assert database_key_arn in json.dumps(cluster["Properties"]["KmsKeyId"])
+    aliases = {r["Properties"]["AliasName"] for _, r in _all(selfhosted, "acme", "AWS::KMS::Alias")}
+    assert "alias/adp/acme/database" not in aliases and "alias/adp/acme/application" in aliases
+    assert not _all(selfhosted, "acme", "AWS::CloudTrail::Trail")  # an organisation trail covers it
+
+
+def test_no_resource_names_another_environments_account(operator: Assembly) -> None:
+    accounts = {env.name: env.account for env in operator.config.environments}
+    for env in ENVIRONMENTS:
+        for node in walk(operator.env_templates(env)):
+            if isinstance(node, str):
+                for other, account in accounts.items():
+                    if other != env:
+                        assert account not in node
