@@ -11,7 +11,7 @@ connect to the database only as its own user, and read only its own secret.
 import re
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, SecretValue
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -289,6 +289,13 @@ class ServiceStack(PlatformStack):
             open=True,
         )
         alb.add_redirect(source_port=80, target_port=443)
+        CfnOutput(self, "ServiceUrl", value=f"https://{env.domain_name}", description="The public API")
+        CfnOutput(
+            self,
+            "PointDnsTo",
+            value=alb.load_balancer_dns_name,
+            description=f"Create a DNS alias (or CNAME) from {env.domain_name} to this name",
+        )
         return alb
 
     def _front_door(self, targets: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
