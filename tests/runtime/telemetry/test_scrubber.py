@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from runtime.errors import PiiDetectedError
@@ -84,3 +86,15 @@ def test_scrubber_redact_replaces_each_finding() -> None:
 
 def test_scrubber_log_kinds_keep_prose() -> None:
     assert Scrubber(LOG_KINDS).redact("cache warmed in time") == "cache warmed in time"
+
+
+ADVERSARIAL = ["1." * 50_000, "A1" * 50_000, "12-" * 30_000, "eyJaaaa." * 12_000, "1:" * 50_000, "a." * 50_000 + "@"]
+
+
+def test_scrubber_long_adversarial_input_scans_in_linear_time() -> None:
+    # Regression guard against catastrophic backtracking (each took seconds to minutes when a
+    # pattern could restart inside a run). The bound is loose: linear scanning needs ~0.1 s.
+    start = time.perf_counter()
+    for text in ADVERSARIAL:
+        Scrubber().find(text)
+    assert time.perf_counter() - start < 5.0
