@@ -2,6 +2,7 @@
 packs, and the acknowledgement register. `app.py`, `make synth` and the tests share this path."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import App
@@ -9,7 +10,15 @@ from aws_cdk import App
 from stacks.config import PlatformConfig
 from stacks.policy.acknowledgements import REGISTER, Acknowledgement, apply_register
 from stacks.policy.packs import register_policy_packs
+from stacks.policy.platform_pack import PlatformPolicyPack
 from stacks.stage import PlatformStage
+
+
+@dataclass
+class BuiltApp:
+    app: App
+    stages: list[PlatformStage]
+    platform_pack: PlatformPolicyPack
 
 
 def build_app(
@@ -19,7 +28,7 @@ def build_app(
     context: Mapping[str, Any] | None = None,
     with_acknowledgements: bool = True,
     register: tuple[Acknowledgement, ...] = REGISTER,
-) -> tuple[App, list[PlatformStage]]:
+) -> BuiltApp:
     app = App(
         outdir=outdir,
         context=dict(context) if context else None,
@@ -32,5 +41,5 @@ def build_app(
     if with_acknowledgements:
         for stage in stages:
             stage.acknowledged = apply_register(stage, stage.env_config, config.app_name, register)
-    register_policy_packs(app)
-    return app, stages
+    platform_pack = register_policy_packs(app, config)
+    return BuiltApp(app=app, stages=stages, platform_pack=platform_pack)

@@ -5,7 +5,7 @@ exports key, expired after `export_expiry_days`, and only the lifecycle job role
 objects, so a presigned URL that role signs is the only way out.
 """
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -14,6 +14,7 @@ from stacks.constructs.classification import DataClass
 from stacks.constructs.platform_stack import PlatformStack
 from stacks.constructs.secure_bucket import secure_bucket
 from stacks.keys import EnvironmentKeys
+from stacks.policy.rules.p7_confinement import EXPORT_PURPOSE, PURPOSE_TAG
 
 
 def exports_bucket_name(app_name: str, env_config: EnvironmentConfig) -> str:
@@ -65,6 +66,8 @@ class StorageStack(PlatformStack):
             expire_after_days=env_config.export_expiry_days,
             bucket_name=exports_bucket_name(app_name, env_config),
         )
+        # Marks the one bucket that may hold SENSITIVE data (P7), for the platform pack and for auditors.
+        Tags.of(self.exports).add(PURPOSE_TAG, EXPORT_PURPOSE)
         job_role_arn = (
             f"arn:{self.partition}:iam::{env_config.account}:role/{lifecycle_job_role_name(app_name, env_config)}"
         )

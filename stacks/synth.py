@@ -25,6 +25,8 @@ from stacks.config import PlatformConfig
 from stacks.platform import build_app
 from stacks.policy.acknowledgements import REGISTER, Acknowledgement, applicable
 from stacks.policy.packs import PACKS
+from stacks.policy.platform_pack import PACK_NAME
+from stacks.policy.rules import Result
 from stacks.stage import PlatformStage
 
 REPORT_FILE = "validation-report.json"
@@ -56,6 +58,7 @@ class SynthOutcome:
     stale: list[tuple[str, Acknowledgement]]  # (environment, entry)
     cdk_verdict_passed: bool
     stages: list[PlatformStage] = field(repr=False, default_factory=list)
+    policy_results: list[Result] = field(repr=False, default_factory=list)  # every check of the platform pack
 
     @property
     def passed(self) -> bool:
@@ -117,13 +120,14 @@ def synthesize(
     with tempfile.TemporaryDirectory(prefix="policy-raw-") as scratch:
         # Report only: the app neither throws nor prints; we read the report file instead.
         quiet = {**(context or {}), FAIL_SYNTH_CONTEXT: False}
-        raw_app, _ = build_app(config, outdir=scratch, context=quiet, with_acknowledgements=False)
-        _synth(raw_app)
+        raw = build_app(config, outdir=scratch, context=quiet, with_acknowledgements=False)
+        _synth(raw.app)
         findings = read_findings(Path(scratch) / REPORT_FILE)
 
-    app, stages = build_app(config, outdir=str(outdir), context=context, register=register)
+    built = build_app(config, outdir=str(outdir), context=context, register=register)
+    stages = built.stages
     # CDK's verdict: the synth passed and its report lists nothing (warnings included) left unacknowledged.
-    verdict = _synth(app) and not read_findings(outdir / REPORT_FILE)
+    verdict = _synth(built.app) and not read_findings(outdir / REPORT_FILE)
 
     acknowledged, unacknowledged = [], []
     used: set[tuple[str, Acknowledgement]] = set()
@@ -159,6 +163,7 @@ def synthesize(
         stale=stale,
         cdk_verdict_passed=verdict,
         stages=stages,
+        policy_results=built.platform_pack.results,
     )
 
 
@@ -173,9 +178,7 @@ def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
             lines.append(
                 f"  {env.name:<8} {env.kind:<4} {env.account}/{env.region}: {len(stacks)} stacks ({', '.join(stacks)})"
             )
-    plugins = sorted(
-        {f.plugin for f in outcome.findings} | {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"}
-    )
+    plugins = sorted({f.plugin for f in outcome.findings} | {*PACKS, PACK_NAME})
     open_count = Counter(f.plugin for f in outcome.unacknowledged)
     ack_count = Counter(f.plugin for f, _ in outcome.acknowledged)
     lines.append("Policy findings per pack: unacknowledged / acknowledged")

@@ -227,13 +227,26 @@ REGISTER: tuple[Acknowledgement, ...] = (
     ),
     *(
         Acknowledgement(
-            rule=f"{pack}-S3DefaultEncryptionKMS",
+            rule=rule,
             paths=("Storage/AccessLogs",),
             reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 (AES-256) buckets, "
             "not SSE-KMS; the bucket holds request metadata only.",
             concerns="P6 (AWS limitation)",
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+        for rule in (
+            "HIPAA.Security-S3DefaultEncryptionKMS",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+            "Platform-Policy::P6-CustomerManagedKeys",
+        )
+    ),
+    Acknowledgement(
+        rule="Platform-Policy::P7-SensitiveStoresConfined",
+        paths=("Service/ExecSessions",),
+        reason="ECS Exec sessions (dev and qa only; off in prod) are logged for accountability and classified "
+        "SENSITIVE because an operator's shell could print data; the log group is KMS-encrypted.",
+        concerns="P7 (an operator's session in a non-production environment)",
+        applies=lambda env: env.ecs_exec,
     ),
 )
 

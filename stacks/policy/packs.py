@@ -5,6 +5,9 @@ from collections.abc import Callable
 from aws_cdk import App, IPolicyValidationPlugin, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
+from stacks.config import PlatformConfig
+from stacks.policy.platform_pack import PlatformPolicyPack
+
 # Pack name as it prefixes rule ids in findings -> the pack class.
 PACKS: dict[str, Callable[[App], IPolicyValidationPlugin]] = {
     "AwsSolutions": AwsSolutionsChecks,
@@ -14,8 +17,11 @@ PACKS: dict[str, Callable[[App], IPolicyValidationPlugin]] = {
 }
 
 
-def register_policy_packs(app: App) -> None:
-    Validations.of(app).add_plugins(*(pack(app) for pack in PACKS.values()))
+def register_policy_packs(app: App, config: PlatformConfig) -> PlatformPolicyPack:
+    """cdk-nag's four packs and the platform's own; returns the latter, which keeps every result."""
+    platform_pack = PlatformPolicyPack(config)
+    Validations.of(app).add_plugins(*(pack(app) for pack in PACKS.values()), platform_pack)
+    return platform_pack
 
 
 def pack_of(rule_id: str) -> str:
