@@ -83,3 +83,98 @@ class KmsAccessDeniedError(KmsError):
 
 class KmsKeyUnavailableError(KmsError):
     """The application key is disabled, pending deletion, missing or otherwise unusable."""
+
+
+# --- Database: connections, owner-only access, schema (P3, P4, P5) ----------------------------------
+
+
+class DatabaseError(PlatformError):
+    """Base of the database errors. `sqlstate` is the server's code when there is one."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class InsecureConnectionError(DatabaseError, ConfigurationError):
+    """A connection setting is weaker than TLS with `sslmode=verify-full` and a CA bundle; nothing was sent."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The server could not be reached, or the connection broke."""
+
+
+class TlsVerificationError(DatabaseUnavailableError):
+    """The server's certificate did not verify against the configured CA bundle, or names another host."""
+
+
+class AuthenticationFailedError(DatabaseError):
+    """The server refused the login (bad password or IAM token, no TLS, or no pg_hba entry)."""
+
+
+class PermissionDeniedError(DatabaseError):
+    """The connected role lacks a privilege (SQLSTATE 42501)."""
+
+
+class RowLevelSecurityError(PermissionDeniedError):
+    """A write was refused by row-level security: the row belongs to another owner than the bound one (P3)."""
+
+
+class OwnerNotBoundError(DatabaseError):
+    """Owner-scoped data was used outside an owner-bound transaction; nothing was read or written."""
+
+
+class InvalidOwnerError(DatabaseError, ValueError):
+    """An owner, actor or request id is not a well-formed identifier; checked before any SQL is sent."""
+
+
+class InvalidRecordError(DatabaseError, ValueError):
+    """A record names an unknown table or column, or a value has the wrong type; checked before any SQL."""
+
+
+class ConflictError(DatabaseError):
+    """A unique key already exists (SQLSTATE 23505)."""
+
+
+class IntegrityViolationError(DatabaseError):
+    """A constraint refused the row (SQLSTATE class 23): a reference to a missing row, a NULL, or a value
+    in a SENSITIVE column that is not envelope ciphertext."""
+
+
+class InvalidValueError(DatabaseError, ValueError):
+    """The server could not interpret a value (SQLSTATE class 22)."""
+
+
+class RetryableError(DatabaseError):
+    """Serialization failure or deadlock (40001, 40P01): retry the whole transaction."""
+
+
+class SchemaError(DatabaseError):
+    """The schema is missing, outdated or unsafe; run the migrations or fix the named object."""
+
+
+class MigrationError(SchemaError):
+    """A migration could not be applied, or an applied one was changed afterwards."""
+
+
+class UnclassifiedColumnError(MigrationError):
+    """A table or column in the database is not declared in the classification registry (P2)."""
+
+
+class SelfCheckError(SchemaError):
+    """The startup self-check found the connection unsafe to serve owner data; the service refuses to start."""
+
+
+# --- Audit trail (P14) -----------------------------------------------------------------------------
+
+
+class AuditError(PlatformError):
+    """The audit trail could not be written or read."""
+
+
+class AuditKeyError(AuditError, ConfigurationError):
+    """The audit chain key is missing or too short."""
+
+
+class InvalidAuditEventError(AuditError, ValueError):
+    """An audit event has a field of the wrong kind (the ledger holds ids, enums and counts only)."""

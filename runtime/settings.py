@@ -46,3 +46,14 @@ SERVICE_TLS: Final = "PLATFORM_SERVICE_TLS"
 AUDIT_CHAIN_KEY: Final = "PLATFORM_AUDIT_CHAIN_KEY"
 # The ALB's OIDC signer (load balancer ARN) whose x-amzn-oidc-data header the service trusts.
 ALB_SIGNER_ARN: Final = "PLATFORM_ALB_SIGNER_ARN"
+
+# --- Database connections (P5), read by runtime.db.config ---
+# Only "verify-full" is accepted; the variable exists so a weaker value fails loudly instead of silently.
+DATABASE_SSLMODE: Final = "PLATFORM_DATABASE_SSLMODE"
+# Secrets Manager secret (ARN or name) with the database password, when IAM authentication is off.
+DATABASE_PASSWORD_SECRET_ID: Final = "PLATFORM_DATABASE_PASSWORD_SECRET_ID"
+DATABASE_POOL_MIN_SIZE: Final = "PLATFORM_DATABASE_POOL_MIN_SIZE"
+DATABASE_POOL_MAX_SIZE: Final = "PLATFORM_DATABASE_POOL_MAX_SIZE"
+DEFAULT_DATABASE_PORT: Final = 5432
+DEFAULT_DATABASE_POOL_MIN_SIZE: Final = 1
+DEFAULT_DATABASE_POOL_MAX_SIZE: Final = 10

@@ -1,0 +1,82 @@
+"""Connections and the pool: verified TLS only (P5), a fresh password per new connection, reset on return.
+
+    pool = open_pool(settings, password_source)
+    database = Database(pool, ledger)
+
+Every connection goes through `connection_kwargs`, which re-checks the TLS floor on the final
+parameters, so no code path can connect with a weaker setting.
+"""
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from runtime.db.config import DatabaseSettings, require_verified_tls
+from runtime.db.credentials import PasswordSource
+from runtime.db.errors import translated
+from runtime.errors import DatabaseUnavailableError
+
+Connection = psycopg.Connection[Any]
+
+
+class ConnectionSource(Protocol):
+    """Lends connections: `psycopg_pool.ConnectionPool` is one; tests and tools can pass their own."""
+
+    def connection(self, timeout: float | None = None) -> AbstractContextManager[Connection]: ...
+
+
+def connection_kwargs(settings: DatabaseSettings, passwords: PasswordSource | None) -> dict[str, Any]:
+    """libpq parameters for ONE new connection: the TLS floor checked, the password fetched now."""
+    params: dict[str, Any] = settings.libpq_params()
+    require_verified_tls(params)
+    if passwords is not None:
+        params["password"] = passwords.password()
+    return params
+
+
+def connect(settings: DatabaseSettings, passwords: PasswordSource | None = None, **options: Any) -> Connection:
+    """One connection outside any pool (migrations, self-check, CLI)."""
+    kwargs = connection_kwargs(settings, passwords)
+    with translated():
+        return psycopg.connect(**kwargs, **options)
+
+
+def reset_connection(conn: Connection) -> None:
+    """Run when a connection goes back to the pool: drop every session-level setting (an owner bound
+    with is_local=false by mistake included), temp tables, prepared statements and locks."""
+    conn.autocommit = True  # DISCARD ALL cannot run in a transaction block; the pool hands us an idle one
+    try:
+        conn.execute("DISCARD ALL")
+    finally:
+        conn.autocommit = False
+
+
+def open_pool(
+    settings: DatabaseSettings,
+    passwords: PasswordSource | None,
+    *,
+    name: str = "platform",
+    configure: Callable[[Connection], None] | None = None,
+    open_wait: bool = True,
+) -> ConnectionPool:
+    """A pool whose every new connection gets fresh kwargs (and so a fresh IAM token)."""
+    require_verified_tls(settings.libpq_params())  # fail before the pool starts its workers
+    pool = ConnectionPool(
+        kwargs=lambda: connection_kwargs(settings, passwords),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        name=name,
+        configure=configure,
+        reset=reset_connection,
+        open=False,
+    )
+    try:
+        pool.open(wait=open_wait)
+    except PoolTimeout:
+        pool.close()
+        connect(settings, passwords).close()  # raises the typed cause (TLS, login, unreachable), if any
+        raise DatabaseUnavailableError(f"the pool {name} could not open its connections in time") from None
+    return pool

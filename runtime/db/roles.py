@@ -1,0 +1,48 @@
+"""Create the database roles and their attributes, idempotently. Run once per database by an admin
+(the RDS master user, or the test cluster's superuser): `python -m runtime db bootstrap-roles`.
+
+- platform_owner owns the schemas and runs the migrations; it never serves requests.
+- platform_app, platform_support, platform_jobs are the services' login roles: never superuser, never
+  BYPASSRLS, no CREATEROLE/CREATEDB, and no membership in anything but rds_iam (IAM login on RDS).
+Attributes are (re)applied on every run, so a role that drifted (say, someone granted BYPASSRLS)
+is brought back.
+"""
+
+from collections.abc import Mapping
+
+from psycopg import sql
+
+from runtime.db.connect import Connection
+from runtime.db.errors import translated
+from runtime.db.schema import APP_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
+
+ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
+_SAFE_ATTRIBUTES = sql.SQL("LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT")
+
+
+def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, str] | None = None) -> None:
+    """Create or repair the four roles and the database-level grants. `passwords` is for installs
+    without IAM authentication (and tests); with IAM, roles get `rds_iam` and no password."""
+    passwords = passwords or {}
+    unknown = set(passwords) - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"no such platform role(s): {', '.join(sorted(unknown))}")
+    with translated(), admin.transaction():
+        has_rds_iam = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone() is not None
+        for role in ALL_ROLES:
+            ident = sql.Identifier(role)
+            exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                admin.execute(sql.SQL("CREATE ROLE {} {}").format(ident, _SAFE_ATTRIBUTES))
+            admin.execute(sql.SQL("ALTER ROLE {} {}").format(ident, _SAFE_ATTRIBUTES))
+            if role in passwords:
+                # ALTER ROLE takes no bind parameters; sql.Literal quotes the password safely.
+                admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(passwords[role])))
+            if has_rds_iam:
+                admin.execute(sql.SQL("GRANT rds_iam TO {}").format(ident))
+            admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), ident))
+        # Only the owner creates schemas; nobody else connects by default.
+        admin.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(dbname),
+                                                                          sql.Identifier(OWNER_ROLE)))
+        admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")

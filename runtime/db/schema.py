@@ -1,0 +1,104 @@
+"""The Postgres schema as the runtime sees it: names, roles, and the registry it must match (P2, P3, P4).
+
+The platform registry (runtime.classification) declares the data tables; the database adds a few
+bookkeeping tables of its own (migrations, the audit chain head and checkpoints), declared here with
+`Registry.with_table`, so the migration check can demand that EVERY column is classified.
+
+Conventions the migration check enforces, so Python and SQL cannot drift:
+- every SENSITIVE column has the type `platform.envelope` (bytea holding envelope ciphertext);
+- every NOT_SENSITIVE column of a SENSITIVE table is a uuid, except `created_at` (timestamptz);
+- every SENSITIVE table has row-level security enabled AND forced, keyed on its owner column.
+"""
+
+from dataclasses import dataclass
+from typing import Final
+
+from runtime.classification import PLATFORM_REGISTRY, DataClass, Registry, Table, not_sensitive, table
+
+SCHEMA: Final = "platform"  # the data; only the owner role creates objects in it
+SUPPORT_SCHEMA: Final = "support"  # NOT_SENSITIVE views, the only thing the support role can read (P4)
+ENVELOPE_DOMAIN: Final = "envelope"  # platform.envelope: bytea CHECKed to look like envelope ciphertext
+OWNER_SETTING: Final = "platform.owner_id"  # the transaction-local setting RLS policies read (P3)
+
+# Database roles (names match stacks/service.py DB_USERS, so the IAM rds-db:connect grants line up).
+OWNER_ROLE: Final = "platform_owner"  # owns the schema; used by migrations only
+APP_ROLE: Final = "platform_app"  # the owner API: owner-bound reads and writes, never an owner of tables
+SUPPORT_ROLE: Final = "platform_support"  # SELECT on support.* views only (P4)
+JOBS_ROLE: Final = "platform_jobs"  # lifecycle jobs (export, erasure): owner-bound SELECT and DELETE
+SERVICE_ROLES: Final = (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
+
+_PLATFORM = "bookkeeping of the platform; no user data"
+
+DATABASE_REGISTRY: Final[Registry] = (
+    PLATFORM_REGISTRY.with_table(
+        table(
+            "schema_migrations",
+            "Which migrations ran, and a checksum of each, so an edited migration is caught.",
+            not_sensitive("version", _PLATFORM),
+            not_sensitive("name", "file name of a migration shipped with the runtime"),
+            not_sensitive("checksum", _PLATFORM),
+            not_sensitive("applied_at", _PLATFORM),
+        )
+    )
+    .with_table(
+        table(
+            "audit_chain_head",
+            "Position and hash of the last audit event: appends lock it, verify detects truncation (P14).",
+            not_sensitive("singleton", "always true: the table has one row"),
+            not_sensitive("seq", "hash chain position"),
+            not_sensitive("hash", "hash chain link"),
+        )
+    )
+    .with_table(
+        table(
+            "audit_checkpoints",
+            "Keyed checkpoints of the audit chain, written periodically (P14).",
+            not_sensitive("seq", "hash chain position"),
+            not_sensitive("at", "time of the checkpoint"),
+            not_sensitive("hash", "hash chain link"),
+            not_sensitive("mac", "keyed MAC of the checkpoint"),
+        )
+    )
+)
+
+# Tables whose rows belong to an owner: RLS binds them to the owner in the current transaction (P3).
+# The owner column is `owner_id`, except for the owners themselves.
+OWNER_COLUMNS: Final = {"organisations": "id"}
+DEFAULT_OWNER_COLUMN: Final = "owner_id"
+CREATED_AT: Final = "created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTable:
+    """A SENSITIVE table as the record API writes it: ids, references, and ciphertext columns."""
+
+    name: str
+    owner_column: str
+    sensitive_columns: tuple[str, ...]  # envelope-encrypted bytes
+    reference_columns: tuple[str, ...]  # uuids of other rows of the same owner
+
+    @property
+    def writable_columns(self) -> frozenset[str]:
+        return frozenset(self.sensitive_columns + self.reference_columns)
+
+
+def owner_column(table_name: str) -> str:
+    return OWNER_COLUMNS.get(table_name, DEFAULT_OWNER_COLUMN)
+
+
+def record_table(t: Table) -> RecordTable:
+    owner = owner_column(t.name)
+    sensitive = t.sensitive_columns
+    fixed = {"id", owner, CREATED_AT}
+    references = tuple(c for c in t.columns if c not in fixed and c not in sensitive)
+    return RecordTable(t.name, owner, sensitive, references)
+
+
+def sensitive_tables(registry: Registry = DATABASE_REGISTRY) -> tuple[Table, ...]:
+    return tuple(t for t in registry if t.data_class is DataClass.SENSITIVE)
+
+
+RECORD_TABLES: Final = {t.name: record_table(t) for t in sensitive_tables()}
+
+# Tables that are NOT_SENSITIVE but still owner-scoped by RLS: an owner's wrapped data keys.
+OWNER_SCOPED_TABLES: Final = (*RECORD_TABLES, "data_keys")

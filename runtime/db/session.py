@@ -1,0 +1,126 @@
+"""Owner-bound transactions: the only way the runtime touches SENSITIVE rows (P3, P14).
+
+    with database.owner_transaction(principal) as tx:
+        records.insert(tx, "prompts", [{"body": b"..."}])
+
+On entry the owner is bound with a parameterized `set_config('platform.owner_id', $1, true)`: local
+to this transaction, so it cannot outlive it on a pooled connection. RLS policies read it back;
+with nothing bound they match no row. Every access is recorded on the transaction and chained into
+the audit ledger as the transaction's last statement, so data and its audit trail commit together.
+If the transaction fails after rows were read, the reads are still recorded, in a transaction of
+their own: what was seen stays accounted for.
+"""
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+from psycopg import sql
+
+from runtime.audit.events import AccessEvent, Action
+from runtime.audit.ledger import AuditLedger
+from runtime.db.connect import Connection, ConnectionSource
+from runtime.db.errors import translated
+from runtime.db.schema import OWNER_SETTING
+from runtime.errors import InvalidOwnerError
+
+_UUID_TEXT: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_BIND: Final = sql.SQL("SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING))
+
+
+def parse_id(value: object, what: str) -> uuid.UUID:
+    """A UUID from a UUID or its canonical 36-character text; anything else is refused, unechoed."""
+    if type(value) is uuid.UUID:
+        return value
+    if isinstance(value, str) and _UUID_TEXT.fullmatch(value):
+        return uuid.UUID(value)
+    raise InvalidOwnerError(f"{what} must be a UUID (36 characters, hex and hyphens)")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who acts (pseudonymous actor id), for which owner, under which request."""
+
+    owner_id: uuid.UUID
+    actor_id: uuid.UUID
+    request_id: str
+
+    def __post_init__(self) -> None:
+        parse_id(self.owner_id, "owner_id")
+        parse_id(self.actor_id, "actor_id")
+        # The audit event checks request_id fully; fail here already, before a connection is taken.
+        AccessEvent(self.actor_id, self.owner_id, Action.READ, "organisations", (), self.request_id)
+
+    @classmethod
+    def parse(cls, *, owner_id: object, actor_id: object, request_id: str) -> "Principal":
+        return cls(parse_id(owner_id, "owner_id"), parse_id(actor_id, "actor_id"), request_id)
+
+
+class OwnerTransaction:
+    """An open transaction bound to one owner. Repositories use `connection` and `record` every access."""
+
+    def __init__(self, conn: Connection, principal: Principal) -> None:
+        self._conn = conn
+        self.principal = principal
+        self.owner_key = str(principal.owner_id)  # the owner as the envelope's associated data names it
+        self._events: list[AccessEvent] = []
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    @property
+    def owner_id(self) -> uuid.UUID:
+        return self.principal.owner_id
+
+    def record(self, action: Action, table: str, row_ids: Sequence[uuid.UUID], *, row_count: int = -1) -> None:
+        """Note an access for the audit ledger; it is chained when the transaction commits."""
+        p = self.principal
+        self._events.append(AccessEvent(p.actor_id, p.owner_id, action, table, tuple(row_ids), p.request_id,
+                                        row_count))
+
+    @property
+    def events(self) -> tuple[AccessEvent, ...]:
+        return tuple(self._events)
+
+
+def bind_owner(conn: Connection, owner_id: uuid.UUID) -> None:
+    """Bind the owner for the current transaction only (is_local = true)."""
+    conn.execute(_BIND, (str(parse_id(owner_id, "owner_id")),))
+
+
+class Database:
+    def __init__(self, connections: ConnectionSource, ledger: AuditLedger) -> None:
+        self._connections = connections
+        self.ledger = ledger
+
+    @contextmanager
+    def owner_transaction(self, principal: Principal) -> Iterator[OwnerTransaction]:
+        if not isinstance(principal, Principal):
+            raise InvalidOwnerError("owner_transaction needs a Principal")
+        with self._connections.connection() as conn:
+            tx = OwnerTransaction(conn, principal)
+            try:
+                with translated(), ExitStack() as transaction:
+                    # BEGIN and the binding travel together: one round trip before the first query.
+                    with conn.pipeline():
+                        transaction.enter_context(conn.transaction())
+                        bind_owner(conn, principal.owner_id)
+                    yield tx
+                    self.ledger.append(conn, tx.events)
+            except BaseException as exc:
+                self._record_reads_after_failure(conn, tx, exc)
+                raise
+
+    def _record_reads_after_failure(self, conn: Connection, tx: OwnerTransaction, exc: BaseException) -> None:
+        reads = [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
+        if not reads:
+            return
+        try:
+            with translated(), conn.transaction():
+                self.ledger.append(conn, reads)
+        except Exception as audit_exc:  # the original error still propagates; say what was lost
+            exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")

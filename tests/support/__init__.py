@@ -1,0 +1,1 @@
+"""Test and benchmark support code: a throwaway PostgreSQL cluster with TLS on."""
