@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from collections import Counter
+from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,13 @@ class SynthOutcome:
     unacknowledged: list[Finding]
     stale: list[tuple[str, Acknowledgement]]  # (environment, entry)
     cdk_verdict_passed: bool
+    expired: list[Acknowledgement] = field(default_factory=list)  # past their review date
     stages: list[PlatformStage] = field(repr=False, default_factory=list)
     policy_results: list[Result] = field(repr=False, default_factory=list)  # every check of the platform pack
 
     @property
     def passed(self) -> bool:
-        return not self.unacknowledged and not self.stale and self.cdk_verdict_passed
+        return not self.unacknowledged and not self.stale and not self.expired and self.cdk_verdict_passed
 
 
 def read_findings(report_path: Path) -> list[Finding]:
@@ -114,6 +116,7 @@ def synthesize(
     *,
     register: tuple[Acknowledgement, ...] = REGISTER,
     context: dict[str, Any] | None = None,
+    today: date | None = None,
 ) -> SynthOutcome:
     started = time.monotonic()
     outdir = Path(outdir)
@@ -162,6 +165,7 @@ def synthesize(
         unacknowledged=unacknowledged,
         stale=stale,
         cdk_verdict_passed=verdict,
+        expired=[entry for entry in register if entry.review_by < (today or date.today())],
         stages=stages,
         policy_results=built.platform_pack.results,
     )
@@ -199,6 +203,8 @@ def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
         lines.append(
             f"  stale: {entry.rule} on {', '.join(entry.paths)} in {env_name} acknowledges no finding; remove it"
         )
+    for entry in outcome.expired:
+        lines.append(f"  expired: {entry.rule} on {', '.join(entry.paths)} was due for review on {entry.review_by}")
     if not outcome.cdk_verdict_passed and not outcome.unacknowledged:
         lines.append(
             f"  CDK reported a validation failure the register does not explain: see {outcome.outdir}/{REPORT_FILE}"

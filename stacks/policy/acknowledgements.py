@@ -9,12 +9,14 @@ Rules for adding an entry:
 - Fix the resource first. Acknowledge only what is not applicable or cannot be fixed.
 - Never a whole stack: a path names at least a construct inside a stack.
 - A stale entry (matching no finding) fails the build: remove it when the finding is gone.
+- Every entry has a review date; an expired entry fails the build until it is reviewed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from fnmatch import fnmatchcase
 
 from aws_cdk import Acknowledgment, Stage, Validations
@@ -23,6 +25,8 @@ from constructs import IConstruct
 from stacks.config import EnvironmentConfig
 
 MIN_REASON_LENGTH = 20
+# The register is reviewed twice a year; entries carry the date of their next review.
+NEXT_REVIEW = date(2027, 5, 31)
 
 
 def _always(_: EnvironmentConfig) -> bool:
@@ -39,6 +43,7 @@ class Acknowledgement:
     paths: tuple[str, ...]
     reason: str
     concerns: str
+    review_by: date  # after this date the entry has expired: review it, renew or remove it
     applies: Callable[[EnvironmentConfig], bool] = field(default=_always, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +93,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             paths=("Network/Vpc/publicSubnet*/DefaultRoute",),
             reason=_INTERNET_FACING,
             concerns="P5 (public endpoints are HTTPS-only load balancers)",
+            review_by=NEXT_REVIEW,
             applies=lambda env: not env.uses_existing_vpc,  # a customer's VPC brings its own routes
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
@@ -98,6 +104,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             paths=("Data/Cluster/Writer", "Data/Cluster/Reader*"),
             reason=_AURORA_BACKUP,
             concerns="P9",
+            review_by=NEXT_REVIEW,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5")
     ),
@@ -107,6 +114,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="AWS's service-role policy for RDS Enhanced Monitoring, maintained by AWS for exactly this role; "
         "it only writes OS metrics to the RDSOSMetrics log group.",
         concerns="least-privilege IAM",
+        review_by=NEXT_REVIEW,
     ),
     Acknowledgement(
         rule="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]",
@@ -114,6 +122,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="AWS's service-role policy for AWS Backup jobs, maintained by AWS as services gain backup "
         "support; the role is assumable only by backup.amazonaws.com.",
         concerns="least-privilege IAM, P9",
+        review_by=NEXT_REVIEW,
     ),
     Acknowledgement(
         rule="Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
@@ -121,6 +130,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="A customer's existing VPC is imported from data without route table ids: the stacks never "
         "add routes or gateway endpoints to a VPC they do not own.",
         concerns="P1 (the customer's network stays theirs)",
+        review_by=NEXT_REVIEW,
         applies=lambda env: env.uses_existing_vpc,
     ),
     # --- Service, storage and audit stacks (issue #6) ---
@@ -130,6 +140,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="The lifecycle job writes one object per table of an export under a fresh prefix and presigns "
         "them; object keys are not known in advance. Scoped to the one exports bucket.",
         concerns="P13",
+        review_by=NEXT_REVIEW,
     ),
     Acknowledgement(
         rule="AwsSolutions-EC23",
@@ -137,6 +148,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="The public load balancer is the platform's internet endpoint: it must accept 443 (and 80, which "
         "only redirects to 443) from anywhere. WAF and TLS 1.2+ protect it.",
         concerns="P5",
+        review_by=NEXT_REVIEW,
     ),
     *(
         Acknowledgement(
@@ -145,6 +157,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="The port-80 listener only answers with a permanent redirect to HTTPS; it carries no data, "
             "so it has no certificate.",
             concerns="P5",
+            review_by=NEXT_REVIEW,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -154,6 +167,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="Only non-secret settings (names in runtime/settings.py: environment, mode, database host, key ARN) "
         "are plain variables; the only secret reaches the task through ECS secrets.",
         concerns="P7",
+        review_by=NEXT_REVIEW,
     ),
     *(
         Acknowledgement(
@@ -162,6 +176,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="The audit chain's MAC key cannot rotate on a schedule without breaking verification of past "
             "events; it is rolled by the runtime with a signed checkpoint, not by Secrets Manager.",
             concerns="P14",
+            review_by=NEXT_REVIEW,
         )
         for rule in (
             "AwsSolutions-SMG4",
@@ -176,6 +191,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="CDK writes the execution role's grants (image pull, log stream, its one secret) as the role's "
             "own policy; our task roles use customer-managed policies.",
             concerns="least-privilege IAM",
+            review_by=NEXT_REVIEW,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -185,6 +201,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="ecr:GetAuthorizationToken has no resource-level permissions in IAM; it only issues a registry "
         "login token, pulls are scoped to the image's repository.",
         concerns="least-privilege IAM",
+        review_by=NEXT_REVIEW,
         applies=lambda env: env.image_uri is None or ".dkr.ecr." in env.image_uri,
     ),
     *(
@@ -194,6 +211,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="ECS Exec (on in this environment by config) needs ssmmessages channels, which have no resource "
             "ARNs, and writes each session to its own encrypted log group.",
             concerns="P7 (sessions logged and encrypted)",
+            review_by=NEXT_REVIEW,
             applies=lambda env: env.ecs_exec,
         )
         for rule in (
@@ -211,6 +229,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="CDK's CloudTrail construct gives its delivery role one statement for one log group, as the role's "
             "own policy; the role is assumable by cloudtrail.amazonaws.com only.",
             concerns="P14",
+            review_by=NEXT_REVIEW,
             applies=lambda env: env.cloudtrail,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
@@ -222,6 +241,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="Versioned, lifecycle-bounded buckets; a replica in another region would be one more copy that "
             "retention and erasure (P10) must reach. Durability is S3's own.",
             concerns="P10, P13",
+            review_by=NEXT_REVIEW,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -232,6 +252,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 (AES-256) buckets, "
             "not SSE-KMS; the bucket holds request metadata only.",
             concerns="P6 (AWS limitation)",
+            review_by=NEXT_REVIEW,
         )
         for rule in (
             "HIPAA.Security-S3DefaultEncryptionKMS",
@@ -246,6 +267,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="ECS Exec sessions (dev and qa only; off in prod) are logged for accountability and classified "
         "SENSITIVE because an operator's shell could print data; the log group is KMS-encrypted.",
         concerns="P7 (an operator's session in a non-production environment)",
+        review_by=NEXT_REVIEW,
         applies=lambda env: env.ecs_exec,
     ),
 )

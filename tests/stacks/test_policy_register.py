@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from stacks.config import load_config
-from stacks.policy.acknowledgements import REGISTER, Acknowledgement, RegisterError
+from stacks.policy.acknowledgements import NEXT_REVIEW, REGISTER, Acknowledgement, RegisterError
 from stacks.synth import synthesize
 from tests.stacks.conftest import OPERATOR_CONFIG, Assembly, cdk_json_context
 
@@ -40,16 +41,20 @@ def test_register_entries_name_rule_construct_and_reason() -> None:
 
 def test_register_short_reason_is_rejected() -> None:
     with pytest.raises(RegisterError, match="at least 20 characters"):
-        Acknowledgement(rule="AwsSolutions-S1", paths=("Data/Bucket",), reason="not needed", concerns="P6")
+        Acknowledgement(
+            rule="AwsSolutions-S1", paths=("Data/Bucket",), reason="not needed", concerns="P6", review_by=NEXT_REVIEW
+        )
 
 
 def test_register_whole_stack_acknowledgement_is_rejected() -> None:
     with pytest.raises(RegisterError, match="whole stack"):
-        Acknowledgement(rule="AwsSolutions-S1", paths=("Data",), reason="x" * 30, concerns="P6")
+        Acknowledgement(rule="AwsSolutions-S1", paths=("Data",), reason="x" * 30, concerns="P6", review_by=NEXT_REVIEW)
 
 
 def test_register_match_covers_children_of_the_named_construct_only() -> None:
-    entry = Acknowledgement(rule="R-1[{account}]", paths=("Data/Cluster/Reader*",), reason="x" * 30, concerns="P8")
+    entry = Acknowledgement(
+        rule="R-1[{account}]", paths=("Data/Cluster/Reader*",), reason="x" * 30, concerns="P8", review_by=NEXT_REVIEW
+    )
     dev = load_config(OPERATOR_CONFIG).environment("dev")
     assert entry.matches("R-1[111111111111]", "Data/Cluster/Reader2/Resource", dev, "adp")
     assert not entry.matches("R-1[222222222222]", "Data/Cluster/Reader2/Resource", dev, "adp")
@@ -64,6 +69,7 @@ def test_register_missing_entry_and_stale_entry_fail_the_build(tmp_path: Path) -
         paths=("Network/FlowLogRole",),
         reason="deliberately stale entry for the test",
         concerns="test",
+        review_by=NEXT_REVIEW,
     )
     register = (*tuple(e for e in REGISTER if e.rule != MONITORING_IAM4), stale)
     outcome = synthesize(config, tmp_path, register=register, context=cdk_json_context())
@@ -77,6 +83,22 @@ def test_register_missing_entry_and_stale_entry_fail_the_build(tmp_path: Path) -
 
 def test_register_entry_naming_no_construct_is_an_error(tmp_path: Path) -> None:
     config = load_config(OPERATOR_CONFIG).only("dev")
-    ghost = Acknowledgement(rule="AwsSolutions-S1", paths=("Data/NoSuchBucket",), reason="x" * 30, concerns="P6")
+    ghost = Acknowledgement(
+        rule="AwsSolutions-S1", paths=("Data/NoSuchBucket",), reason="x" * 30, concerns="P6", review_by=NEXT_REVIEW
+    )
     with pytest.raises(RegisterError, match="names no construct"):
         synthesize(config, tmp_path, register=(*REGISTER, ghost), context=cdk_json_context())
+
+
+def test_register_entries_have_a_future_review_date(operator: Assembly) -> None:
+    assert operator.outcome.expired == []
+    assert all(entry.review_by >= date(2026, 11, 27) for entry in REGISTER)
+
+
+def test_register_expired_entry_fails_the_build(tmp_path: Path) -> None:
+    config = load_config(OPERATOR_CONFIG).only("dev")
+    later = NEXT_REVIEW + timedelta(days=1)
+    outcome = synthesize(config, tmp_path, context=cdk_json_context(), today=later)
+    assert not outcome.passed
+    assert outcome.unacknowledged == [] and outcome.stale == []
+    assert set(outcome.expired) == set(REGISTER)
