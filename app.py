@@ -15,6 +15,7 @@ from pathlib import Path
 import stacks  # noqa: F401  (sets up the jsii environment before aws_cdk loads)
 from stacks.config import ConfigError, load_config
 from stacks.policy.acknowledgements import RegisterError
+from stacks.policy.report import write_report
 from stacks.synth import summary_lines, synthesize, write_summary
 
 ROOT = Path(__file__).resolve().parent
@@ -37,9 +38,10 @@ def main() -> int:
     except (ConfigError, RegisterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for line in summary_lines(outcome, config):
-        print(line, file=sys.stderr if "CDK_OUTDIR" in os.environ else sys.stdout)
     write_summary(outcome)
+    report = write_report(outcome, config)
+    for line in [*summary_lines(outcome, config), f"Compliance report: {report}/report.md (.json, .csv)"]:
+        print(line, file=sys.stderr if "CDK_OUTDIR" in os.environ else sys.stdout)
     return 0 if outcome.passed else 1
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Stack
 
@@ -29,6 +29,9 @@ from stacks.policy.packs import PACKS
 from stacks.policy.platform_pack import PACK_NAME
 from stacks.policy.rules import Result
 from stacks.stage import PlatformStage
+
+if TYPE_CHECKING:
+    from stacks.policy.gates import GateResult
 
 REPORT_FILE = "validation-report.json"
 SUMMARY_FILE = "policy-summary.json"
@@ -59,6 +62,7 @@ class SynthOutcome:
     stale: list[tuple[str, Acknowledgement]]  # (environment, entry)
     cdk_verdict_passed: bool
     expired: list[Acknowledgement] = field(default_factory=list)  # past their review date
+    gates: list[GateResult] = field(default_factory=list)  # cfn-lint, checkov
     stages: list[PlatformStage] = field(repr=False, default_factory=list)
     policy_results: list[Result] = field(repr=False, default_factory=list)  # every check of the platform pack
 

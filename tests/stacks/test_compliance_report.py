@@ -1,0 +1,60 @@
+"""The compliance report an auditor reads: every promise, every environment, every acknowledgement."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from stacks.policy.promises import PROMISES
+from stacks.policy.report import write_report
+from stacks.policy.rules import ALL_RULES
+from tests.stacks.conftest import Assembly
+
+
+def _report(assembly: Assembly, tmp_path: Path, **changes: object) -> Path:
+    outcome = replace(assembly.outcome, outdir=tmp_path, **changes)  # type: ignore[arg-type]
+    return write_report(outcome, assembly.config)
+
+
+def test_report_covers_every_promise_environment_and_rule(operator: Assembly, tmp_path: Path) -> None:
+    folder = _report(operator, tmp_path)
+    markdown = (folder / "report.md").read_text()
+    assert "Result: **PASS**" in markdown
+    for promise in PROMISES:
+        assert f"### {promise.id}: {promise.title}" in markdown
+    for rule in ALL_RULES:
+        assert f"`{rule.id}`" in markdown
+    for env in ("dev", "qa", "prod"):
+        assert f"| {env} | P8-MultiAzDatabase | 1 | 1 | 0 | 0 | 0 |" in markdown
+    for pack in ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Platform Policy"):
+        assert f"| {pack} |" in markdown
+
+
+def test_report_lists_every_acknowledgement_with_reason_and_review_date(operator: Assembly, tmp_path: Path) -> None:
+    folder = _report(operator, tmp_path)
+    markdown = (folder / "report.md").read_text()
+    for finding, entry in operator.outcome.acknowledged:
+        assert f"| {finding.environment} | `{finding.rule}` | `{finding.path}` | {entry.reason} |" in markdown
+        assert entry.review_by.isoformat() in markdown
+
+
+def test_report_csv_and_json_agree_with_the_checks(operator: Assembly, tmp_path: Path) -> None:
+    folder = _report(operator, tmp_path)
+    with (folder / "report.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    data = json.loads((folder / "report.json").read_text())
+    assert len(table) == len(data["checks"]) > 0
+    assert data["passed"] is True and data["unacknowledged"] == []
+    access_logs = [r for r in table if r["resource"] == "Storage/AccessLogs/Resource" and r["promise"] == "P6"]
+    assert access_logs and all(r["status"] == "acknowledged" and r["acknowledged_reason"] for r in access_logs)
+    assert {r["status"] for r in table} >= {"compliant", "acknowledged"}
+
+
+def test_report_of_a_failing_synth_names_the_open_problems(operator: Assembly, tmp_path: Path) -> None:
+    finding = operator.outcome.acknowledged[0][0]
+    folder = _report(operator, tmp_path, unacknowledged=[finding])
+    markdown = (folder / "report.md").read_text()
+    assert "Result: **FAIL**" in markdown
+    assert f"- unacknowledged: {finding}" in markdown
