@@ -15,8 +15,8 @@ import json
 import tempfile
 import time
 from collections import Counter
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
