@@ -121,7 +121,7 @@ class AlbOidcAuthenticator:
             )
         except AuthenticationError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # any failure to verify is the same 401
             raise AuthenticationError(f"ALB token rejected: {type(exc).__name__}: {exc}") from None
         return self._resolve(claims)
 
