@@ -93,8 +93,12 @@ def _construct_paths(directory: Path, artifact: dict[str, Any], template_file: P
         for entry in entries
         if entry.get("type") == "aws:cdk:logicalId" and isinstance(entry.get("data"), str)
     }
-    for logical_id, resource in _read_json(template_file).get("Resources", {}).items():
-        path = (resource.get("Metadata") or {}).get("aws:cdk:path")
+    try:
+        resources = json.loads(template_file.read_text(encoding="utf-8")).get("Resources", {})
+    except (OSError, ValueError, AttributeError):
+        return paths  # the tools report the unreadable template themselves, each in its own words
+    for logical_id, resource in resources.items():
+        path = (resource.get("Metadata") or {}).get("aws:cdk:path") if isinstance(resource, dict) else None
         if isinstance(path, str):
             paths[logical_id] = path
     return paths
