@@ -131,20 +131,41 @@ class ServiceStack(PlatformStack):
         )
         self.support_alb = self._support_load_balancer(network, storage, vpn_security_group)
 
-        for service in (self.data_service, self.support_service):
-            # The database admits the services' tasks only, on its port (P5 keeps it TLS-only).
+        # One-off lifecycle jobs (export, erasure) run with their own group, named in the outputs.
+        self.job_security_group = ec2.SecurityGroup(
+            self,
+            "LifecycleJobSecurityGroup",
+            vpc=network.vpc,
+            description="Lifecycle job tasks (export, erasure): no inbound traffic",
+            allow_all_outbound=True,
+        )
+        clients = {
+            "DataService": self.data_service.security_group,
+            "SupportService": self.support_service.security_group,
+            "LifecycleJob": self.job_security_group,
+        }
+        for name, group in clients.items():
+            # The database admits the runtime's tasks only, on its port (P5 keeps it TLS-only).
             ec2.CfnSecurityGroupIngress(
                 self,
-                f"DatabaseFrom{service.node.id}",
+                f"DatabaseFrom{name}",
                 group_id=data.security_group.security_group_id,
-                source_security_group_id=service.security_group.security_group_id,
+                source_security_group_id=group.security_group_id,
                 ip_protocol="tcp",
                 from_port=env_config.db_port,
                 to_port=env_config.db_port,
-                description=f"{service.node.id} tasks to Aurora",
+                description=f"{name} tasks to Aurora",
             )
 
         self.job_task_definition = self._lifecycle_job(app_name, image, storage, secrets)
+        CfnOutput(self, "JobTaskDefinitionArn", value=self.job_task_definition.task_definition_arn)
+        CfnOutput(self, "JobSecurityGroupId", value=self.job_security_group.security_group_id)
+        CfnOutput(
+            self,
+            "JobSubnetIds",
+            value=",".join(network.vpc.select_subnets(subnet_group_name="app").subnet_ids),
+            description="Run one-off lifecycle jobs (aws ecs run-task) in these subnets with the group above",
+        )
         for task in (self.data_service.task_definition, self.support_service.task_definition, self.job_task_definition):
             task.add_to_execution_role_policy(
                 iam.PolicyStatement(

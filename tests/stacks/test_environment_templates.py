@@ -169,12 +169,12 @@ def test_database_security_group_admits_only_the_service_tasks_on_its_port(opera
         for _, _, r in operator.resources(env, "AWS::EC2::SecurityGroupIngress")
         if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
     ]
-    assert len(ingress) == 2  # the data service and the support service
+    assert len(ingress) == 3  # the data service, the support service, the lifecycle jobs
     for rule in ingress:
         assert rule["FromPort"] == rule["ToPort"] == port
         assert "CidrIp" not in rule and "SourceSecurityGroupId" in rule
         source = json.dumps(rule["SourceSecurityGroupId"])
-        assert "DataServiceSecurityGroup" in source or "SupportServiceSecurityGroup" in source
+        assert any(name in source for name in ("DataService", "SupportService", "LifecycleJobSecurityGroup"))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
