@@ -15,6 +15,7 @@ from pathlib import Path
 import stacks  # noqa: F401  (sets up the jsii environment before aws_cdk loads)
 from stacks.config import ConfigError, load_config
 from stacks.policy.acknowledgements import RegisterError
+from stacks.policy.gates import GateError
 from stacks.policy.report import write_report
 from stacks.synth import summary_lines, synthesize, write_summary
 
@@ -35,7 +36,7 @@ def main() -> int:
         config_path = ROOT / str(context.get("config", "config/operator.toml"))
         config = load_config(config_path, overrides=context).only(context.get("env"))  # type: ignore[arg-type]
         outcome = synthesize(config, outdir, context=context)
-    except (ConfigError, RegisterError) as exc:
+    except (ConfigError, RegisterError, GateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_summary(outcome)

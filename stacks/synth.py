@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 REPORT_FILE = "validation-report.json"
 SUMMARY_FILE = "policy-summary.json"
+GATE_RULE_PREFIXES = ("cfn-lint::", "checkov::")
 FAIL_SYNTH_CONTEXT = "@aws-cdk/core:failSynthOnValidationErrors"
 
 
@@ -94,6 +95,12 @@ def read_findings(report_path: Path) -> list[Finding]:
     return findings
 
 
+def run_gates(outdir: Path) -> list[GateResult]:
+    from stacks.policy.gates import cfn_lint, checkov  # the gates import this module: import on use
+
+    return [cfn_lint.run(outdir), checkov.run(outdir)]
+
+
 def qualified_rule_id(plugin: str, rule: str) -> str:
     """The id that acknowledges a finding: cdk-nag rules carry their pack already
     ('AwsSolutions-IAM4[...]'), construct annotations theirs ('Annotation::...'); other CDK plugins'
@@ -121,6 +128,7 @@ def synthesize(
     register: tuple[Acknowledgement, ...] = REGISTER,
     context: dict[str, Any] | None = None,
     today: date | None = None,
+    gates: bool = True,
 ) -> SynthOutcome:
     started = time.monotonic()
     outdir = Path(outdir)
@@ -135,6 +143,9 @@ def synthesize(
     stages = built.stages
     # CDK's verdict: the synth passed and its report lists nothing (warnings included) left unacknowledged.
     verdict = _synth(built.app) and not read_findings(outdir / REPORT_FILE)
+    # cfn-lint and checkov read the deployed templates; their findings meet the same register.
+    gate_results = run_gates(outdir) if gates else []
+    findings += [finding for gate in gate_results for finding in gate.findings]
 
     acknowledged, unacknowledged = [], []
     used: set[tuple[str, Acknowledgement]] = set()
@@ -155,7 +166,14 @@ def synthesize(
         else:
             acknowledged.append((finding, entry))
             used.add((finding.environment, entry))
-    stale = [(env, entry) for env, env_entries in entries.items() for entry in env_entries if (env, entry) not in used]
+    # Without the gates, their entries have nothing to match: they are not stale, just not checked.
+    checked = (lambda entry: True) if gates else (lambda entry: not entry.rule.startswith(GATE_RULE_PREFIXES))
+    stale = [
+        (env, entry)
+        for env, env_entries in entries.items()
+        for entry in env_entries
+        if (env, entry) not in used and checked(entry)
+    ]
 
     return SynthOutcome(
         outdir=outdir,
@@ -170,6 +188,7 @@ def synthesize(
         stale=stale,
         cdk_verdict_passed=verdict,
         expired=[entry for entry in register if entry.review_by < (today or date.today())],
+        gates=gate_results,
         stages=stages,
         policy_results=built.platform_pack.results,
     )

@@ -30,6 +30,8 @@ def test_report_covers_every_promise_environment_and_rule(operator: Assembly, tm
         assert f"| {env} | P8-MultiAzDatabase | 1 | 1 | 0 | 0 | 0 |" in markdown
     for pack in ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Platform Policy"):
         assert f"| {pack} |" in markdown
+    checkov = next(gate for gate in operator.outcome.gates if gate.tool == "checkov")
+    assert f"| checkov | {checkov.failed} | {checkov.failed} | 0 | {checkov.passed} | {checkov.failed} |" in markdown
 
 
 def test_report_lists_every_acknowledgement_with_reason_and_review_date(operator: Assembly, tmp_path: Path) -> None:
