@@ -167,12 +167,11 @@ def synthesize(
             acknowledged.append((finding, entry))
             used.add((finding.environment, entry))
     # Without the gates, their entries have nothing to match: they are not stale, just not checked.
-    checked = (lambda entry: True) if gates else (lambda entry: not entry.rule.startswith(GATE_RULE_PREFIXES))
     stale = [
         (env, entry)
         for env, env_entries in entries.items()
         for entry in env_entries
-        if (env, entry) not in used and checked(entry)
+        if (env, entry) not in used and (gates or not entry.rule.startswith(GATE_RULE_PREFIXES))
     ]
 
     return SynthOutcome(
