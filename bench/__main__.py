@@ -6,6 +6,7 @@
     raw_aesgcm_per_s               cryptography's AESGCM alone
     overhead_vs_raw                raw_aesgcm_per_s / encrypt_per_s                   (target <= 3)
     kms_calls_per_million          KMS calls (moto) for 1,000,000 records over 1,000 owners (target <= 1,000)
+    rls_overhead_pct, ingest_per_s, ingest_vs_copy   the database benchmarks: see bench/database.py
 
 Extra reference lines: the ESDK's legacy raw master key path (faster than its keyring), and
 the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls).
@@ -13,6 +14,7 @@ the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls)
 
 import sys
 
+from bench.database import database_figures
 from bench.harness import median_rates
 from bench.kms_calls import kms_calls_per_million
 from bench.throughput import VALUE_BYTES, esdk_workloads, raw_aesgcm_workload, runtime_workloads
@@ -45,6 +47,9 @@ def main() -> None:
     for name, value in figures.items():
         is_ratio = name.startswith(("speedup", "overhead"))
         print(f"{name}: {value:.2f}" if is_ratio else f"{name}: {value:.0f}", flush=True)
+    # Database: RLS overhead and audited ingest on a throwaway TLS cluster (bench/database.py, P3 P14).
+    for name, text in database_figures().items():
+        print(f"{name}: {text}", flush=True)
 
 
 if __name__ == "__main__":

@@ -99,8 +99,10 @@ def link_hash(
     event: str,
     actor_id: uuid.UUID,
     owner_id: uuid.UUID,
-    fields: Mapping[str, object],
+    fields: Mapping[str, object] | bytes,
 ) -> bytes:
+    """The link hash; `fields` may be given already in canonical form (bytes), to encode it once."""
+    encoded = fields if isinstance(fields, bytes) else canonical_fields(fields)
     message = b"".join(
         (
             _LINK_LABEL,
@@ -110,7 +112,7 @@ def link_hash(
             _framed(event.encode()),
             actor_id.bytes,
             owner_id.bytes,
-            _framed(canonical_fields(fields)),
+            _framed(encoded),
         )
     )
     return key.mac(message)

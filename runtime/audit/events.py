@@ -49,10 +49,7 @@ class AccessEvent:
             raise InvalidAuditEventError("audit field action must be an Action")
         if type(self.row_ids) is not tuple or any(type(r) is not uuid.UUID for r in self.row_ids):
             raise InvalidAuditEventError("audit field row_ids must be a tuple of uuid.UUID")
-        if type(self.request_id) is not str or not _REQUEST_ID.fullmatch(self.request_id):
-            raise InvalidAuditEventError(
-                "audit field request_id must be an id of 1-128 letters, digits and _.:=- (no free text)"
-            )
+        check_request_id(self.request_id)
         if self.row_count == -1:
             object.__setattr__(self, "row_count", len(self.row_ids))
         if type(self.row_count) is not int or self.row_count < len(self.row_ids):
@@ -67,6 +64,13 @@ class AccessEvent:
             "row_ids": [str(r) for r in self.row_ids],
             "request_id": self.request_id,
         }
+
+
+def check_request_id(value: object) -> None:
+    if type(value) is not str or not _REQUEST_ID.fullmatch(value):
+        raise InvalidAuditEventError(
+            "audit field request_id must be an id of 1-128 letters, digits and _.:=- (no free text)"
+        )
 
 
 def check_event(event: AccessEvent, registry: Registry = PLATFORM_REGISTRY) -> None:

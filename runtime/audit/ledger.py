@@ -40,8 +40,8 @@ _APPEND = """
 WITH appended AS (
     INSERT INTO platform.audit_events (id, at, event, actor_id, owner_id, fields, prev_hash, hash)
     SELECT e.id, %(at)s, %(event)s, e.actor_id, e.owner_id, e.fields::jsonb, e.prev_hash, e.hash
-    FROM unnest(%(ids)s::bigint[], %(actors)s::uuid[], %(owners)s::uuid[], %(fields)s::text[],
-                %(prevs)s::bytea[], %(hashes)s::bytea[]) AS e(id, actor_id, owner_id, fields, prev_hash, hash)
+    FROM unnest(%(ids)b::bigint[], %(actors)b::uuid[], %(owners)b::uuid[], %(fields)b::text[],
+                %(prevs)b::bytea[], %(hashes)b::bytea[]) AS e(id, actor_id, owner_id, fields, prev_hash, hash)
     RETURNING 1
 )
 UPDATE platform.audit_chain_head SET seq = %(seq)s, hash = %(hash)s
@@ -90,7 +90,7 @@ class AuditLedger:
             ids, actors, owners, documents, prevs, hashes = [], [], [], [], [], []
             for event in events:
                 seq += 1
-                fields = event.fields()
+                fields = canonical_fields(event.fields())
                 digest = link_hash(
                     self._key, prev_hash=prev, seq=seq, at=at, event=EVENT_NAME,
                     actor_id=event.actor_id, owner_id=event.owner_id, fields=fields,
@@ -98,7 +98,7 @@ class AuditLedger:
                 ids.append(seq)
                 actors.append(event.actor_id)
                 owners.append(event.owner_id)
-                documents.append(canonical_fields(fields).decode())
+                documents.append(fields.decode())
                 prevs.append(prev)
                 hashes.append(digest)
                 prev = digest

@@ -47,11 +47,23 @@ def connect(settings: DatabaseSettings, passwords: PasswordSource | None = None,
 def reset_connection(conn: Connection) -> None:
     """Run when a connection goes back to the pool: drop every session-level setting (an owner bound
     with is_local=false by mistake included), temp tables, prepared statements and locks."""
+    was_autocommit = conn.autocommit
     conn.autocommit = True  # DISCARD ALL cannot run in a transaction block; the pool hands us an idle one
     try:
         conn.execute("DISCARD ALL")
     finally:
-        conn.autocommit = False
+        conn.autocommit = was_autocommit
+
+
+def _autocommit(configure: Callable[[Connection], None] | None) -> Callable[[Connection], None]:
+    def setup(conn: Connection) -> None:
+        # Owner transactions send their own BEGIN (with the owner binding), which needs autocommit mode;
+        # code wanting a transaction uses `with conn.transaction():`, which works in either mode.
+        conn.autocommit = True
+        if configure is not None:
+            configure(conn)
+
+    return setup
 
 
 def open_pool(
@@ -69,7 +81,7 @@ def open_pool(
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         name=name,
-        configure=configure,
+        configure=_autocommit(configure),
         reset=reset_connection,
         open=False,
     )

@@ -12,13 +12,15 @@ Row ids are generated here. The owner column is always the bound owner: callers 
 Many rows go in with ONE statement (unnest of arrays), and one audit event lists their ids.
 """
 
+import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 from runtime.audit.events import Action
 from runtime.classification import Sensitive
@@ -28,6 +30,7 @@ from runtime.db.session import OwnerTransaction, parse_id
 from runtime.errors import InvalidRecordError
 
 MAX_LIST_LIMIT: Final = 1000
+_BINARY: Final = sql.Placeholder(format=PyFormat.BINARY)
 
 
 class FieldCipher(Protocol):
@@ -47,12 +50,23 @@ class Record:
     values: Mapping[str, Sensitive[bytes] | None]
 
 
-def _plaintext(value: object, where: str) -> bytes:
+def _plaintext(value: object, table: str, column: str) -> bytes:
     if isinstance(value, Sensitive):
         value = value.reveal()
     if type(value) is not bytes:
-        raise InvalidRecordError(f"{where} takes bytes (or Sensitive[bytes]); encode text as UTF-8 first")
+        raise InvalidRecordError(f"{table}.{column} takes bytes (or Sensitive[bytes]); encode text as UTF-8 first")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRows:
+    """Rows of one owner and table, encrypted and given ids, not yet written."""
+
+    owner_id: uuid.UUID
+    table: str
+    ids: tuple[uuid.UUID, ...]
+    references: Mapping[str, list[uuid.UUID | None]]
+    sensitive: Mapping[str, list[bytes | None]] = field(repr=False)
 
 
 class Records:
@@ -70,58 +84,78 @@ class Records:
 
     def insert(self, tx: OwnerTransaction, table: str, rows: Sequence[Mapping[str, object]]) -> list[uuid.UUID]:
         """Encrypt and insert `rows` of the bound owner in one statement; return their new ids."""
+        return self.write_sealed(tx, self.seal(tx.owner_id, table, rows))
+
+    def seal(self, owner_id: uuid.UUID, table: str, rows: Sequence[Mapping[str, object]]) -> SealedRows:
+        """Check and encrypt `rows` for `owner_id`, ready for `write_sealed`. CPU only, no database:
+        a bulk writer seals the next batch while the database stores the previous one."""
         spec = self._table(table)
-        if not rows:
-            return []
-        owner = tx.owner_key
+        owner_id = parse_id(owner_id, "owner_id")
+        owner = str(owner_id)
         encrypt = self._cipher.encrypt
         is_owner_table = spec.owner_column == "id"
-        if is_owner_table and len(rows) != 1:
+        if is_owner_table and len(rows) > 1:
             raise InvalidRecordError(f"{table} holds one row per owner, whose id is the owner id")
         ids: list[uuid.UUID] = []
         sensitive: dict[str, list[bytes | None]] = {c: [] for c in spec.sensitive_columns}
         references: dict[str, list[uuid.UUID | None]] = {c: [] for c in spec.reference_columns}
         writable = spec.writable_columns
-        for row in rows:
-            unknown = row.keys() - writable
-            if unknown:
-                raise InvalidRecordError(f"{table} has no writable column(s) {', '.join(sorted(unknown))}")
-            row_id = tx.owner_id if is_owner_table else uuid.uuid4()
+        # One read of the random source for every row id of the batch (uuid4 reads 16 bytes per call).
+        randomness = os.urandom(16 * len(rows))
+        for index, row in enumerate(rows):
+            if not writable.issuperset(row):
+                unknown = ", ".join(sorted(set(row) - writable))
+                raise InvalidRecordError(f"{table} has no writable column(s) {unknown}")
+            at = 16 * index
+            row_id = owner_id if is_owner_table else uuid.UUID(bytes=randomness[at : at + 16], version=4)
             row_key = str(row_id)
             ids.append(row_id)
             for column, values in sensitive.items():
                 value = row.get(column)
-                values.append(
-                    None if value is None
-                    else encrypt(_plaintext(value, f"{table}.{column}"), owner=owner, table=table, column=column,
-                                 row_id=row_key)
-                )
+                if value is None:
+                    values.append(None)
+                    continue
+                if type(value) is not bytes:
+                    value = _plaintext(value, table, column)
+                values.append(encrypt(value, owner=owner, table=table, column=column, row_id=row_key))
             for column, refs in references.items():
                 ref = row.get(column)
                 refs.append(None if ref is None else parse_id(ref, f"{table}.{column}"))
-        columns = ["id", *references, *sensitive]
-        arrays = [
-            sql.SQL("{}::uuid[]").format(sql.Placeholder()) for _ in ["id", *references]
-        ] + [sql.SQL("{}::bytea[]").format(sql.Placeholder()) for _ in sensitive]
-        query = sql.SQL("INSERT INTO {table} ({owner}, {columns}) SELECT {bound}, * FROM unnest({arrays})").format(
-            table=sql.Identifier(SCHEMA, table),
-            owner=sql.Identifier(spec.owner_column),
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            bound=sql.SQL("{}::uuid").format(sql.Placeholder()),
-            arrays=sql.SQL(", ").join(arrays),
-        )
-        params: list[object] = [tx.owner_id, ids, *references.values(), *sensitive.values()]
-        if is_owner_table:  # organisations: the owner column IS the id column
+        return SealedRows(owner_id, spec.name, tuple(ids), references, sensitive)
+
+    def write_sealed(self, tx: OwnerTransaction, sealed: SealedRows) -> list[uuid.UUID]:
+        """Insert sealed rows in one statement (INSERT ... SELECT FROM unnest) and record the write."""
+        if sealed.owner_id != tx.owner_id:
+            # RLS would refuse them too, and their ciphertexts are bound to the other owner anyway.
+            raise InvalidRecordError("these rows were sealed for another owner than the transaction's")
+        if not sealed.ids:
+            return []
+        spec = self._table(sealed.table)
+        columns = ["id", *sealed.references, *sealed.sensitive]
+        # Binary parameters: 1 KiB ciphertexts travel as raw bytes, not as hex-escaped text.
+        arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *sealed.references]] + [
+            sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
+        ]
+        params: list[object] = [list(sealed.ids), *sealed.references.values(), *sealed.sensitive.values()]
+        if spec.owner_column == "id":  # organisations: the owner column IS the id column
             query = sql.SQL("INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})").format(
-                table=sql.Identifier(SCHEMA, table),
+                table=sql.Identifier(SCHEMA, spec.name),
                 columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
                 arrays=sql.SQL(", ").join(arrays),
             )
-            params = params[1:]
+        else:
+            query = sql.SQL("INSERT INTO {table} ({owner}, {columns}) SELECT {bound}, * FROM unnest({arrays})").format(
+                table=sql.Identifier(SCHEMA, spec.name),
+                owner=sql.Identifier(spec.owner_column),
+                columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+                bound=sql.SQL("{}::uuid").format(_BINARY),
+                arrays=sql.SQL(", ").join(arrays),
+            )
+            params.insert(0, tx.owner_id)
         with translated():
-            tx.connection.execute(query, params, binary=True)
-        tx.record(Action.WRITE, table, ids)
-        return ids
+            tx.connection.execute(query, params)
+        tx.record(Action.WRITE, spec.name, sealed.ids)
+        return list(sealed.ids)
 
     def update(self, tx: OwnerTransaction, table: str, row_id: uuid.UUID, values: Mapping[str, object]) -> bool:
         """Replace some columns of one row of the bound owner; False when no such row is visible."""
@@ -137,7 +171,7 @@ class Records:
             if value is None:
                 params.append(None)
             elif column in spec.sensitive_columns:
-                params.append(self._cipher.encrypt(_plaintext(value, f"{table}.{column}"), owner=tx.owner_key,
+                params.append(self._cipher.encrypt(_plaintext(value, table, column), owner=tx.owner_key,
                                                    table=table, column=column, row_id=str(row_id)))
             else:
                 params.append(parse_id(value, f"{table}.{column}"))

@@ -3,7 +3,7 @@
     with database.owner_transaction(principal) as tx:
         records.insert(tx, "prompts", [{"body": b"..."}])
 
-On entry the owner is bound with a parameterized `set_config('platform.owner_id', $1, true)`: local
+On entry the owner is bound with a parameterized `set_config('platform.owner_id', %s, true)`: local
 to this transaction, so it cannot outlive it on a pooled connection. RLS policies read it back;
 with nothing bound they match no row. Every access is recorded on the transaction and chained into
 the audit ledger as the transaction's last statement, so data and its audit trail commit together.
@@ -13,15 +13,16 @@ their own: what was seen stays accounted for.
 
 import re
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Protocol
 
-from psycopg import sql
+from psycopg import ClientCursor, sql
+from psycopg.pq import TransactionStatus
 
-from runtime.audit.events import AccessEvent, Action
-from runtime.audit.ledger import AuditLedger
+from runtime.audit.events import AccessEvent, Action, check_request_id
 from runtime.db.connect import Connection, ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.schema import OWNER_SETTING
@@ -29,6 +30,10 @@ from runtime.errors import InvalidOwnerError
 
 _UUID_TEXT: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BIND: Final = sql.SQL("SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING))
+# Rendered once: it is constant but for the owner, which psycopg binds client-side (see _begin_bound).
+_BEGIN_BOUND: Final = sql.SQL("BEGIN; SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING)).as_bytes()
+# One client-side-binding cursor per connection, reused: creating one per transaction costs more than RLS.
+_BINDERS: "weakref.WeakKeyDictionary[Connection, ClientCursor[Any]]" = weakref.WeakKeyDictionary()
 
 
 def parse_id(value: object, what: str) -> uuid.UUID:
@@ -51,12 +56,17 @@ class Principal:
     def __post_init__(self) -> None:
         parse_id(self.owner_id, "owner_id")
         parse_id(self.actor_id, "actor_id")
-        # The audit event checks request_id fully; fail here already, before a connection is taken.
-        AccessEvent(self.actor_id, self.owner_id, Action.READ, "organisations", (), self.request_id)
+        check_request_id(self.request_id)  # fail before a connection is taken, not at the audit append
 
     @classmethod
     def parse(cls, *, owner_id: object, actor_id: object, request_id: str) -> "Principal":
         return cls(parse_id(owner_id, "owner_id"), parse_id(actor_id, "actor_id"), request_id)
+
+
+class AuditSink(Protocol):
+    """Where an owner transaction's access events go: runtime.audit.ledger.AuditLedger."""
+
+    def append(self, conn: Connection, events: Sequence[AccessEvent]) -> int: ...
 
 
 class OwnerTransaction:
@@ -93,7 +103,7 @@ def bind_owner(conn: Connection, owner_id: uuid.UUID) -> None:
 
 
 class Database:
-    def __init__(self, connections: ConnectionSource, ledger: AuditLedger) -> None:
+    def __init__(self, connections: ConnectionSource, ledger: AuditSink) -> None:
         self._connections = connections
         self.ledger = ledger
 
@@ -102,25 +112,48 @@ class Database:
         if not isinstance(principal, Principal):
             raise InvalidOwnerError("owner_transaction needs a Principal")
         with self._connections.connection() as conn:
+            was_autocommit = conn.autocommit
+            # The transaction is driven by hand (BEGIN ... COMMIT) so that BEGIN and the owner binding
+            # share one round trip; that needs autocommit mode, in which psycopg sends our BEGIN as is.
+            # (Pool connections are in autocommit mode already: open_pool configures them so.)
+            if not was_autocommit:
+                conn.autocommit = True
             tx = OwnerTransaction(conn, principal)
             try:
-                with translated(), ExitStack() as transaction:
-                    # BEGIN and the binding travel together: one round trip before the first query.
-                    with conn.pipeline():
-                        transaction.enter_context(conn.transaction())
-                        bind_owner(conn, principal.owner_id)
-                    yield tx
-                    self.ledger.append(conn, tx.events)
+                with translated():
+                    _begin_bound(conn, principal.owner_id)
+                    try:
+                        yield tx
+                        self.ledger.append(conn, tx.events)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                            conn.execute("ROLLBACK")
+                        raise
             except BaseException as exc:
                 self._record_reads_after_failure(conn, tx, exc)
                 raise
+            finally:
+                if not was_autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+                    conn.autocommit = False
 
     def _record_reads_after_failure(self, conn: Connection, tx: OwnerTransaction, exc: BaseException) -> None:
         reads = [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
-        if not reads:
+        if not reads or conn.closed:
+            if reads:
+                exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
             return
         try:
             with translated(), conn.transaction():
                 self.ledger.append(conn, reads)
         except Exception as audit_exc:  # the original error still propagates; say what was lost
             exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+
+
+def _begin_bound(conn: Connection, owner_id: uuid.UUID) -> None:
+    """BEGIN and bind the owner in one round trip. The owner is still a parameter: psycopg's client-side
+    binding quotes it as a literal (and it is a validated UUID before that)."""
+    binder = _BINDERS.get(conn)
+    if binder is None or binder.closed:
+        binder = _BINDERS[conn] = ClientCursor(conn)
+    binder.execute(_BEGIN_BOUND, (str(parse_id(owner_id, "owner_id")),))
