@@ -8,11 +8,18 @@ from it, and `fresh_db` (a clone of its own) for tests that damage their databas
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from psycopg_pool import ConnectionPool
 
+from runtime.audit.chain import ChainKey
+from runtime.audit.ledger import AuditLedger
+from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+from runtime.db.schema import APP_ROLE
+from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase, copy_of, migrated_database
 from tests.support.postgres import PostgresCluster
 
@@ -38,3 +45,57 @@ def platform_db(template_db: PlatformDatabase) -> PlatformDatabase:
 def fresh_db(template_db: PlatformDatabase) -> PlatformDatabase:
     """A database of its own, for a test that tampers with it or breaks its schema."""
     return copy_of(template_db, f"t_{uuid.uuid4().hex[:12]}")
+
+
+# --- the runtime's data layer on the shared database ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chain_key() -> ChainKey:
+    return ChainKey(os.urandom(32))
+
+
+@pytest.fixture(scope="session")
+def app_pool(platform_db: PlatformDatabase) -> Iterator[ConnectionPool]:
+    pool = open_pool(platform_db.settings(APP_ROLE, pool_min_size=1, pool_max_size=10),
+                     platform_db.password(APP_ROLE), name="test-app")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def key_pool(platform_db: PlatformDatabase) -> Iterator[ConnectionPool]:
+    """The key store's own small pool, as in the service (see runtime/db/key_store.py)."""
+    pool = open_pool(platform_db.settings(APP_ROLE, pool_min_size=1, pool_max_size=3),
+                     platform_db.password(APP_ROLE), name="test-keys")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def db_cipher(key_pool: ConnectionPool) -> EnvelopeCipher:
+    keyring = LocalKeyring(KeyMaterial(os.urandom(32)), environment="test")
+    return EnvelopeCipher(keyring=keyring, store=PostgresWrappedKeyStore(key_pool))
+
+
+@pytest.fixture(scope="session")
+def database(app_pool: ConnectionPool, chain_key: ChainKey) -> Database:
+    return Database(app_pool, AuditLedger(chain_key))
+
+
+@pytest.fixture(scope="session")
+def records(db_cipher: EnvelopeCipher) -> Records:
+    return Records(db_cipher)
+
+
+@pytest.fixture
+def make_owner(database: Database, records: Records) -> Callable[[], Principal]:
+    """A new organisation (owner) with its row stored; returns a principal acting for it."""
+
+    def make() -> Principal:
+        principal = Principal(uuid.uuid4(), uuid.uuid4(), f"req-{uuid.uuid4().hex[:8]}")
+        with database.owner_transaction(principal) as tx:
+            records.insert(tx, "organisations", [{"name": b"Example Org"}])
+        return principal
+
+    return make

@@ -9,7 +9,7 @@ parameters, so no code path can connect with a weaker setting.
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -44,13 +44,21 @@ def connect(settings: DatabaseSettings, passwords: PasswordSource | None = None,
         return psycopg.connect(**kwargs, **options)
 
 
+# DISCARD ALL minus DEALLOCATE ALL: psycopg's prepared statements stay valid (it does not notice a
+# repeated DISCARD ALL and would then call statements the server has dropped).
+_RESET: Final = (
+    b"CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; "
+    b"SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+)
+
+
 def reset_connection(conn: Connection) -> None:
     """Run when a connection goes back to the pool: drop every session-level setting (an owner bound
-    with is_local=false by mistake included), temp tables, prepared statements and locks."""
+    with is_local=false by mistake included), cursors, temp tables, listeners and advisory locks."""
     was_autocommit = conn.autocommit
-    conn.autocommit = True  # DISCARD ALL cannot run in a transaction block; the pool hands us an idle one
+    conn.autocommit = True  # DISCARD cannot run in a transaction block; the pool hands us an idle one
     try:
-        conn.execute("DISCARD ALL")
+        conn.execute(_RESET, prepare=False)
     finally:
         conn.autocommit = was_autocommit
 
@@ -73,6 +81,7 @@ def open_pool(
     name: str = "platform",
     configure: Callable[[Connection], None] | None = None,
     open_wait: bool = True,
+    open_timeout: float = 30.0,
 ) -> ConnectionPool:
     """A pool whose every new connection gets fresh kwargs (and so a fresh IAM token)."""
     require_verified_tls(settings.libpq_params())  # fail before the pool starts its workers
@@ -86,7 +95,7 @@ def open_pool(
         open=False,
     )
     try:
-        pool.open(wait=open_wait)
+        pool.open(wait=open_wait, timeout=open_timeout)
     except PoolTimeout:
         pool.close()
         connect(settings, passwords).close()  # raises the typed cause (TLS, login, unreachable), if any

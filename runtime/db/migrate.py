@@ -203,22 +203,29 @@ def _support_view_problems(conn: Connection, registry: Registry) -> list[str]:
     ).fetchall()
     problems.extend(f"{SUPPORT_SCHEMA}.{name} is not a view; the support schema holds views only"
                     for (name,) in not_views)
+    # A view depends on each column it reads (refobjsubid > 0), or on the whole table (0) for a whole-row
+    # reference like `SELECT t FROM table t`, which reads every column.
     used = conn.execute(
         """
-        SELECT DISTINCT v.relname, t.relname, tn.nspname, a.attname
+        SELECT DISTINCT v.relname, t.relname, tn.nspname, coalesce(a.attname, '*')
         FROM pg_class v
         JOIN pg_namespace vn ON vn.oid = v.relnamespace
-        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass
-        JOIN pg_rewrite r ON r.oid = d.objid AND r.ev_class = v.oid
-        JOIN pg_class t ON t.oid = d.refobjid AND t.oid <> v.oid
+        JOIN pg_rewrite r ON r.ev_class = v.oid
+        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+        JOIN pg_class t ON t.oid = d.refobjid AND t.oid <> v.oid AND d.refclassid = 'pg_class'::regclass
         JOIN pg_namespace tn ON tn.oid = t.relnamespace
-        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-        WHERE vn.nspname = %s AND v.relkind = 'v' AND d.refobjsubid > 0
+        LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+        WHERE vn.nspname = %s AND v.relkind = 'v'
         """,
         (SUPPORT_SCHEMA,),
     ).fetchall()
     for view, table_name, table_schema, column in used:
-        if table_schema != SCHEMA or registry.classify(table_name, column) is not DataClass.NOT_SENSITIVE:
+        declared = registry.table(table_name) if table_schema == SCHEMA else None
+        if column == "*":
+            readable = declared is not None and declared.data_class is DataClass.NOT_SENSITIVE
+        else:
+            readable = declared is not None and registry.classify(table_name, column) is DataClass.NOT_SENSITIVE
+        if not readable:
             problems.append(
                 f"support view {SUPPORT_SCHEMA}.{view} reads {table_schema}.{table_name}.{column}, which is not "
                 "NOT_SENSITIVE; support may see NOT_SENSITIVE data only (P4)"

@@ -125,10 +125,10 @@ class Database:
                     try:
                         yield tx
                         self.ledger.append(conn, tx.events)
-                        conn.execute("COMMIT")
+                        conn.execute("COMMIT", prepare=False)
                     except BaseException:
                         if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-                            conn.execute("ROLLBACK")
+                            conn.execute("ROLLBACK", prepare=False)
                         raise
             except BaseException as exc:
                 self._record_reads_after_failure(conn, tx, exc)
