@@ -178,3 +178,38 @@ class AuditKeyError(AuditError, ConfigurationError):
 
 class InvalidAuditEventError(AuditError, ValueError):
     """An audit event has a field of the wrong kind (the ledger holds ids, enums and counts only)."""
+
+
+# --- Lifecycle jobs: portability export (P13) and erasure on request (P10) ------------------------------
+
+
+class LifecycleError(PlatformError):
+    """Base of the export and erasure errors."""
+
+
+class UnknownOrganisationError(LifecycleError):
+    """No organisation has this id, and no erasure of one is on record: nothing was exported or erased."""
+
+
+class ErasureInProgressError(LifecycleError):
+    """The organisation is being erased, or was: its data can no longer be written or exported."""
+
+
+class ExportError(LifecycleError):
+    """An export could not be written, uploaded or read back."""
+
+
+class ExportDestinationError(ExportError):
+    """The export destination is unusable: a malformed `--dest`, a non-empty directory, or S3 refused."""
+
+
+class InvalidManifestError(ExportError):
+    """An export's manifest.json is missing, malformed, or names files outside the export."""
+
+
+class ReceiptError(LifecycleError):
+    """An erasure receipt is malformed, or its MAC does not verify."""
+
+
+class ReceiptKeyError(ReceiptError, ConfigurationError):
+    """The erasure receipt MAC key is missing or too short."""
