@@ -9,6 +9,7 @@ from it, and `fresh_db` (a clone of its own) for tests that damage their databas
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -51,8 +52,14 @@ def fresh_db(template_db: PlatformDatabase) -> PlatformDatabase:
 
 
 @pytest.fixture(scope="session")
-def chain_key() -> ChainKey:
-    return ChainKey(os.urandom(32))
+def chain_key_text() -> str:
+    """Like the deployed secret: 64 characters of text (Secrets Manager's generated string)."""
+    return secrets.token_hex(32)
+
+
+@pytest.fixture(scope="session")
+def chain_key(chain_key_text: str) -> ChainKey:
+    return ChainKey(chain_key_text.encode())
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
 GRANT SELECT, INSERT ON platform.data_keys TO platform_app;
 GRANT INSERT ON platform.audit_events, platform.audit_checkpoints, platform.telemetry_events TO platform_app;
 GRANT SELECT, UPDATE ON platform.audit_chain_head TO platform_app;
+GRANT SELECT (seq) ON platform.audit_checkpoints TO platform_app;  -- ON CONFLICT (seq) reads it
 
 -- Lifecycle jobs (export P13, erasure P10): owner-bound reads and deletes, and they are audited.
 GRANT USAGE ON SCHEMA platform TO platform_jobs;
@@ -24,6 +25,7 @@ GRANT SELECT, DELETE ON
     TO platform_jobs;
 GRANT INSERT ON platform.audit_events, platform.audit_checkpoints TO platform_jobs;
 GRANT SELECT, UPDATE ON platform.audit_chain_head TO platform_jobs;
+GRANT SELECT (seq) ON platform.audit_checkpoints TO platform_jobs;
 GRANT USAGE ON SCHEMA support TO platform_jobs;
 GRANT SELECT ON ALL TABLES IN SCHEMA support TO platform_jobs;
 
