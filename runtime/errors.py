@@ -180,6 +180,67 @@ class InvalidAuditEventError(AuditError, ValueError):
     """An audit event has a field of the wrong kind (the ledger holds ids, enums and counts only)."""
 
 
+# --- Breach response (P12) -------------------------------------------------------------------------
+
+
+class BreachError(PlatformError):
+    """Base of the breach-response errors."""
+
+
+class InvalidScopeError(BreachError, ValueError):
+    """The declared scope (window, tables, actors, organisations, keys, summary) is malformed; nothing was
+    recorded."""
+
+
+class IncidentNotFoundError(BreachError):
+    """No incident has this id."""
+
+
+class NotificationError(BreachError):
+    """A notifier could not deliver one notification. `code` is the provider's error code (never its message,
+    which may quote the address); `retryable` says whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class NotifierConfigurationError(BreachError, ConfigurationError):
+    """The notifier (SES sender, file directory, incident topic) is not configured."""
+
+
+class DrillFailedError(BreachError):
+    """A drill step failed or its result did not match the synthetic ground truth; the drill record says which."""
+
+
+# --- Point-in-time restore (P11) -------------------------------------------------------------------
+
+
+class RestoreError(PlatformError):
+    """Base of the restore errors. Messages name the state left behind and the next step."""
+
+
+class RestoreSourceNotFoundError(RestoreError):
+    """The source cluster does not exist in this account and region."""
+
+
+class RestoreWindowError(RestoreError, ValueError):
+    """The requested time is outside the cluster's restorable window."""
+
+
+class RestorePlanError(RestoreError, ValueError):
+    """The plan cannot be made: bad target id, the target already exists, or the source is unsuitable."""
+
+
+class RestoreStepError(RestoreError):
+    """A step of `restore apply` failed; the message says what exists now and how to resume or clean up."""
+
+
+class RestoreVerificationError(RestoreError):
+    """The restored cluster is up but failed a verification check; do not cut over to it."""
+
+
 # --- Lifecycle jobs: portability export (P13) and erasure on request (P10) ------------------------------
 
 

@@ -57,3 +57,17 @@ DATABASE_POOL_MAX_SIZE: Final = "PLATFORM_DATABASE_POOL_MAX_SIZE"
 DEFAULT_DATABASE_PORT: Final = 5432
 DEFAULT_DATABASE_POOL_MIN_SIZE: Final = 1
 DEFAULT_DATABASE_POOL_MAX_SIZE: Final = 10
+
+# --- Breach response (P12) and point-in-time restore (P11), read by runtime/cli/breach.py and restore.py ---
+# The incident SNS topic (stacks/audit.py: <app>-<env>-incidents): declared, overdue and failed-delivery alerts.
+INCIDENT_TOPIC_ARN: Final = "PLATFORM_INCIDENT_TOPIC_ARN"
+# Verified SES identity (address) breach notifications are sent from.
+BREACH_SENDER: Final = "PLATFORM_BREACH_SENDER"
+# How impacted users reach the operator about a breach (an address or a URL); printed in every notification.
+BREACH_CONTACT: Final = "PLATFORM_BREACH_CONTACT"
+# "ses" (default when a sender is set) or "file" (drills, installs without SES); the file notifier's directory.
+BREACH_NOTIFIER: Final = "PLATFORM_BREACH_NOTIFIER"
+BREACH_NOTIFIER_DIR: Final = "PLATFORM_BREACH_NOTIFIER_DIR"
+# Secrets Manager secret of the database admin (RDS master user): only `breach drill` uses it, to create and
+# drop its scratch database.
+DATABASE_ADMIN_SECRET_ID: Final = "PLATFORM_DATABASE_ADMIN_SECRET_ID"  # noqa: S105 (a variable name)
