@@ -25,7 +25,7 @@ from runtime.errors import (
     TlsVerificationError,
 )
 
-_TLS_HINTS = ("certificate", "ssl", "tls", "root cert")
+_TLS_HINTS = ("certificate", "root cert", "sslrootcert", "ssl error", "tls", "host name")
 
 
 def translate(exc: psycopg.Error) -> DatabaseError:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from psycopg import sql
 from psycopg.adapt import PyFormat
@@ -228,22 +228,17 @@ class Records:
         tx.record(Action.READ, spec.name, [r[0] for r in rows])
         return [self._decrypt(tx, spec, row) for row in rows]
 
-    def _decrypt(self, tx: OwnerTransaction, spec: RecordTable, row: Sequence[object]) -> Record:
+    def _decrypt(self, tx: OwnerTransaction, spec: RecordTable, row: Sequence[Any]) -> Record:
         values = list(row)
-        if spec.owner_column == "id":
+        if spec.owner_column == "id":  # organisations: the id is the owner
             values.insert(1, values[0])
-        row_id, owner_id, created_at = values[0], values[1], values[2]
-        assert isinstance(row_id, uuid.UUID) and isinstance(owner_id, uuid.UUID)
-        assert isinstance(created_at, datetime)
+        row_id: uuid.UUID = values[0]
         n_refs = len(spec.reference_columns)
-        refs = dict(zip(spec.reference_columns, values[3 : 3 + n_refs], strict=True))
+        references: dict[str, uuid.UUID | None] = dict(zip(spec.reference_columns, values[3 : 3 + n_refs], strict=True))
         decrypted: dict[str, Sensitive[bytes] | None] = {}
         row_key = str(row_id)
         for column, blob in zip(spec.sensitive_columns, values[3 + n_refs :], strict=True):
-            if blob is None:
-                decrypted[column] = None
-                continue
-            assert isinstance(blob, bytes)
-            plain = self._cipher.decrypt(blob, owner=tx.owner_key, table=spec.name, column=column, row_id=row_key)
-            decrypted[column] = Sensitive(plain)
-        return Record(row_id, owner_id, created_at, refs, decrypted)  # type: ignore[arg-type]
+            decrypted[column] = None if blob is None else Sensitive(
+                self._cipher.decrypt(bytes(blob), owner=tx.owner_key, table=spec.name, column=column, row_id=row_key)
+            )
+        return Record(row_id, values[1], values[2], references, decrypted)

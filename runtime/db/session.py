@@ -15,10 +15,11 @@ import re
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import psycopg
 from psycopg import ClientCursor, sql
 from psycopg.pq import TransactionStatus
 
@@ -127,8 +128,7 @@ class Database:
                         self.ledger.append(conn, tx.events)
                         conn.execute("COMMIT", prepare=False)
                     except BaseException:
-                        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-                            conn.execute("ROLLBACK", prepare=False)
+                        _rollback_quietly(conn)
                         raise
             except BaseException as exc:
                 self._record_reads_after_failure(conn, tx, exc)
@@ -148,6 +148,14 @@ class Database:
                 self.ledger.append(conn, reads)
         except Exception as audit_exc:  # the original error still propagates; say what was lost
             exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+
+
+def _rollback_quietly(conn: Connection) -> None:
+    """Roll back if a transaction is open; a broken connection is left to the pool to discard, and the
+    error that caused the rollback is the one that propagates."""
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        with suppress(psycopg.Error):
+            conn.execute("ROLLBACK", prepare=False)
 
 
 def _begin_bound(conn: Connection, owner_id: uuid.UUID) -> None:
