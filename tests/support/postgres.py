@@ -190,6 +190,16 @@ class PostgresCluster:
     def _create(cls, settings: Mapping[str, str]) -> PostgresCluster:
         bindir = find_binaries()
         run_as = SERVER_USER if os.geteuid() == 0 else None
+        if run_as:
+            try:
+                pwd.getpwnam(run_as)
+            except KeyError:
+                raise ClusterError(
+                    f"running as root, and PostgreSQL refuses to: the server runs as the OS user {run_as!r}, which "
+                    "does not exist; install the Debian package `postgresql` (it creates the user) or run as non-root"
+                ) from None
+            if shutil.which("runuser") is None:
+                raise ClusterError("running as root needs `runuser` (util-linux) to start the server as postgres")
         root = Path(tempfile.mkdtemp(prefix="platform-pg-"))
         cluster = cls(root, free_port(), bindir, secrets.token_urlsafe(24), run_as)
         try:
