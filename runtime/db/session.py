@@ -27,7 +27,7 @@ from runtime.audit.events import AccessEvent, Action, check_request_id
 from runtime.db.connect import Connection, ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.schema import OWNER_SETTING
-from runtime.errors import InvalidOwnerError
+from runtime.errors import DatabaseError, InvalidOwnerError
 
 _UUID_TEXT: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BIND: Final = sql.SQL("SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING))
@@ -113,6 +113,9 @@ class Database:
         if not isinstance(principal, Principal):
             raise InvalidOwnerError("owner_transaction needs a Principal")
         with self._connections.connection() as conn:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                # Joining someone else's open transaction would mix owners and audit trails: refuse.
+                raise DatabaseError("owner_transaction needs an idle connection; the one lent is in a transaction")
             was_autocommit = conn.autocommit
             # The transaction is driven by hand (BEGIN ... COMMIT) so that BEGIN and the owner binding
             # share one round trip; that needs autocommit mode, in which psycopg sends our BEGIN as is.

@@ -17,6 +17,7 @@ from runtime.db.errors import translated
 from runtime.db.schema import RECORD_TABLES
 from runtime.db.session import bind_owner
 from runtime.errors import (
+    DatabaseError,
     IntegrityViolationError,
     InvalidOwnerError,
     InvalidValueError,
@@ -274,3 +275,13 @@ def test_rls_row_security_off_refused_not_bypassed(tenants: tuple[Tenant, Tenant
 def test_rls_app_role_cannot_switch_the_rules_off(app_pool: ConnectionPool, statement: str) -> None:
     with pytest.raises(PermissionDeniedError), bound(app_pool, uuid.uuid4()) as conn:
         conn.execute(statement)
+
+
+def test_owner_transaction_on_a_busy_connection_refused(tenants: tuple[Tenant, Tenant], database: Database,
+                                                        app_pool: ConnectionPool) -> None:
+    a, b = tenants
+    with app_pool.connection() as conn, conn.transaction():
+        bind_owner(conn, b.principal.owner_id)
+        lent = Database(OneConnection(conn), database.ledger)
+        with pytest.raises(DatabaseError, match="idle connection"), lent.owner_transaction(a.principal):
+            pass
