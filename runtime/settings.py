@@ -71,3 +71,20 @@ BREACH_NOTIFIER_DIR: Final = "PLATFORM_BREACH_NOTIFIER_DIR"
 # Secrets Manager secret of the database admin (RDS master user): only `breach drill` uses it, to create and
 # drop its scratch database.
 DATABASE_ADMIN_SECRET_ID: Final = "PLATFORM_DATABASE_ADMIN_SECRET_ID"  # noqa: S105 (a variable name)
+
+# --- Lifecycle jobs: portability export (P13) and erasure (P10), read by runtime.lifecycle.config ---
+# Set by the service stack on the lifecycle job task definition.
+# The longest time any backup of the environment keeps data, in days: max(backup_retention_days,
+# pitr_retention_days) of the environment's configuration (stacks/config.py longest_backup_retention_days).
+# Erasure receipts state "complete everywhere by" = erasure time + this; erasure refuses to run without it.
+LONGEST_BACKUP_RETENTION_DAYS: Final = "PLATFORM_LONGEST_BACKUP_RETENTION_DAYS"
+# The export bucket (stacks/storage.py exports_bucket_name) and the exports KMS key (ARN) it encrypts with.
+EXPORTS_BUCKET: Final = "PLATFORM_EXPORTS_BUCKET"
+EXPORTS_KMS_KEY_ID: Final = "PLATFORM_EXPORTS_KMS_KEY_ID"
+# Lifetime of the presigned download URLs of an export, in seconds (1 to 604800, SigV4's limit). A URL signed
+# with the task role's temporary credentials stops working when they expire, whichever comes first.
+EXPORT_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_URL_EXPIRY_SECONDS"
+DEFAULT_EXPORT_URL_EXPIRY_SECONDS: Final = 86_400
+MAX_EXPORT_URL_EXPIRY_SECONDS: Final = 604_800
+# Secret key (>= 32 bytes) that MACs erasure receipts, injected by ECS from Secrets Manager, never logged.
+ERASURE_RECEIPT_KEY: Final = "PLATFORM_ERASURE_RECEIPT_KEY"

@@ -1,0 +1,356 @@
+"""Erasure on request (P10), on Postgres: fence writers out, delete every row of the organisation in every
+SENSITIVE (and derived) table, destroy its data keys, delete its exports, and issue a MAC'd receipt.
+
+    receipt = Eraser(...).erase(principal)      # idempotent and resumable
+    report = verify_erasure(...)                # proves nothing of the organisation remains readable
+
+Steps, each its own owner-bound, audited transaction, recorded in `platform.erasures` so a crashed run is
+finished by the next one:
+1. start   takes the owner's erasure lock EXCLUSIVELY (waiting for in-flight writers and exports, which hold
+           it shared), records the erasure (the tombstone: every later write of the owner is refused by the
+           database), the ids of its data keys, and a canary: a platform constant encrypted under its key.
+2. delete  every table, children before parents, in batches; each batch's count commits with it.
+3. finish  takes the lock exclusively again, sweeps every table once more (a writer that was mid-flight),
+           deletes the organisation row and the wrapped data keys, deletes the organisation's exports from the
+           export bucket, and stores the receipt, in ONE transaction. Then this process forgets the keys.
+Other tasks may still hold the unwrapped key in their cache for up to its max age, but there is nothing
+left to read and every write is refused; backups hold keys and ciphertext until they expire. The receipt's
+"complete everywhere by" is therefore erasure time + max(longest backup retention, cache max age).
+"""
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from runtime.audit.events import Action
+from runtime.db.connect import Connection
+from runtime.db.errors import translated
+from runtime.db.records import FieldCipher
+from runtime.db.schema import RECORD_TABLES, SCHEMA, RecordTable
+from runtime.db.session import Database, OwnerTransaction, Principal
+from runtime.envelope import WrappedKeyStore
+from runtime.errors import LifecycleError, ReceiptError, UnknownOrganisationError
+from runtime.lifecycle.plan import ErasureState, deletion_order
+from runtime.lifecycle.receipt import ErasureReceipt, ReceiptKey, verify_receipt
+from runtime.lifecycle.requests import erasure_row, organisation_exists, utc_now
+
+DEFAULT_BATCH_ROWS: Final = 20_000
+CANARY: Final = b"platform erasure canary v1: if this decrypts, the key was not destroyed"
+CANARY_TABLE: Final = "erasures"
+CANARY_COLUMN: Final = "canary"
+_LOCK: Final = "SELECT pg_advisory_xact_lock(platform.erasure_lock_key(%s))"
+_REFERENCES: Final = """
+SELECT child.relname, parent.relname
+FROM pg_constraint c
+JOIN pg_class child ON child.oid = c.conrelid
+JOIN pg_class parent ON parent.oid = c.confrelid
+JOIN pg_namespace n ON n.oid = child.relnamespace
+WHERE c.contype = 'f' AND n.nspname = %s
+"""
+
+
+class ExportObjects(Protocol):
+    """Deletes an owner's export files (runtime.lifecycle.s3 adapts S3)."""
+
+    def delete_owner_exports(self, owner_id: uuid.UUID, locations: Sequence[str]) -> tuple[int, int]:
+        """Delete every export of the owner: at `locations` (recorded with its export requests) and under the
+        bucket's default prefix. Returns (objects deleted, locations this store cannot reach)."""
+        ...
+
+    def remaining(self, owner_id: uuid.UUID, locations: Sequence[str]) -> int:
+        """How many object versions of the owner's exports still exist."""
+        ...
+
+
+def canary_ciphertext(cipher: FieldCipher, owner_id: uuid.UUID) -> bytes:
+    owner = str(owner_id)
+    return cipher.encrypt(CANARY, owner=owner, table=CANARY_TABLE, column=CANARY_COLUMN, row_id=owner)
+
+
+def table_order(conn: Connection, tables: Mapping[str, RecordTable]) -> tuple[str, ...]:
+    references = [(str(c), str(p)) for c, p in conn.execute(_REFERENCES, (SCHEMA,)).fetchall()]
+    owners_table = next((t.name for t in tables.values() if t.owner_column == "id"), "")
+    return deletion_order(tables, references, last=owners_table)
+
+
+def _delete(conn: Connection, table: str, limit: int | None) -> int:
+    target = sql.Identifier(SCHEMA, table)
+    if limit is None:
+        query = sql.SQL("DELETE FROM {}").format(target)
+        return conn.execute(query).rowcount
+    query = sql.SQL("DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} LIMIT %s))").format(t=target)
+    return conn.execute(query, (limit,)).rowcount
+
+
+def _add_counts(conn: Connection, counts: Mapping[str, int]) -> None:
+    for table, n in counts.items():
+        if n:
+            conn.execute(
+                "UPDATE platform.erasures SET rows_deleted = jsonb_set(rows_deleted, ARRAY[%s::text], "
+                "to_jsonb(coalesce((rows_deleted ->> %s)::bigint, 0) + %s))",
+                (table, table, n),
+            )
+
+
+def _record(tx: OwnerTransaction, table: str, count: int) -> None:
+    if count:
+        tx.record(Action.ERASE, table, (), row_count=count)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureSettings:
+    environment: str
+    longest_backup_retention_days: int
+    dek_cache_max_age_seconds: float
+
+
+class Eraser:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        key_store: WrappedKeyStore,
+        cipher: Any,  # EnvelopeCipher: encrypt (the canary) and shred_owner (this process' cache)
+        receipt_key: ReceiptKey,
+        settings: ErasureSettings,
+        exports: ExportObjects | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        tables: Mapping[str, RecordTable] = RECORD_TABLES,
+        on_step: Callable[[str], None] = lambda step: None,
+    ) -> None:
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be >= 1")
+        self._database = database
+        self._keys = key_store
+        self._cipher = cipher
+        self._receipt_key = receipt_key
+        self._settings = settings
+        self._exports = exports
+        self._clock = clock
+        self._batch = batch_rows
+        self._tables = tables
+        self._on_step = on_step  # called after each committed step (progress; tests inject crashes here)
+
+    def erase(self, principal: Principal) -> dict[str, Any]:
+        """Erase the principal's organisation; return the signed receipt (the same one on every re-run)."""
+        row = self._start(principal)
+        if row["state"] == ErasureState.COMPLETE.value:
+            return self._stored_receipt(row)
+        with translated(), self._database.owner_transaction(principal) as tx:
+            order = table_order(tx.connection, self._tables)
+        owners_table = next((t.name for t in self._tables.values() if t.owner_column == "id"), None)
+        for table in order:
+            if table == owners_table:
+                continue  # the organisation row goes last, in the finishing transaction
+            while True:
+                with translated(), self._database.owner_transaction(principal) as tx:
+                    n = _delete(tx.connection, table, self._batch)
+                    _record(tx, table, n)
+                    _add_counts(tx.connection, {table: n})
+                self._on_step(f"delete:{table}")
+                if n < self._batch:
+                    break
+        receipt = self._finish(principal, order)
+        self._cipher.shred_owner(str(principal.owner_id))  # forget the key in this process too
+        self._on_step("finished")
+        return receipt
+
+    def _start(self, principal: Principal) -> dict[str, Any]:
+        owner_id = principal.owner_id
+        # The canary is made before the lock (it needs the key store's own connection), only while a key exists.
+        canary = canary_ciphertext(self._cipher, owner_id) if self._keys.current(str(owner_id)) else None
+        with translated(), self._database.owner_transaction(principal) as tx:
+            conn = tx.connection
+            conn.execute(_LOCK, (owner_id,))
+            row = erasure_row(conn)
+            if row is not None and row["state"] == ErasureState.COMPLETE.value:
+                return row
+            if row is None and not organisation_exists(conn):
+                raise UnknownOrganisationError(
+                    f"no organisation {owner_id} and no erasure of it on record: nothing was erased; check the id"
+                )
+            key_ids = [bytes(k) for (k,) in conn.execute("SELECT key_id FROM platform.data_keys").fetchall()]
+            now = self._clock()
+            if row is None:
+                erasure_id = uuid.uuid4()
+                conn.execute(
+                    "INSERT INTO platform.erasures (owner_id, id, state, requested_at, requested_by, started_at, "
+                    "key_ids, canary) VALUES (%s, %s, 'started', %s, %s, %s, %s::bytea[], %s)",
+                    (owner_id, erasure_id, now, principal.actor_id, now, key_ids, canary),
+                )
+                tx.record(Action.WRITE, "erasures", [erasure_id])
+            else:
+                conn.execute(
+                    "UPDATE platform.erasures SET state = 'started', started_at = coalesce(started_at, %s), "
+                    "key_ids = ARRAY(SELECT DISTINCT unnest(key_ids || %s::bytea[])), "
+                    "canary = coalesce(canary, %s)",
+                    (now, key_ids, canary),
+                )
+                tx.record(Action.WRITE, "erasures", [row["id"]])
+            started = erasure_row(conn)
+            assert started is not None
+        self._on_step("started")
+        return started
+
+    def _finish(self, principal: Principal, order: Sequence[str]) -> dict[str, Any]:
+        owner_id = principal.owner_id
+        with translated(), self._database.owner_transaction(principal) as tx:
+            conn = tx.connection
+            conn.execute(_LOCK, (owner_id,))  # waits for any writer or export still holding it
+            current = erasure_row(conn)
+            if current is not None and current["state"] == ErasureState.COMPLETE.value:
+                return self._stored_receipt(current)  # a concurrent run finished first
+            swept: dict[str, int] = {}
+            for table in order:
+                swept[table] = _delete(conn, table, None)
+                _record(tx, table, swept[table])
+            _add_counts(conn, swept)
+            keys = conn.execute("DELETE FROM platform.data_keys").rowcount
+            if keys:
+                tx.record(Action.ERASE, "data_keys", (), row_count=keys)
+            row = erasure_row(conn)
+            assert row is not None
+            locations = [str(loc) for (loc,) in conn.execute(
+                "SELECT DISTINCT location FROM platform.export_requests WHERE location IS NOT NULL").fetchall()]
+            deleted, unreachable = (0, 0) if self._exports is None else \
+                self._exports.delete_owner_exports(owner_id, locations)
+            if self._exports is None:
+                unreachable = len(locations)
+            erased_at = self._clock()
+            receipt = ErasureReceipt(
+                erasure_id=row["id"],
+                owner_id=owner_id,
+                environment=self._settings.environment,
+                requested_at=row["requested_at"],
+                erased_at=erased_at,
+                longest_backup_retention_days=self._settings.longest_backup_retention_days,
+                dek_cache_max_age_seconds=self._settings.dek_cache_max_age_seconds,
+                rows_deleted={t: int(row["rows_deleted"].get(t, 0)) for t in order},
+                data_keys_destroyed=row["keys_destroyed"] + keys,
+                export_objects_deleted=row["export_objects_deleted"] + deleted,
+                local_exports_not_reached=unreachable,
+            ).signed(self._receipt_key)
+            conn.execute(
+                "UPDATE platform.erasures SET state = 'complete', completed_at = %s, keys_destroyed = %s, "
+                "export_objects_deleted = %s, receipt = %s",
+                (erased_at, receipt["data_keys_destroyed"], receipt["export_objects_deleted"], Jsonb(receipt)),
+            )
+        self._on_step("complete")
+        return receipt
+
+    def _stored_receipt(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        receipt = row["receipt"]
+        if not isinstance(receipt, dict):
+            raise LifecycleError("the erasure is complete but its receipt is missing; the erasures row was altered")
+        verify_receipt(self._receipt_key, receipt)  # fail closed on a tampered stored receipt
+        return receipt
+
+
+# --- erase verify --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureVerifyReport:
+    owner_id: uuid.UUID
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def describe(self) -> str:
+        head = (f"erasure of {self.owner_id} VERIFIED: nothing of it remains readable" if self.ok
+                else f"erasure of {self.owner_id} NOT verified")
+        return head + "".join(f"\n- [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks)
+
+
+def verify_erasure(
+    *,
+    database: Database,
+    key_store: WrappedKeyStore,
+    fresh_cipher: Callable[[], FieldCipher],
+    receipt_key: ReceiptKey,
+    principal: Principal,
+    receipt: object | None = None,
+    exports: ExportObjects | None = None,
+    tables: Mapping[str, RecordTable] = RECORD_TABLES,
+) -> ErasureVerifyReport:
+    """Prove nothing of the organisation remains readable: its erasure is complete with a valid receipt, no
+    row of it is left in any SENSITIVE table, no data key of it is left, a ciphertext made under its key
+    before erasure (the canary, standing for every copy in a snapshot, dump or backup restored without its
+    keys) no longer decrypts with this environment's keyring, and no export of it is left."""
+    owner_id = principal.owner_id
+    checks: list[Check] = []
+    with translated(), database.owner_transaction(principal) as tx:
+        conn = tx.connection
+        row = erasure_row(conn)
+        counts = {}
+        for name in sorted(tables):
+            counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(SCHEMA, name))).fetchone()
+            counts[name] = int(counted[0]) if counted else 0
+        keys_left = conn.execute("SELECT count(*) FROM platform.data_keys").fetchone()
+        locations = [str(loc) for (loc,) in conn.execute(
+            "SELECT DISTINCT location FROM platform.export_requests WHERE location IS NOT NULL").fetchall()]
+    if row is None:
+        raise UnknownOrganisationError(f"no erasure of organisation {owner_id} is on record; run `erase` first")
+    state = row["state"]
+    checks.append(Check("erasure complete", state == ErasureState.COMPLETE.value, f"state is {state}"))
+    checks.append(_receipt_check(receipt_key, row["receipt"], receipt))
+    left = {t: n for t, n in counts.items() if n}
+    checks.append(Check("no rows left", not left,
+                        f"{len(counts)} SENSITIVE tables empty for the organisation" if not left
+                        else "rows left in " + ", ".join(f"{t} ({n})" for t, n in left.items())))
+    key_ids = [bytes(k) for k in row["key_ids"]]
+    stored = [k for k in key_ids if key_store.get(str(owner_id), k) is not None]
+    no_keys = (keys_left is not None and keys_left[0] == 0) and not stored
+    checks.append(Check("data keys destroyed", no_keys,
+                        f"none of its {len(key_ids)} data key(s) remains" if no_keys
+                        else "data keys of the organisation still exist"))
+    checks.append(_canary_check(fresh_cipher, owner_id, row["canary"]))
+    if exports is not None:
+        remaining = exports.remaining(owner_id, locations)
+        checks.append(Check("exports deleted", remaining == 0,
+                            "no export object (or version) remains" if remaining == 0
+                            else f"{remaining} export object version(s) remain"))
+    return ErasureVerifyReport(owner_id, tuple(checks))
+
+
+def _receipt_check(key: ReceiptKey, stored: object, given: object | None) -> Check:
+    if stored is None:
+        return Check("receipt", False, "no receipt was issued")
+    try:
+        verify_receipt(key, stored)
+        if given is not None:
+            verify_receipt(key, given)
+            if given != stored:
+                return Check("receipt", False, "the given receipt verifies but is not this erasure's")
+    except ReceiptError as exc:
+        return Check("receipt", False, str(exc))
+    return Check("receipt", True, "MAC verifies" + (" (stored and given)" if given is not None else ""))
+
+
+def _canary_check(fresh_cipher: Callable[[], FieldCipher], owner_id: uuid.UUID, canary: object) -> Check:
+    from runtime.errors import DecryptionError
+
+    name = "old ciphertext undecryptable"
+    if not isinstance(canary, bytes | bytearray | memoryview):
+        return Check(name, True, "the organisation never had a data key: nothing was ever encrypted for it")
+    owner = str(owner_id)
+    try:
+        fresh_cipher().decrypt(bytes(canary), owner=owner, table=CANARY_TABLE, column=CANARY_COLUMN, row_id=owner)
+    except DecryptionError:
+        return Check(name, True, "a value encrypted under its key before erasure no longer decrypts")
+    return Check(name, False, "a value encrypted under its key before erasure STILL decrypts: its key survives")
