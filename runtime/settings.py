@@ -47,6 +47,31 @@ AUDIT_CHAIN_KEY: Final = "PLATFORM_AUDIT_CHAIN_KEY"
 # The ALB's OIDC signer (load balancer ARN) whose x-amzn-oidc-data header the service trusts.
 ALB_SIGNER_ARN: Final = "PLATFORM_ALB_SIGNER_ARN"
 
+# --- The data service (runtime/service), read by runtime.service.config ---
+# Address the service binds: all interfaces in a task (the load balancer reaches the task's ENI), 127.0.0.1 locally.
+SERVICE_HOST: Final = "PLATFORM_SERVICE_HOST"
+# With SERVICE_TLS=true (HIPAA mode, P5): the PEM certificate (chain) and private key the service serves HTTPS
+# with, both files; or SERVICE_TLS_SELF_SIGNED=true, a certificate the task makes for itself at start-up (the
+# load balancer encrypts to its targets but does not verify their certificates).
+SERVICE_TLS_CERT_FILE: Final = "PLATFORM_SERVICE_TLS_CERT_FILE"
+SERVICE_TLS_KEY_FILE: Final = "PLATFORM_SERVICE_TLS_KEY_FILE"
+SERVICE_TLS_SELF_SIGNED: Final = "PLATFORM_SERVICE_TLS_SELF_SIGNED"
+# Largest request body accepted, in bytes (413 above it).
+SERVICE_MAX_BODY_BYTES: Final = "PLATFORM_SERVICE_MAX_BODY_BYTES"
+# How callers authenticate: "alb-oidc" (the load balancer's signed x-amzn-oidc-data header; needs ALB_SIGNER_ARN)
+# or "bearer-jwt" (a self-hosted IdP's access tokens, verified against JWT_JWKS or JWT_JWKS_FILE, JWT_ISSUER and
+# JWT_AUDIENCE). The claim naming the caller's organisation (the owner id, a UUID) is AUTH_ORGANISATION_CLAIM.
+AUTH_MODE: Final = "PLATFORM_AUTH_MODE"
+AUTH_ORGANISATION_CLAIM: Final = "PLATFORM_AUTH_ORGANISATION_CLAIM"
+JWT_ISSUER: Final = "PLATFORM_JWT_ISSUER"
+JWT_AUDIENCE: Final = "PLATFORM_JWT_AUDIENCE"
+JWT_JWKS: Final = "PLATFORM_JWT_JWKS"
+JWT_JWKS_FILE: Final = "PLATFORM_JWT_JWKS_FILE"
+DEFAULT_SERVICE_PORT: Final = 8080
+DEFAULT_SERVICE_MAX_BODY_BYTES: Final = 1_048_576
+DEFAULT_AUTH_MODE: Final = "alb-oidc"
+DEFAULT_AUTH_ORGANISATION_CLAIM: Final = "org_id"
+
 # --- Database connections (P5), read by runtime.db.config ---
 # Only "verify-full" is accepted; the variable exists so a weaker value fails loudly instead of silently.
 DATABASE_SSLMODE: Final = "PLATFORM_DATABASE_SSLMODE"

@@ -38,5 +38,6 @@ TELEMETRY_SCHEMAS = (
         operation=id_field(),
         status=integer_field(),
         duration_ms=number_field(),
+        request_id=id_field(required=False),  # generated per request by the service (a UUID), never the client's
     ),
 )

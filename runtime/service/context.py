@@ -1,0 +1,108 @@
+"""What the routes need, and the FastAPI dependencies that hand it to them.
+
+Routers of other packages (e.g. the lifecycle routes: export requests, erasure) use the same
+dependencies, so they need nothing but FastAPI and this module:
+
+    from fastapi import APIRouter
+    from runtime.service.context import OwnerDataDep, OwnerPrincipal
+
+    def router() -> APIRouter:
+        api = APIRouter(prefix="/v1/exports", tags=["exports"])
+
+        @api.post("")
+        def request_export(principal: OwnerPrincipal, data: OwnerDataDep) -> ...:
+            with data.database.owner_transaction(principal) as tx: ...
+
+        return api
+
+    app = create_app(context, routers=[router()])
+
+`owner_principal` authenticates the caller (401 otherwise) and binds it to its organisation;
+`owner_data` is the owner mode's database, records and cipher (a 404 in support mode).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from runtime.db import Database, Principal, Records
+from runtime.db.connect import ConnectionSource
+from runtime.db.self_check import ServiceMode
+from runtime.envelope import EnvelopeCipher
+from runtime.service.auth import Authenticator
+from runtime.service.auth import Principal as Caller
+from runtime.service.health import Readiness
+from runtime.service.identity import Identities
+
+
+@dataclass(frozen=True)
+class OwnerData:
+    """Owner mode: owner-bound, audited transactions (RLS), and the record API that encrypts (P3, P6, P14)."""
+
+    database: Database
+    records: Records
+    cipher: EnvelopeCipher
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    mode: ServiceMode
+    authenticator: Authenticator
+    identities: Identities
+    readiness: Readiness
+    owner: OwnerData | None = None  # owner mode only
+    support: ConnectionSource | None = None  # support mode only: connections as the support role (P4)
+    www_authenticate: str | None = None  # the challenge a 401 carries ("Bearer" for bearer tokens)
+    closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
+
+    @property
+    def service_name(self) -> str:
+        return "data" if self.mode is ServiceMode.OWNER else "support"
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+STATE_KEY = "platform"
+
+
+def service_context(request: Request) -> ServiceContext:
+    context = getattr(request.app.state, STATE_KEY, None)
+    if not isinstance(context, ServiceContext):
+        raise RuntimeError("the application was not built by runtime.service.app.create_app")
+    return context
+
+
+def request_id(request: Request) -> str:
+    value = getattr(request.state, "request_id", None)
+    if not isinstance(value, str):
+        raise RuntimeError("no request id: RequestContextMiddleware is not installed")
+    return value
+
+
+def caller(request: Request) -> Caller:
+    """The authenticated caller; AuthenticationError (401) otherwise."""
+    return service_context(request).authenticator.authenticate(request.headers)
+
+
+def owner_principal(request: Request) -> Principal:
+    """The caller as the data layer's principal: its organisation is the owner every query is bound to."""
+    context = service_context(request)
+    who = context.authenticator.authenticate(request.headers)
+    return context.identities.owner_principal(who, request_id(request))
+
+
+def owner_data(request: Request) -> OwnerData:
+    data = service_context(request).owner
+    if data is None:
+        raise HTTPException(404, "Not Found")
+    return data
+
+
+# The dependencies as annotations: `def endpoint(principal: OwnerPrincipal, data: OwnerDataDep)`.
+OwnerPrincipal = Annotated[Principal, Depends(owner_principal)]
+OwnerDataDep = Annotated[OwnerData, Depends(owner_data)]
+AuthenticatedCaller = Annotated[Caller, Depends(caller)]

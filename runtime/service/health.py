@@ -1,0 +1,99 @@
+"""`/healthz` (the process is up) and `/readyz` (the database answers over TLS and the self-check passes).
+
+The self-check (runtime.db.self_check: the role cannot read past row-level security; in support mode
+it holds no privilege on a SENSITIVE table) runs at start-up and then at most every
+`recheck_seconds` on readiness probes; between runs a probe is one `SELECT 1` on a pooled
+connection, whose TLS is checked too. The reason for "not ready" goes to the log, never to the caller.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
+
+from runtime.db.connect import ConnectionSource
+from runtime.db.self_check import ServiceMode, inspect
+from runtime.errors import PlatformError
+
+log = logging.getLogger("platform.service")
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessResult:
+    ready: bool
+    reason: str = ""
+
+
+class Readiness:
+    def __init__(
+        self,
+        connections: ConnectionSource,
+        mode: ServiceMode,
+        *,
+        recheck_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connections = connections
+        self._mode = mode
+        self._recheck = recheck_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+
+    def check(self) -> ReadinessResult:
+        try:
+            with self._connections.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+                if not conn.pgconn.ssl_in_use:
+                    return ReadinessResult(False, "the database connection is not TLS")
+                with self._lock:
+                    due = self._checked_at is None or self._clock() - self._checked_at >= self._recheck
+                if due:
+                    report = inspect(conn, self._mode)
+                    if not report.ok:
+                        return ReadinessResult(False, "self-check failed: " + "; ".join(report.findings))
+                    with self._lock:
+                        self._checked_at = self._clock()
+                else:
+                    conn.execute("SELECT 1")
+        except PoolTimeout:
+            return ReadinessResult(False, "no database connection free in time")
+        except PlatformError as exc:
+            return ReadinessResult(False, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a broken connection, a closed pool: not ready, whatever it is
+            return ReadinessResult(False, type(exc).__name__)
+        return ReadinessResult(True)
+
+
+class Status(BaseModel):
+    status: str
+
+
+def router(readiness: Readiness) -> APIRouter:
+    api = APIRouter(tags=["health"])
+
+    @api.get("/healthz", name="healthz", response_model=Status, summary="the process is up")
+    async def healthz() -> Status:
+        return Status(status="ok")
+
+    @api.get(
+        "/readyz",
+        name="readyz",
+        response_model=Status,
+        summary="the database answers over TLS and the self-check passes",
+        responses={503: {"model": Status, "description": "not ready (the reason is in the service's log)"}},
+    )
+    def readyz() -> Status | JSONResponse:
+        result = readiness.check()
+        if result.ready:
+            return Status(status="ready")
+        log.warning("not ready: %s", result.reason)
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    return api

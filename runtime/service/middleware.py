@@ -1,0 +1,148 @@
+"""One ASGI middleware around the application: request id, body size limit, headers, telemetry (P7).
+
+- Every request gets a fresh request id (a UUID; `request.state.request_id`, the `x-request-id`
+  answer header, the audit ledger's `request_id`). Ids sent by clients are not trusted into the ledger.
+- Bodies larger than `max_body_bytes` are refused with 413: at once when Content-Length says so,
+  else as soon as the streamed body passes the limit.
+- Answers get `Cache-Control: no-store` (they carry owners' data) and `X-Content-Type-Options: nosniff`.
+- An unexpected exception becomes a 500 problem; the log gets its type and place, never its text.
+- When the answer is done, ONE `request.completed` telemetry event goes out through the allowlisted
+  emitter: service, operation (the route's name, never the path), status, duration, request id.
+  Nothing from the request or the answer body, headers or query string is ever logged.
+"""
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from starlette.exceptions import HTTPException
+
+from runtime.errors import TelemetryError
+from runtime.service.problems import MEDIA_TYPE, innermost_frame, problem_document
+from runtime.telemetry import Emitter
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER: Final = b"x-request-id"
+UNMATCHED: Final = "unmatched"
+_EXTRA_HEADERS: Final = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+log = logging.getLogger("platform.service")
+
+
+def too_large_detail(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes; send less per request"
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        emitter: Emitter,
+        max_body_bytes: int,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self._service = service
+        self._emitter = emitter
+        self._max = max_body_bytes
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self._clock()
+        request_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started_answer = False
+        rid_header = (REQUEST_ID_HEADER, request_id.encode())
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, started_answer
+            if message["type"] == "http.response.start":
+                status, started_answer = int(message["status"]), True
+                message["headers"] = [*message.get("headers", ()), rid_header, *_EXTRA_HEADERS]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self._max:
+                status = 413
+                await _send_problem(send, 413, too_large_detail(self._max), request_id, close=True)
+                return
+            await self.app(scope, self._limited(receive), send_with_headers)
+        except Exception as exc:
+            # Never the message or a traceback: an exception's text can quote data (P7). Not re-raised, so
+            # the server does not log it either.
+            status = 500
+            log.error("request %s: unexpected %s at %s", request_id, type(exc).__name__, innermost_frame(exc))
+            if not started_answer:
+                await _send_problem(send, 500, "the request failed; report the request id", request_id, close=False)
+        finally:
+            self._emit(scope, status, request_id, (self._clock() - started) * 1000.0)
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self._max
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, too_large_detail(limit))
+            return message
+
+        return limited_receive
+
+    def _emit(self, scope: Scope, status: int, request_id: str, duration_ms: float) -> None:
+        route = scope.get("route")
+        operation = getattr(route, "name", None) or UNMATCHED
+        try:
+            self._emitter.emit(
+                "request.completed",
+                {
+                    "service": self._service,
+                    "operation": operation,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 3),
+                    "request_id": request_id,
+                },
+            )
+        except TelemetryError as exc:  # a bad event is dropped, never the answer
+            log.warning("telemetry event refused: %s", type(exc).__name__)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_problem(send: Send, status: int, detail: str, request_id: str, *, close: bool) -> None:
+    body = json.dumps(problem_document(status, detail, request_id)).encode()
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (REQUEST_ID_HEADER, request_id.encode()),
+        *_EXTRA_HEADERS,
+    ]
+    if close:  # the unread body is not worth reading: end the connection after this answer
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,284 @@
+"""The owner API's collections: one per SENSITIVE record table of the data layer, with their JSON shapes.
+
+Each collection lists its fields; the request and answer models (pydantic, hence the OpenAPI
+description) and the codec between JSON values and the bytes the data layer encrypts are derived
+from that list, so they cannot drift. Field names are the table's column names; `check_coverage`
+(run by the tests) proves every writable column of every SENSITIVE table is served.
+
+Text travels as UTF-8, numbers as their decimal text, JSON objects as compact JSON; all of it is
+envelope-encrypted by the data layer before it reaches the database.
+"""
+
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr, create_model
+
+from runtime.classification import Sensitive
+from runtime.db.records import MAX_LIST_LIMIT, Record
+from runtime.db.schema import RECORD_TABLES
+
+SHORT_TEXT: Final = 512
+LONG_TEXT: Final = 262_144  # characters; the body limit (1 MiB by default) bounds a request as a whole
+MAX_JSON_BYTES: Final = 65_536
+MAX_INTEGER: Final = 2**53 - 1  # exact in every JSON implementation
+DEFAULT_LIST_LIMIT: Final = 50
+LIST_LIMIT_MAX: Final = MAX_LIST_LIMIT
+
+
+class Kind(Enum):
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMBER = "number"
+    JSON = "json"
+    REFERENCE = "reference"  # the id of another record of the same owner (not encrypted: a platform id)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    kind: Kind
+    description: str
+    required: bool = False
+    max_length: int = SHORT_TEXT
+
+
+def _unicode_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _bounded_json(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    try:
+        size = len(_dump_json(value))
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise ValueError("must be a JSON object of valid Unicode text and finite numbers") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes as JSON")
+    return value
+
+
+def _dump_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    info = Field(description=spec.description)
+    if spec.kind is Kind.TEXT:
+        return Annotated[StrictStr, Field(max_length=spec.max_length), AfterValidator(_unicode_text), info]
+    if spec.kind is Kind.INTEGER:
+        return Annotated[StrictInt, Field(ge=0, le=MAX_INTEGER), info]
+    if spec.kind is Kind.NUMBER:
+        return Annotated[float, Field(allow_inf_nan=False), info]
+    if spec.kind is Kind.JSON:
+        return Annotated[dict[str, JsonValue], AfterValidator(_bounded_json), info]
+    return Annotated[uuid.UUID, info]
+
+
+def _encode(spec: FieldSpec, value: Any) -> bytes | uuid.UUID:
+    if spec.kind is Kind.TEXT:
+        return str(value).encode("utf-8")
+    if spec.kind is Kind.INTEGER:
+        return str(int(value)).encode("ascii")
+    if spec.kind is Kind.NUMBER:
+        return repr(float(value)).encode("ascii")
+    if spec.kind is Kind.JSON:
+        return _dump_json(value)
+    assert isinstance(value, uuid.UUID)
+    return value
+
+
+def _decode(spec: FieldSpec, value: bytes) -> Any:
+    """Stored bytes back to JSON; a value this API did not write in this form reads as null."""
+    if spec.kind is Kind.TEXT:
+        return value.decode("utf-8", "replace")
+    try:
+        if spec.kind is Kind.INTEGER:
+            return int(value.decode("ascii"))
+        if spec.kind is Kind.NUMBER:
+            number = float(value.decode("ascii"))
+            return number if math.isfinite(number) else None
+        document = json.loads(value)
+        return document if isinstance(document, dict) else None
+    except (ValueError, RecursionError):
+        return None
+
+
+class Created(BaseModel):
+    id: uuid.UUID = Field(description="the new record's id")
+
+
+def _strict_config(title: str) -> ConfigDict:
+    return ConfigDict(extra="forbid", title=title)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One collection of the owner API, e.g. /v1/model-calls over the table model_calls."""
+
+    path: str
+    table: str
+    model_name: str
+    summary: str
+    fields: tuple[FieldSpec, ...]
+    create_model: type[BaseModel] = field(init=False, repr=False)
+    patch_model: type[BaseModel] = field(init=False, repr=False)
+    out_model: type[BaseModel] = field(init=False, repr=False)
+    list_model: type[BaseModel] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        create: dict[str, Any] = {}
+        patch: dict[str, Any] = {}
+        out: dict[str, Any] = {
+            "id": (uuid.UUID, Field(description="the record's id")),
+            "created_at": (datetime, Field(description="when the platform stored the record")),
+        }
+        for spec in self.fields:
+            annotation = _annotation(spec)
+            create[spec.name] = (annotation, ...) if spec.required else (annotation | None, None)
+            patch[spec.name] = (annotation if spec.required else annotation | None, None)
+            out[spec.name] = (_out_annotation(spec), None)
+        name = self.model_name
+        new = object.__setattr__
+        new(self, "create_model", create_model(f"{name}Create", __config__=_strict_config(f"{name}Create"), **create))
+        new(self, "patch_model", create_model(f"{name}Patch", __config__=_strict_config(f"{name}Patch"), **patch))
+        new(self, "out_model", create_model(name, **out))
+        new(self, "list_model", create_model(f"{name}List", items=(list[self.out_model], ...)))  # type: ignore[name-defined]
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.fields if s.required)
+
+    def to_row(self, body: BaseModel, *, partial: bool = False) -> dict[str, object]:
+        """The data layer's row: sensitive columns as bytes, references as UUIDs (None stays None)."""
+        given = body.model_dump(exclude_unset=partial)
+        specs = {s.name: s for s in self.fields}
+        return {name: None if value is None else _encode(specs[name], value) for name, value in given.items()}
+
+    def to_json(self, record: Record) -> dict[str, Any]:
+        document: dict[str, Any] = {"id": record.id, "created_at": record.created_at}
+        for spec in self.fields:
+            if spec.kind is Kind.REFERENCE:
+                document[spec.name] = record.references.get(spec.name)
+                continue
+            value = record.values.get(spec.name)
+            document[spec.name] = None if value is None else _decode(spec, _reveal(value))
+        return document
+
+
+def _reveal(value: Sensitive[bytes]) -> bytes:
+    return value.reveal()  # decrypted for its owner's answer only (P7: never logged)
+
+
+def _out_annotation(spec: FieldSpec) -> Any:
+    base: Any = {
+        Kind.TEXT: str,
+        Kind.INTEGER: int,
+        Kind.NUMBER: float,
+        Kind.JSON: dict[str, JsonValue],
+        Kind.REFERENCE: uuid.UUID,
+    }[spec.kind]
+    return Annotated[base | None, Field(description=spec.description)]
+
+
+def _text(name: str, description: str, *, required: bool = False, max_length: int = SHORT_TEXT) -> FieldSpec:
+    return FieldSpec(name, Kind.TEXT, description, required, max_length)
+
+
+def _ref(name: str, description: str, *, required: bool = False) -> FieldSpec:
+    return FieldSpec(name, Kind.REFERENCE, description, required)
+
+
+RESOURCES: Final[tuple[Resource, ...]] = (
+    Resource(
+        "prompts", "prompts", "Prompt", "prompt templates",
+        (
+            _text("name", "a name for the prompt"),
+            _text("body", "the prompt template", required=True, max_length=LONG_TEXT),
+        ),
+    ),
+    Resource(
+        "model-calls", "model_calls", "ModelCall", "logs of model calls: inputs and outputs",
+        (
+            _ref("prompt_id", "the prompt this call used, if any"),
+            _text("model", "the model that was called"),
+            _text("input", "what was sent to the model", required=True, max_length=LONG_TEXT),
+            _text("output", "what the model answered", max_length=LONG_TEXT),
+            FieldSpec("input_tokens", Kind.INTEGER, "tokens in the input"),
+            FieldSpec("output_tokens", Kind.INTEGER, "tokens in the output"),
+            FieldSpec("metadata", Kind.JSON, f"any JSON object, at most {MAX_JSON_BYTES} bytes"),
+        ),
+    ),
+    Resource(
+        "datasets", "datasets", "Dataset", "named collections of examples",
+        (
+            _text("name", "the dataset's name", required=True),
+            _text("description", "what the dataset is for", max_length=LONG_TEXT),
+        ),
+    ),
+    Resource(
+        "dataset-items", "dataset_items", "DatasetItem", "examples of a dataset",
+        (
+            _ref("dataset_id", "the dataset this example belongs to", required=True),
+            _text("input", "the example's input", required=True, max_length=LONG_TEXT),
+            _text("expected_output", "the expected output", max_length=LONG_TEXT),
+        ),
+    ),
+    Resource(
+        "evaluation-results", "evaluation_results", "EvaluationResult", "scores of model calls or dataset items",
+        (
+            _ref("model_call_id", "the model call that was evaluated"),
+            _ref("dataset_item_id", "the dataset item it was evaluated against"),
+            _text("evaluator", "the evaluator's name", required=True),
+            FieldSpec("score", Kind.NUMBER, "the score (a finite number)"),
+            _text("details", "the evaluator's explanation", max_length=LONG_TEXT),
+        ),
+    ),
+    Resource(
+        "users", "users", "User", "people who sign in on behalf of the organisation",
+        (
+            _text("email", "the user's e-mail address", required=True, max_length=320),
+            _text("display_name", "the user's name as shown"),
+        ),
+    ),
+)
+
+ORGANISATION: Final = Resource(
+    "organisation", "organisations", "Organisation", "the caller's own organisation (the owner of all its data)",
+    (
+        _text("name", "the organisation's name", required=True),
+        _text("billing_email", "where invoices go", max_length=320),
+    ),
+)
+
+
+def check_coverage(resources: tuple[Resource, ...] = (*RESOURCES, ORGANISATION)) -> list[str]:
+    """Problems between the collections and the data layer's SENSITIVE tables; empty when they match."""
+    problems: list[str] = []
+    served = {r.table: r for r in resources}
+    for name, table in RECORD_TABLES.items():
+        resource = served.get(name)
+        if resource is None:
+            problems.append(f"the SENSITIVE table {name} has no collection in the owner API")
+            continue
+        fields = {s.name for s in resource.fields}
+        if fields != set(table.writable_columns):
+            problems.append(f"{name}: fields {sorted(fields)} differ from columns {sorted(table.writable_columns)}")
+        references = {s.name for s in resource.fields if s.kind is Kind.REFERENCE}
+        if references != set(table.reference_columns):
+            problems.append(f"{name}: reference fields {sorted(references)} differ from {table.reference_columns}")
+    problems.extend(f"{r.table} is not a SENSITIVE record table" for r in resources if r.table not in RECORD_TABLES)
+    return problems
+
+
+def by_table(resources: tuple[Resource, ...] = RESOURCES) -> Mapping[str, Resource]:
+    return {r.table: r for r in resources}

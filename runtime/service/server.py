@@ -1,0 +1,61 @@
+"""Run the service with uvicorn: one process, HTTP or (HIPAA mode) HTTPS it terminates itself (P5).
+
+    run(config)            # blocks until SIGTERM / SIGINT; closes the pools on the way out
+
+The keep-alive timeout is longer than the load balancer's idle timeout (60 s), so the load balancer,
+not the task, closes idle connections (no 502s on reuse).
+"""
+
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import Any, Final
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from runtime.service.app import create_app
+from runtime.service.config import ServiceConfig
+from runtime.service.context import ServiceContext
+from runtime.service.tls import certificate_files, harden
+from runtime.service.wiring import build_context
+
+KEEP_ALIVE_SECONDS: Final = 65
+GRACEFUL_SHUTDOWN_SECONDS: Final = 20
+log = logging.getLogger("platform.service")
+
+
+def uvicorn_config(app: FastAPI, config: ServiceConfig, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_config": None,  # runtime.service.logs configures logging
+        "access_log": False,  # request.completed telemetry instead: no paths, no queries
+        "server_header": False,
+        "proxy_headers": False,  # the service trusts signed claims only, never forwarded-for headers
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "lifespan": "off",
+    }
+    if config.tls is not None:
+        cert_file, key_file = certificate_files(config.tls)
+        options.update(ssl_certfile=str(cert_file), ssl_keyfile=str(key_file), ssl_version=ssl.PROTOCOL_TLS_SERVER)
+    options.update(overrides)
+    server_config = uvicorn.Config(app, **options)
+    server_config.load()
+    if server_config.ssl is not None:
+        harden(server_config.ssl)
+    return server_config
+
+
+def run(config: ServiceConfig, *, context: ServiceContext | None = None, routers: Sequence[APIRouter] = ()) -> None:
+    context = context or build_context(config)
+    try:
+        app = create_app(context, routers=routers, max_body_bytes=config.max_body_bytes)
+        server = uvicorn.Server(uvicorn_config(app, config))
+        scheme = "https" if config.tls is not None else "http"
+        log.info("serving the %s API (%s mode) over %s on port %d", context.service_name, config.mode.value, scheme,
+                 config.port)
+        server.run()
+    finally:
+        context.close()

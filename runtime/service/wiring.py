@@ -1,0 +1,109 @@
+"""Adapters wired into the service: pools, keyring, cipher, ledger, authenticator. The only place the
+service builds clients and opens connections, and only when `build_context` is called.
+
+Start-up refuses to serve (raises) when the database cannot be reached over verified TLS, or when the
+self-check finds the role could read past row-level security (P3) or, in support mode, holds any
+privilege on a SENSITIVE table (P4).
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from runtime.audit.ledger import AuditLedger
+from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, require_safe
+from runtime.db.config import DatabaseSettings
+from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerPassword
+from runtime.db.self_check import ServiceMode
+from runtime.envelope import AwsKmsKeyring, DataKeyCache, EnvelopeCipher, Keyring
+from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
+from runtime.service.auth import AlbOidcAuthenticator, Authenticator, BearerJwtAuthenticator, ClaimResolver
+from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
+from runtime.service.context import OwnerData, ServiceContext
+from runtime.service.health import Readiness
+from runtime.service.identity import Identities, SubjectResolver
+
+KEY_POOL_MAX = 3  # the key store's own pool: a cache miss never waits for the connection its request holds
+ClientFactory = Callable[[str], Any]  # AWS service name -> client
+
+
+def aws_client(service: str) -> Any:
+    import boto3  # type: ignore[import-untyped]  # built when the service starts, never at import
+
+    return boto3.client(service)
+
+
+def password_source(db: DatabaseSettings, clients: ClientFactory = aws_client) -> PasswordSource | None:
+    """IAM token per connection (deployed), else the Secrets Manager secret, else libpq's own (PGPASSFILE)."""
+    if db.iam_auth:
+        return IamAuthToken(client=clients("rds"), host=db.host, port=db.port, user=db.user)
+    if db.password_secret_id:
+        return SecretsManagerPassword(client=clients("secretsmanager"), secret_id=db.password_secret_id)
+    return None
+
+
+def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https_get) -> Authenticator:
+    resolve: Any = ClaimResolver(auth.organisation_claim) if mode is ServiceMode.OWNER else SubjectResolver()
+    if auth.mode is AuthMode.ALB_OIDC:
+        assert auth.alb_signer_arn is not None
+        keys = AlbPublicKeys(region=auth.alb_region, partition=auth.alb_partition, fetch=fetch)
+        return AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve)
+    assert auth.jwks is not None and auth.jwt_issuer and auth.jwt_audience
+    return BearerJwtAuthenticator(jwks=auth.jwks, issuer=auth.jwt_issuer, audience=auth.jwt_audience, resolve=resolve)
+
+
+def build_context(
+    config: ServiceConfig,
+    *,
+    clients: ClientFactory = aws_client,
+    passwords: PasswordSource | None = None,
+    fetch: Fetch = https_get,
+) -> ServiceContext:
+    """Open the pools, run the self-check and assemble the service. `passwords` overrides the password
+    source chosen from the settings (IAM token, Secrets Manager secret, libpq's own)."""
+    source = passwords if passwords is not None else password_source(config.database, clients)
+    closers: list[Callable[[], None]] = []
+    try:
+        pool = open_pool(config.database, source, name=f"{config.service_name}-api")
+        closers.append(pool.close)
+        with pool.connection() as conn:
+            require_safe(conn, config.mode)
+        owner = _owner_data(config, pool, source, clients, closers) if config.mode is ServiceMode.OWNER else None
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+    return ServiceContext(
+        mode=config.mode,
+        authenticator=authenticator(config.auth, config.mode, fetch=fetch),
+        identities=Identities(config.chain_key, source=config.auth.identity_source),
+        readiness=Readiness(pool, config.mode),
+        owner=owner,
+        support=pool if config.mode is ServiceMode.SUPPORT else None,
+        www_authenticate="Bearer" if config.auth.mode is AuthMode.BEARER_JWT else None,
+        closers=tuple(reversed(closers)),
+    )
+
+
+def _owner_data(
+    config: ServiceConfig,
+    pool: ConnectionPool,
+    source: PasswordSource | None,
+    clients: ClientFactory,
+    closers: list[Callable[[], None]],
+) -> OwnerData:
+    key_settings = dataclasses.replace(config.database, pool_min_size=1, pool_max_size=KEY_POOL_MAX)
+    key_pool = open_pool(key_settings, source, name="data-keys")
+    closers.append(key_pool.close)
+    keyring: Keyring
+    if config.kms_key_id:
+        keyring = AwsKmsKeyring(client=clients("kms"), key_id=config.kms_key_id, environment=config.environment)
+    else:
+        assert config.local_keyring is not None
+        keyring = config.local_keyring
+    cipher = EnvelopeCipher(
+        keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
+    )
+    return OwnerData(Database(pool, AuditLedger(config.chain_key)), Records(cipher), cipher)
