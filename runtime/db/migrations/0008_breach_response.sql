@@ -85,6 +85,7 @@ CREATE VIEW support.lifecycle_drills AS
     SELECT id, kind, started_at, finished_at, passed, steps, figures, failure FROM platform.lifecycle_drills;
 
 -- The breach job runs as platform_jobs (it already reads the ledger through support.* and users owner-bound).
-GRANT SELECT, INSERT, UPDATE ON platform.breach_incidents, platform.breach_notifications TO platform_jobs;
-GRANT SELECT, INSERT ON platform.breach_impacted_data, platform.lifecycle_drills TO platform_jobs;
+GRANT SELECT, INSERT, UPDATE ON platform.breach_incidents, platform.breach_impacted_data,
+    platform.breach_notifications TO platform_jobs;
+GRANT SELECT, INSERT ON platform.lifecycle_drills TO platform_jobs;
 GRANT SELECT ON support.breach_incidents, support.lifecycle_drills TO platform_jobs, platform_support;

@@ -1,0 +1,134 @@
+"""Reading the audit trail for a breach (P12, P14): verify the window's part of the chain, then aggregate the
+in-scope events, both from ONE read-only snapshot, through the support.* views (the jobs role reads those).
+
+The aggregation runs in the database (one pass over the window, grouped per organisation and table), so a
+window of ten million events comes back as a few thousand rows; only the window's chain entries stream
+through Python, for their MACs.
+"""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from runtime.audit.chain import ChainEntry, ChainKey
+from runtime.audit.events import EVENT_NAME
+from runtime.audit.ledger import read_checkpoints, read_head
+from runtime.breach.chain_window import WindowVerification, span_for, valid_checkpoints, verify_span
+from runtime.breach.impact import USERS_TABLE, TableImpact, UserRowsTouched
+from runtime.breach.scope import BreachScope
+from runtime.db.errors import translated
+from runtime.db.schema import SUPPORT_SCHEMA
+from runtime.errors import SchemaError
+
+Connection = psycopg.Connection[Any]
+_BATCH: Final = 5000
+_UNLISTED = sql.SQL("(fields->>'row_count')::bigint > jsonb_array_length(fields->'row_ids')")
+
+
+def scope_filter(scope: BreachScope) -> tuple[sql.Composable, list[object]]:
+    """WHERE clause (and its parameters) selecting the in-scope events; only the filters given."""
+    conditions: list[sql.Composable] = [
+        sql.SQL("event = %s"),
+        sql.SQL("at >= %s"),
+        sql.SQL("at < %s"),
+    ]
+    params: list[object] = [EVENT_NAME, scope.start, scope.end]
+    if scope.tables:
+        conditions.append(sql.SQL("fields->>'table' = ANY(%s::text[])"))
+        params.append(sorted(scope.tables))
+    if scope.actors:
+        conditions.append(sql.SQL("actor_id = ANY(%s::uuid[])"))
+        params.append(sorted(scope.actors))
+    if scope.organisations:
+        conditions.append(sql.SQL("owner_id = ANY(%s::uuid[])"))
+        params.append(sorted(scope.organisations))
+    if scope.keys:
+        conditions.append(sql.SQL("(fields->'row_ids' ?| %s::text[] OR {})").format(_UNLISTED))
+        params.append(sorted(str(k) for k in scope.keys))
+    return sql.SQL(" AND ").join(conditions), params
+
+
+class PostgresTrail:
+    """The ledger as the breach job reads it. Use `snapshot()` around verify + impact."""
+
+    def __init__(self, conn: Connection, *, schema: str = SUPPORT_SCHEMA) -> None:
+        self._conn = conn
+        self._schema = schema
+
+    def _view(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self._schema, name)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ, read-only transaction: what is verified is what is counted."""
+        conn = self._conn
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            raise SchemaError("the breach trail needs an idle connection (it opens its own snapshot)")
+        saved = conn.isolation_level, conn.read_only
+        conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+        try:
+            with translated(), conn.transaction():
+                yield
+        finally:
+            conn.isolation_level, conn.read_only = saved
+
+    def verify_window(self, key: ChainKey, scope: BreachScope) -> WindowVerification:
+        with translated():
+            head = read_head(self._conn, self._schema)
+            checkpoints, bad = valid_checkpoints(key, read_checkpoints(self._conn, self._schema))
+            span = span_for(checkpoints, head, scope.start, scope.end)
+            claims = [(cp.seq, cp.hash) for cp in checkpoints]
+            if head.seq > 0:
+                claims.append((head.seq, head.hash))
+            report = verify_span(key, span, self._entries(span.first, span.last), claims=claims)
+        return WindowVerification(span, report, tuple(bad))
+
+    def _entries(self, first: int, last: int) -> Iterator[ChainEntry]:
+        query = sql.SQL(
+            "SELECT id, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} "
+            "WHERE id BETWEEN %s AND %s ORDER BY id"
+        ).format(self._view("audit_events"))
+        with self._conn.cursor(name=f"breach_verify_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = _BATCH
+            cursor.execute(query, (first, last))
+            for seq, at, event, actor, owner, fields, prev_hash, digest in cursor:
+                yield ChainEntry(int(seq), at, str(event), actor, owner, fields, bytes(prev_hash), bytes(digest))
+
+    def tables_touched(self, scope: BreachScope) -> list[TableImpact]:
+        where, params = scope_filter(scope)
+        query = sql.SQL(
+            "SELECT owner_id, fields->>'table', count(*), sum((fields->>'row_count')::bigint), min(at), max(at), "
+            "array_agg(DISTINCT fields->>'action') FROM {} WHERE {} GROUP BY 1, 2"
+        ).format(self._view("audit_events"), where)
+        with translated():
+            rows = self._conn.execute(query, params).fetchall()
+        return [TableImpact(owner, str(table), int(events), int(count or 0), first, last, frozenset(actions))
+                for owner, table, events, count, first, last, actions in rows]
+
+    def users_touched(self, scope: BreachScope) -> list[UserRowsTouched]:
+        """Rows of `users` the in-scope events touched, per organisation (with keys: only those keys)."""
+        if scope.tables and USERS_TABLE not in scope.tables:
+            return []
+        where, params = scope_filter(scope)
+        key_match = sql.SQL("")
+        if scope.keys:
+            key_match = sql.SQL(" AND r.id = ANY(%s::text[])")
+        query = sql.SQL(
+            "SELECT e.owner_id, array_agg(DISTINCT r.id) FILTER (WHERE r.id IS NOT NULL), bool_or(e.unlisted) "
+            "FROM (SELECT owner_id, fields->'row_ids' AS ids, {unlisted} AS unlisted FROM {view} "
+            "      WHERE {where} AND fields->>'table' = %s) e "
+            "LEFT JOIN LATERAL jsonb_array_elements_text(e.ids) AS r(id) ON true{key_match} "
+            "GROUP BY e.owner_id"
+        ).format(unlisted=_UNLISTED, view=self._view("audit_events"), where=where, key_match=key_match)
+        params = [*params, USERS_TABLE]
+        if scope.keys:
+            params.append(sorted(str(k) for k in scope.keys))
+        with translated():
+            rows = self._conn.execute(query, params).fetchall()
+        return [UserRowsTouched(owner, frozenset(uuid.UUID(i) for i in ids or ()), bool(unlisted))
+                for owner, ids, unlisted in rows]
