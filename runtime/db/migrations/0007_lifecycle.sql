@@ -64,6 +64,11 @@ BEGIN
     IF bound IS NULL THEN
         RETURN NULL;  -- no owner bound: row-level security refuses every row anyway
     END IF;
+    IF pg_catalog.pg_trigger_depth() > 1 THEN
+        -- A foreign key's own action (ON DELETE SET NULL run by deleting a parent row): it only removes a
+        -- reference, and statement triggers fire for it even when it changes no row.
+        RETURN NULL;
+    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(platform.erasure_lock_key(bound));
     IF EXISTS (SELECT FROM platform.erasures e WHERE e.owner_id = bound) THEN
         RAISE EXCEPTION 'the owner''s data is being erased or was erased; the write is refused (P10)'
