@@ -4,8 +4,9 @@
 - platform_owner owns the schemas and runs the migrations; it never serves requests.
 - platform_app, platform_support, platform_jobs are the services' login roles: never superuser, never
   BYPASSRLS, no CREATEROLE/CREATEDB, and no membership in anything but rds_iam (IAM login on RDS).
-Attributes are (re)applied on every run, so a role that drifted (say, someone granted BYPASSRLS)
-is brought back.
+Attributes are (re)applied on every run, so a role that drifted (say, someone granted BYPASSRLS) is
+brought back. Only a true superuser may touch SUPERUSER/BYPASSRLS/REPLICATION (the RDS master user
+may not): without one, the run checks them instead and refuses a role that has any.
 """
 
 from collections.abc import Mapping
@@ -15,9 +16,12 @@ from psycopg import sql
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.schema import APP_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
+from runtime.errors import SchemaError
 
 ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
-_SAFE_ATTRIBUTES = sql.SQL("LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT")
+_SAFE_ATTRIBUTES = sql.SQL("LOGIN NOCREATEDB NOCREATEROLE INHERIT")
+# Only a true superuser may even name these (RDS's master user is not one); they are also the defaults.
+_SUPERUSER_ONLY_ATTRIBUTES = sql.SQL("NOSUPERUSER NOBYPASSRLS NOREPLICATION")
 
 
 def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, str] | None = None) -> None:
@@ -29,12 +33,16 @@ def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, s
         raise ValueError(f"no such platform role(s): {', '.join(sorted(unknown))}")
     with translated(), admin.transaction():
         has_rds_iam = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone() is not None
+        is_superuser = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        attributes = _SAFE_ATTRIBUTES
+        if is_superuser is not None and is_superuser[0]:
+            attributes = sql.SQL("{} {}").format(_SAFE_ATTRIBUTES, _SUPERUSER_ONLY_ATTRIBUTES)
         for role in ALL_ROLES:
             ident = sql.Identifier(role)
             exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
-                admin.execute(sql.SQL("CREATE ROLE {} {}").format(ident, _SAFE_ATTRIBUTES))
-            admin.execute(sql.SQL("ALTER ROLE {} {}").format(ident, _SAFE_ATTRIBUTES))
+                admin.execute(sql.SQL("CREATE ROLE {} {}").format(ident, attributes))
+            admin.execute(sql.SQL("ALTER ROLE {} {}").format(ident, attributes))
             if role in passwords:
                 # ALTER ROLE takes no bind parameters; sql.Literal quotes the password safely.
                 admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(passwords[role])))
@@ -46,3 +54,14 @@ def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, s
                                                                           sql.Identifier(OWNER_ROLE)))
         admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
         admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        unsafe = admin.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND (rolsuper OR rolbypassrls OR rolreplication)",
+            (list(ALL_ROLES),),
+        ).fetchall()
+        if unsafe:
+            names = ", ".join(r[0] for r in unsafe)
+            raise SchemaError(
+                f"role(s) {names} are superuser, BYPASSRLS or REPLICATION and this admin may not change that; "
+                "have a superuser run `ALTER ROLE ... NOSUPERUSER NOBYPASSRLS NOREPLICATION`, or drop and re-create "
+                "them"
+            )

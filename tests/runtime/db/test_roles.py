@@ -8,11 +8,11 @@ import pytest
 from psycopg import sql
 
 from runtime.classification import DataClass
-from runtime.db import Principal, bootstrap_roles
+from runtime.db import Principal, StaticPassword, bootstrap_roles, connect
 from runtime.db.errors import translated
 from runtime.db.roles import ALL_ROLES
 from runtime.db.schema import APP_ROLE, DATABASE_REGISTRY, JOBS_ROLE, OWNER_ROLE, SERVICE_ROLES, SUPPORT_ROLE
-from runtime.errors import PermissionDeniedError
+from runtime.errors import PermissionDeniedError, SchemaError
 from tests.support.platform_db import PlatformDatabase
 
 pytestmark = pytest.mark.postgres
@@ -132,3 +132,40 @@ def test_jobs_role_sensitive_rows_owner_bound_too(platform_db: PlatformDatabase,
     with platform_db.connect(JOBS_ROLE) as conn:
         query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("platform", table))
         assert conn.execute(query).fetchone() == (0,)
+
+
+@pytest.fixture
+def rds_like_admin(platform_db: PlatformDatabase) -> Iterator[tuple[str, str]]:
+    """An admin like RDS's master user: CREATEROLE and CREATEDB, but not a superuser."""
+    name, password = f"admin_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    with platform_db.admin(autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}").format(
+            sql.Identifier(name), sql.Literal(password)))
+        for role in ALL_ROLES:
+            admin.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(sql.Identifier(role),
+                                                                               sql.Identifier(name)))
+        admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(platform_db.dbname),
+                                                                       sql.Identifier(name)))
+        admin.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(name)))
+    yield name, password
+    with platform_db.admin(autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO postgres").format(sql.Identifier(platform_db.dbname)))
+        admin.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
+        admin.execute("ALTER ROLE platform_jobs NOBYPASSRLS")
+        admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_bootstrap_roles_as_non_superuser_admin_works_and_refuses_unsafe_roles(
+    platform_db: PlatformDatabase, rds_like_admin: tuple[str, str]
+) -> None:
+    settings = platform_db.settings(rds_like_admin[0])
+    with connect(settings, StaticPassword(rds_like_admin[1])) as admin:
+        bootstrap_roles(admin, dbname=platform_db.dbname)  # names no superuser-only attribute
+    with platform_db.admin(autocommit=True) as superuser:
+        superuser.execute("ALTER ROLE platform_jobs BYPASSRLS")
+    with (
+        connect(settings, StaticPassword(rds_like_admin[1])) as admin,
+        pytest.raises(SchemaError, match="platform_jobs"),
+    ):
+        bootstrap_roles(admin, dbname=platform_db.dbname)
