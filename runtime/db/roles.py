@@ -34,7 +34,7 @@ def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, s
     with translated(), admin.transaction():
         has_rds_iam = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone() is not None
         is_superuser = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-        attributes = _SAFE_ATTRIBUTES
+        attributes: sql.Composable = _SAFE_ATTRIBUTES
         if is_superuser is not None and is_superuser[0]:
             attributes = sql.SQL("{} {}").format(_SAFE_ATTRIBUTES, _SUPERUSER_ONLY_ATTRIBUTES)
         for role in ALL_ROLES:
