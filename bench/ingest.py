@@ -3,9 +3,10 @@
 Runtime path, `runtime.db.bulk.ingest` on ONE connection (platform_app): for each batch of 1,000
 records of one owner, `Records.seal` (AES-256-GCM envelope encryption of the 1 KiB payload under the
 owner's cached data key), then `Database.owner_transaction` (BEGIN + owner binding), one INSERT ...
-SELECT FROM unnest(...) under RLS with FORCE'd WITH CHECK, the envelope domain check and the foreign
-key to the owner, the audit ledger append (chain head lock, one event listing the batch's 1,000 row
-ids, HMAC link), COMMIT. bulk.ingest seals batch k+1 in a helper thread while batch k is stored.
+SELECT FROM unnest(...) under RLS with FORCE'd WITH CHECK, the envelope domain check, the foreign
+key to the owner and the erasure fence (a statement trigger, P10), the audit ledger append (chain
+head lock, one event listing the batch's 1,000 row ids, HMAC link), COMMIT. bulk.ingest seals
+batch k+1 in a helper thread while batch k is stored.
 
 Baseline, same run, interleaved: binary COPY of the same 1 KiB payloads, UNENCRYPTED, with
 pre-generated ids, into a plain table of the same shape and indexes (no RLS, no foreign key, no
