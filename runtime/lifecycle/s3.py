@@ -112,9 +112,15 @@ class S3ExportSink:
 
     def presign(self, name: str, expires_in: int) -> str:
         """A download URL for one file, valid `expires_in` seconds (or until the signing credentials expire)."""
-        return self._client.generate_presigned_url(
+        url = self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self._where.bucket, "Key": self.key(name)}, ExpiresIn=expires_in
         )
+        if "X-Amz-Signature=" not in url:
+            # S3 refuses other signatures for SSE-KMS objects: the URL would never work.
+            raise ExportDestinationError(
+                "the S3 client does not sign with SigV4; build it with botocore Config(signature_version='s3v4')"
+            )
+        return url
 
 
 class S3ExportFiles:
