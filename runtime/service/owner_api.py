@@ -34,6 +34,7 @@ PREFIX: Final = "/v1"
 RecordId = uuid.UUID
 ListLimit = Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX, description="how many, newest first")]
 _COMMON_PROBLEMS: Final = (401, 413, 422, 503)
+_BODY_PROBLEMS: Final = (400, 409, *_COMMON_PROBLEMS)  # 400: a body that is not JSON text at all
 
 
 def _not_found(request: Request, resource: Resource) -> JSONResponse:
@@ -94,7 +95,7 @@ def collection_router(resource: Resource) -> APIRouter:
     model = resource.model_name
     api.add_api_route(
         "", create, methods=["POST"], name=f"{name}.create", status_code=201, response_model=Created,
-        summary=f"store a new record ({resource.summary})", responses=problem_responses(409, *_COMMON_PROBLEMS),
+        summary=f"store a new record ({resource.summary})", responses=problem_responses(*_BODY_PROBLEMS),
     )
     api.add_api_route(
         "/{record_id}", read, methods=["GET"], name=f"{name}.read", response_model=resource.out_model,
@@ -103,7 +104,7 @@ def collection_router(resource: Resource) -> APIRouter:
     api.add_api_route(
         "/{record_id}", update, methods=["PATCH"], name=f"{name}.update", status_code=204,
         summary=f"change some fields of a {model}", response_class=Response,
-        responses=problem_responses(404, 409, *_COMMON_PROBLEMS),
+        responses=problem_responses(404, *_BODY_PROBLEMS),
     )
     api.add_api_route(
         "/{record_id}", delete, methods=["DELETE"], name=f"{name}.delete", status_code=204,
@@ -154,7 +155,7 @@ def organisation_router(resource: Resource = ORGANISATION) -> APIRouter:
     api.add_api_route(
         "", put, methods=["PUT"], name="organisation.put", response_model=Created,
         summary="register your organisation (201) or replace its details (200)",
-        responses={201: {"model": Created, "description": "registered"}, **problem_responses(409, *_COMMON_PROBLEMS)},
+        responses={201: {"model": Created, "description": "registered"}, **problem_responses(*_BODY_PROBLEMS)},
     )
     return api
 

@@ -92,8 +92,13 @@ def client(owner_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def support_client(support_context: ServiceContext) -> Iterator[TestClient]:
-    with TestClient(create_app(support_context), raise_server_exceptions=False) as test_client:
+def support_app(support_context: ServiceContext) -> FastAPI:
+    return create_app(support_context)
+
+
+@pytest.fixture(scope="session")
+def support_client(support_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(support_app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
