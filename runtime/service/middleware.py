@@ -1,7 +1,7 @@
 """One ASGI middleware around the application: request id, body size limit, headers, telemetry (P7).
 
-- Every request gets a fresh request id (a random UUID the scrubber passes; `request.state.request_id`, the `x-request-id`
-  answer header, the audit ledger's `request_id`). Ids sent by clients are not trusted into the ledger.
+- Every request gets a fresh request id (a random UUID the scrubber passes): `request.state.request_id`,
+  the `x-request-id` answer header, the audit ledger's `request_id`. Client-sent ids never reach the ledger.
 - Bodies larger than `max_body_bytes` are refused with 413: at once when Content-Length says so,
   else as soon as the streamed body passes the limit.
 - Answers get `Cache-Control: no-store` (they carry owners' data) and `X-Content-Type-Options: nosniff`.
