@@ -1,0 +1,130 @@
+"""The data service's lifecycle routes (P10, P13): an organisation asks for its export or its erasure, and
+follows their status. The work itself is done by the lifecycle job (`python -m runtime export|erase`), which
+alone may read the whole organisation, destroy its keys and write the export bucket.
+
+    app = create_app(context, routers=[lifecycle_router(admin_principal=org_admin)])
+
+    POST /v1/lifecycle/exports    {"format": "csv"|"json"|"jsonl", "contract_ended_at"?: T}   admin   202
+    GET  /v1/lifecycle/exports                  the organisation's requests: status, deadline, digest
+    GET  /v1/lifecycle/exports/{id}
+    POST /v1/lifecycle/erasure    {"confirm_organisation_id": ORG}                           admin   202
+    GET  /v1/lifecycle/erasure                  state, and the MAC'd receipt once complete
+
+An erasure request takes effect at once: from then on the database refuses every write of the
+organisation (and exports), and the job deletes everything. Who is the organisation's admin is the
+caller's to decide: `admin_principal` is a FastAPI dependency returning the principal of an admin and
+raising 403 for anyone else (there is no default: without one, nobody could be allowed to erase).
+Dependencies are injected through the factory, with the data service's own as defaults.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from runtime.db import Database, Principal
+from runtime.errors import ErasureInProgressError, UnknownOrganisationError
+from runtime.lifecycle import ExportFormat, LifecycleRequests
+from runtime.lifecycle.requests import utc_now
+from runtime.service.context import OwnerData, owner_data, owner_principal
+
+log = logging.getLogger("platform.service.lifecycle")
+
+
+class JobLauncher(Protocol):
+    """Starts the lifecycle job for a request (e.g. ECS RunTask of the lifecycle job task definition)."""
+
+    def __call__(self, kind: Literal["export", "erase"], owner_id: uuid.UUID, request_id: uuid.UUID) -> None: ...
+
+
+class ExportBody(BaseModel):
+    format: Literal["csv", "json", "jsonl"]
+    contract_ended_at: datetime | None = Field(
+        default=None, description="when the contract ended (with a zone); the deadline is 30 days later. "
+        "Default: now")
+
+
+class ErasureBody(BaseModel):
+    confirm_organisation_id: uuid.UUID = Field(
+        description="the organisation's own id, repeated: erasure cannot be undone")
+
+
+def _database(data: Annotated[OwnerData, Depends(owner_data)]) -> Database:
+    return data.database
+
+
+def lifecycle_router(
+    *,
+    admin_principal: Callable[..., Principal],
+    owner_principal: Callable[..., Principal] = owner_principal,
+    database: Callable[..., Database] = _database,
+    launch: JobLauncher | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    prefix: str = "/v1/lifecycle",
+) -> APIRouter:
+    api = APIRouter(prefix=prefix, tags=["lifecycle"])
+    Member = Annotated[Principal, Depends(owner_principal)]
+    Admin = Annotated[Principal, Depends(admin_principal)]
+    Data = Annotated[Database, Depends(database)]
+
+    def requests(db: Database) -> LifecycleRequests:
+        return LifecycleRequests(db, clock=clock)
+
+    def started(kind: Literal["export", "erase"], owner: uuid.UUID, request: uuid.UUID) -> bool:
+        if launch is None:
+            return False  # the job runs on a schedule, or an operator starts it
+        try:
+            launch(kind, owner, request)
+        except Exception as exc:  # the request is recorded; the scheduled job will pick it up
+            log.warning("lifecycle job launch failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    @api.post("/exports", status_code=202, summary="ask for a portability export (P13)")
+    def request_export(body: ExportBody, principal: Admin, db: Data) -> dict[str, Any]:
+        if body.contract_ended_at is not None and body.contract_ended_at.tzinfo is None:
+            raise HTTPException(422, "contract_ended_at needs a time zone, e.g. 2026-01-31T00:00:00Z")
+        try:
+            request = requests(db).request_export(principal, ExportFormat(body.format), body.contract_ended_at)
+        except ErasureInProgressError:
+            raise HTTPException(409, "the organisation is being erased; its data can no longer be exported") from None
+        except UnknownOrganisationError:
+            raise HTTPException(404, "no such organisation") from None
+        return {**request.public(), "job_started": started("export", principal.owner_id, request.id)}
+
+    @api.get("/exports", summary="the organisation's export requests")
+    def list_exports(principal: Member, db: Data) -> list[dict[str, Any]]:
+        return [r.public() for r in requests(db).export_requests(principal)]
+
+    @api.get("/exports/{request_id}", summary="one export request")
+    def get_export(request_id: uuid.UUID, principal: Member, db: Data) -> dict[str, Any]:
+        request = requests(db).export_request(principal, request_id)
+        if request is None:
+            raise HTTPException(404, "no such export request")
+        return request.public()
+
+    @api.post("/erasure", status_code=202, summary="erase the organisation's data (P10): cannot be undone")
+    def request_erasure(body: ErasureBody, principal: Admin, db: Data) -> dict[str, Any]:
+        if body.confirm_organisation_id != principal.owner_id:
+            raise HTTPException(422, "confirm_organisation_id must be your organisation's id")
+        try:
+            status = requests(db).request_erasure(principal)
+        except UnknownOrganisationError:
+            raise HTTPException(404, "no such organisation") from None
+        return {**status.public(), "job_started": started("erase", principal.owner_id, status.id)}
+
+    @api.get("/erasure", summary="the erasure's state, and its receipt once complete")
+    def get_erasure(principal: Member, db: Data) -> dict[str, Any]:
+        status = requests(db).erasure_status(principal)
+        if status is None:
+            raise HTTPException(404, "no erasure was requested")
+        return status.public()
+
+    return api
+
+
+__all__ = ["ErasureBody", "ExportBody", "JobLauncher", "lifecycle_router"]
