@@ -7,6 +7,7 @@
     overhead_vs_raw                raw_aesgcm_per_s / encrypt_per_s                   (target <= 3)
     kms_calls_per_million          KMS calls (moto) for 1,000,000 records over 1,000 owners (target <= 1,000)
     rls_overhead_pct, ingest_per_s, ingest_vs_copy   the database benchmarks: see bench/database.py
+    export_rows_per_s_*, export_peak_rss_mb_*, erase_rows_per_s   the lifecycle jobs: see bench/lifecycle.py
 
 Extra reference lines: the ESDK's legacy raw master key path (faster than its keyring), and
 the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls).
@@ -17,6 +18,7 @@ import sys
 from bench.database import database_figures
 from bench.harness import median_rates
 from bench.kms_calls import kms_calls_per_million
+from bench.lifecycle import lifecycle_figures
 from bench.throughput import VALUE_BYTES, esdk_workloads, raw_aesgcm_workload, runtime_workloads
 
 REPEATS = 7
@@ -49,6 +51,9 @@ def main() -> None:
         print(f"{name}: {value:.2f}" if is_ratio else f"{name}: {value:.0f}", flush=True)
     # Database: RLS overhead and audited ingest on a throwaway TLS cluster (bench/database.py, P3 P14).
     for name, text in database_figures().items():
+        print(f"{name}: {text}", flush=True)
+    # Lifecycle jobs: export throughput and peak RSS at 1M and 3M rows, erasure rate (bench/lifecycle.py, P10 P13).
+    for name, text in lifecycle_figures().items():
         print(f"{name}: {text}", flush=True)
 
 
