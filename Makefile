@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: synth test lint bench clean deps
+.PHONY: synth test lint bench clean deps dev
 
 deps: $(STAMP) $(CHECKOV_STAMP) node_modules/.installed
 
@@ -42,6 +42,10 @@ lint: deps
 
 bench: deps
 	$(PY) -m bench
+
+## Local run: a throwaway TLS PostgreSQL and the data service on 127.0.0.1:8080 (dev/__main__.py). Ctrl-C stops.
+dev: $(STAMP)
+	$(PY) -m dev start --port $(or $(PORT),8080)
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -14,8 +14,11 @@ nothing about why (no oracle). The reason is kept on the error for the server's 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jwt
@@ -44,6 +47,12 @@ class Principal:
 
     user_id: str
     organisation_id: str
+    expires_at: float | None = field(default=None, compare=False)  # the credential's `exp`, when it has one
+
+
+def _expiry(claims: Mapping[str, Any]) -> float | None:
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 class Authenticator(Protocol):
@@ -66,7 +75,7 @@ class ClaimResolver:
         user, organisation = claims.get("sub"), claims.get(self.organisation_claim)
         if not isinstance(user, str) or not user or not isinstance(organisation, str) or not organisation:
             raise AuthenticationError(f"token lacks sub or {self.organisation_claim}")
-        return Principal(user_id=user, organisation_id=organisation)
+        return Principal(user_id=user, organisation_id=organisation, expires_at=_expiry(claims))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -173,6 +182,44 @@ class BearerJwtAuthenticator:
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"bearer token rejected: {type(exc).__name__}: {exc}") from None
         return self._resolve(claims)
+
+
+class CachingAuthenticator:
+    """Remembers verified credentials until they expire, so a client reusing its token pays for one
+    signature check instead of one per request. Keyed by the credential itself (the header's exact value);
+    an entry lives until the token's `exp` (never past it: no leeway here) and at most `max_age_seconds`.
+    Failures are never cached: every bad credential is checked, and refused, again."""
+
+    def __init__(
+        self,
+        inner: Authenticator,
+        *,
+        header: str,
+        max_entries: int = 10_000,
+        max_age_seconds: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._inner, self._header = inner, header.lower()
+        self._max_entries, self._max_age, self._clock = max_entries, max_age_seconds, clock
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        credential = _header(headers, self._header)
+        now = self._clock()
+        if credential:
+            with self._lock:
+                found = self._entries.get(credential)
+            if found is not None and found[0] > now:
+                return found[1]
+        principal = self._inner.authenticate(headers)
+        if credential and principal.expires_at is not None:
+            until = min(principal.expires_at, now + self._max_age)
+            with self._lock:
+                self._entries[credential] = (until, principal)
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+        return principal
 
 
 def load_jwks(text: str) -> dict[str, Any]:

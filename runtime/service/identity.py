@@ -51,4 +51,6 @@ class SubjectResolver:
         user = claims.get("sub")
         if not isinstance(user, str) or not user:
             raise AuthenticationError("token lacks sub")
-        return Principal(user_id=user, organisation_id="")
+        exp = claims.get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+        return Principal(user_id=user, organisation_id="", expires_at=expires_at)

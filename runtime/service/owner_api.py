@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from runtime.db import Principal
-from runtime.service.context import OwnerData, OwnerDataDep, OwnerPrincipal, owner_data, owner_principal
+from runtime.service.context import OwnerData, OwnerDataDep, OwnerPrincipal
 from runtime.service.problems import problem_response, problem_responses, request_id_of
 from runtime.service.resources import (
     DEFAULT_LIST_LIMIT,
@@ -51,8 +51,8 @@ def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, wi
     if body is not None:
         parameters.append(p("body", p.POSITIONAL_OR_KEYWORD, annotation=body))
     parameters += [
-        p("principal", p.POSITIONAL_OR_KEYWORD, annotation=Principal, default=Depends(owner_principal)),
-        p("data", p.POSITIONAL_OR_KEYWORD, annotation=OwnerData, default=Depends(owner_data)),
+        p("principal", p.POSITIONAL_OR_KEYWORD, annotation=OwnerPrincipal),
+        p("data", p.POSITIONAL_OR_KEYWORD, annotation=OwnerDataDep),
     ]
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
 

@@ -8,6 +8,7 @@ not the task, closes idle connections (no 502s on reuse).
 
 import logging
 import ssl
+import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -21,6 +22,10 @@ from runtime.service.tls import certificate_files, harden
 from runtime.service.wiring import build_context
 
 KEEP_ALIVE_SECONDS: Final = 65
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). A request thread
+# holding the audit chain's lock (runtime.audit.ledger) comes back from each database round trip needing the
+# GIL; waiting 5 ms for it each time stretched the lock, and so serialised every writer of the process.
+SWITCH_INTERVAL_SECONDS: Final = 0.0005
 GRACEFUL_SHUTDOWN_SECONDS: Final = 20
 log = logging.getLogger("platform.service")
 
@@ -50,6 +55,7 @@ def uvicorn_config(app: FastAPI, config: ServiceConfig, **overrides: Any) -> uvi
 
 def run(config: ServiceConfig, *, context: ServiceContext | None = None, routers: Sequence[APIRouter] = ()) -> None:
     context = context or build_context(config)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
         app = create_app(context, routers=routers, max_body_bytes=config.max_body_bytes)
         server = uvicorn.Server(uvicorn_config(app, config))

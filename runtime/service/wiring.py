@@ -19,7 +19,14 @@ from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerP
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import AwsKmsKeyring, DataKeyCache, EnvelopeCipher, Keyring
 from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
-from runtime.service.auth import AlbOidcAuthenticator, Authenticator, BearerJwtAuthenticator, ClaimResolver
+from runtime.service.auth import (
+    ALB_HEADER,
+    AlbOidcAuthenticator,
+    Authenticator,
+    BearerJwtAuthenticator,
+    CachingAuthenticator,
+    ClaimResolver,
+)
 from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
 from runtime.service.context import OwnerData, ServiceContext
 from runtime.service.health import Readiness
@@ -45,13 +52,17 @@ def password_source(db: DatabaseSettings, clients: ClientFactory = aws_client) -
 
 
 def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https_get) -> Authenticator:
+    """The configured authenticator, behind a cache of verified credentials."""
     resolve: Any = ClaimResolver(auth.organisation_claim) if mode is ServiceMode.OWNER else SubjectResolver()
     if auth.mode is AuthMode.ALB_OIDC:
         assert auth.alb_signer_arn is not None
         keys = AlbPublicKeys(region=auth.alb_region, partition=auth.alb_partition, fetch=fetch)
-        return AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve)
+        alb = AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve)
+        return CachingAuthenticator(alb, header=ALB_HEADER)
     assert auth.jwks is not None and auth.jwt_issuer and auth.jwt_audience
-    return BearerJwtAuthenticator(jwks=auth.jwks, issuer=auth.jwt_issuer, audience=auth.jwt_audience, resolve=resolve)
+    bearer = BearerJwtAuthenticator(jwks=auth.jwks, issuer=auth.jwt_issuer, audience=auth.jwt_audience,
+                                    resolve=resolve)
+    return CachingAuthenticator(bearer, header="authorization")
 
 
 def build_context(
@@ -77,6 +88,7 @@ def build_context(
         raise
     return ServiceContext(
         mode=config.mode,
+        authenticate_in_thread=config.auth.mode is AuthMode.ALB_OIDC,  # a key fetch may block on the network
         authenticator=authenticator(config.auth, config.mode, fetch=fetch),
         identities=Identities(config.chain_key, source=config.auth.identity_source),
         readiness=Readiness(pool, config.mode),

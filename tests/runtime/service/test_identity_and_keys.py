@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import pytest
 
 from runtime.audit.chain import ChainKey
 from runtime.service.alb_keys import AlbPublicKeys, KeyLookupError, key_url
-from runtime.service.auth import AuthenticationError, Principal
+from runtime.service.auth import AuthenticationError, CachingAuthenticator, Principal
 from runtime.service.identity import Identities, SubjectResolver
 
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
@@ -92,3 +93,52 @@ def test_alb_keys_refuse_a_body_that_is_not_a_public_key() -> None:
     keys = AlbPublicKeys(region="eu-west-1", fetch=lambda url: b"<html>hello</html>")
     with pytest.raises(KeyLookupError, match="not a public key"):
         keys("kid-1")
+
+
+class _Counting:
+    def __init__(self, expires_in: float | None) -> None:
+        self.calls, self.expires_in = 0, expires_in
+
+    def authenticate(self, headers: Any) -> Principal:
+        self.calls += 1
+        if headers.get("authorization") == "Bearer bad":
+            raise AuthenticationError("bad")
+        expires = None if self.expires_in is None else NOW + self.expires_in
+        return Principal("alice", "org", expires_at=expires)
+
+
+NOW = 1_000_000.0
+
+
+def test_caching_authenticator_checks_a_token_once_until_it_expires() -> None:
+    inner, now = _Counting(expires_in=60), [NOW]
+    cached = CachingAuthenticator(inner, header="Authorization", clock=lambda: now[0])
+    good = {"authorization": "Bearer good"}
+    assert cached.authenticate(good) == cached.authenticate(good) == Principal("alice", "org")
+    assert inner.calls == 1
+    now[0] = NOW + 60  # at its exp the token is checked again (and the inner check applies its own rules)
+    cached.authenticate(good)
+    assert inner.calls == 2
+
+
+def test_caching_authenticator_never_caches_failures_or_tokens_without_expiry() -> None:
+    inner = _Counting(expires_in=None)
+    cached = CachingAuthenticator(inner, header="authorization", clock=lambda: NOW)
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            cached.authenticate({"authorization": "Bearer bad"})
+        cached.authenticate({"authorization": "Bearer no-exp"})
+    assert inner.calls == 4
+
+
+def test_caching_authenticator_is_bounded_in_size_and_age() -> None:
+    inner, now = _Counting(expires_in=3600), [NOW]
+    cached = CachingAuthenticator(inner, header="authorization", max_entries=2, max_age_seconds=300,
+                                  clock=lambda: now[0])
+    for token in ("a", "b", "c"):
+        cached.authenticate({"authorization": token})
+    cached.authenticate({"authorization": "a"})  # evicted by c: checked again
+    assert inner.calls == 4
+    now[0] = NOW + 301
+    cached.authenticate({"authorization": "c"})  # older than max_age: checked again
+    assert inner.calls == 5

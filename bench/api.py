@@ -1,0 +1,321 @@
+"""`api_writes_per_s` and `api_p99_ms`: the data service creating 1 KiB model-call logs over loopback.
+
+Set-up, all on this machine (127.0.0.1 only): a throwaway TLS PostgreSQL (bench/postgres.py), and ONE
+service process started the way a task starts (`python -m runtime serve`, settings from the
+environment: owner mode, local keyring, bearer tokens from a development issuer, libpq password
+file), uvicorn with uvloop and httptools, a 10-connection database pool.
+
+Load: 16 concurrent clients in this process (asyncio on uvloop, raw HTTP/1.1 keep-alive, one connection
+each), each sending `POST /v1/model-calls` with a 1 KiB `input` (bodies ~1.1 KiB) as its own user of one
+of 4 organisations, the next request as soon as the last answer is read. A warm-up, then a measured run
+bounded by count and time. Each request is a full API write: token verification (RS256), validation,
+envelope encryption, an owner-bound transaction under RLS, the insert, the audit ledger append, commit.
+
+Figures (the baseline is measured in the same run, at the same concurrency):
+    api_writes_per_s        answered 201s per second during the measured run
+    api_p99_ms, api_p50_ms  latency of those requests, send to last byte of the answer
+    direct_writes_per_s     the same writes through the data layer in one process, 16 threads, no HTTP
+    api_vs_direct           api_writes_per_s / direct_writes_per_s: what HTTP, JSON and tokens cost
+    healthz_per_s           GET /healthz by the same 16 clients: the HTTP floor of one process
+    api_cpu_server_pct, api_cpu_database_pct, api_cpu_client_pct
+                            CPU used during the measured write run, in % of ONE core (2 cores here)
+    api_server_cpu_ms_per_write
+                            the service process's CPU time per write: what one process can do at most is
+                            1000 / this (its Python runs under one GIL), whatever else shares the machine
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.postgres import bench_database
+from runtime import settings
+from runtime.db.schema import APP_ROLE
+from tests.support.platform_db import PlatformDatabase
+from tests.support.postgres import HOST, free_port
+from tests.support.tokens import TokenIssuer
+
+CLIENTS = 16
+ORGANISATIONS = 4
+PAYLOAD_CHARS = 1024
+WARMUP_REQUESTS = 500
+MAX_REQUESTS = 12_000
+MAX_SECONDS = 20.0
+START_TIMEOUT_SECONDS = 60.0
+
+
+# --- the service process -------------------------------------------------------------------------------
+
+
+@contextmanager
+def service_process(db: PlatformDatabase, issuer: TokenIssuer, folder: Path) -> Iterator[tuple[int, int]]:
+    """The service, started as a task starts; yields (port, pid)."""
+    pgpass = folder / "pgpass"
+    pgpass.write_text(f"{HOST}:{db.cluster.port}:{db.dbname}:{APP_ROLE}:{db.passwords[APP_ROLE]}\n")
+    pgpass.chmod(0o600)
+    issuer.save(folder)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_")},
+        "PGPASSFILE": str(pgpass),
+        settings.ENVIRONMENT: "local",
+        settings.SERVICE_MODE: "owner",
+        settings.SERVICE_HOST: HOST,
+        settings.SERVICE_PORT: str(port),
+        settings.DATABASE_HOST: HOST,
+        settings.DATABASE_PORT: str(db.cluster.port),
+        settings.DATABASE_NAME: db.dbname,
+        settings.DATABASE_USER: APP_ROLE,
+        settings.DATABASE_IAM_AUTH: "false",
+        settings.DATABASE_CA_BUNDLE: str(db.cluster.ca_file),
+        settings.LOCAL_MASTER_KEY: base64.b64encode(os.urandom(32)).decode(),
+        settings.AUDIT_CHAIN_KEY: secrets.token_urlsafe(48),
+        settings.AUTH_MODE: "bearer-jwt",
+        settings.JWT_ISSUER: issuer.issuer,
+        settings.JWT_AUDIENCE: issuer.audience,
+        settings.JWT_JWKS_FILE: str(folder / "jwks.json"),
+    }
+    log = (folder / "service.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while asyncio.run(_status(port, "GET", "/readyz")) != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start; its log: {folder / 'service.log'}\n"
+                                   + (folder / "service.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield port, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+async def _status(port: int, method: str, path: str) -> int:
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return 0
+    try:
+        writer.write(f"{method} {path} HTTP/1.1\r\nhost: {HOST}\r\n\r\n".encode())
+        status, _ = await _answer(reader)
+        return status
+    except (OSError, asyncio.IncompleteReadError):
+        return 0
+    finally:
+        writer.close()
+
+
+# --- a lean HTTP/1.1 client -----------------------------------------------------------------------------
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+def _request(method: str, path: str, token: str | None, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"host: {HOST}"]
+    if token:
+        lines.append(f"authorization: Bearer {token}")
+    if body:
+        lines += ["content-type: application/json", f"content-length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _load(port: int, requests: list[bytes], *, total: int, seconds: float,
+                expect: int) -> tuple[list[float], float]:
+    """CLIENTS connections, each sending its request again as soon as it has the answer; returns the
+    latencies (seconds) and the elapsed time. Stops at `total` requests or after `seconds`."""
+    latencies: list[float] = []
+    sent = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(raw: bytes) -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while sent < total and time.perf_counter() < deadline:
+                sent += 1
+                t0 = time.perf_counter()
+                writer.write(raw)
+                status, body = await _answer(reader)
+                latencies.append(time.perf_counter() - t0)
+                if status != expect:
+                    raise RuntimeError(f"the service answered {status}: {body[:300]!r}")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(requests[i % len(requests)]) for i in range(CLIENTS)))
+    return latencies, time.perf_counter() - started
+
+
+def _run_load(port: int, requests: list[bytes], *, total: int, seconds: float,
+              expect: int) -> tuple[list[float], float]:
+    return uvloop.run(_load(port, requests, total=total, seconds=seconds, expect=expect))
+
+
+# --- the baseline: the data layer alone, same concurrency ---------------------------------------------------
+
+
+def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes, *, total: int,
+                   seconds: float) -> float:
+    from runtime.audit.chain import ChainKey
+    from runtime.audit.ledger import AuditLedger
+    from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+    from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
+
+    pool = open_pool(db.settings(APP_ROLE, pool_min_size=10, pool_max_size=10), db.password(APP_ROLE), name="direct")
+    key_pool = open_pool(db.settings(APP_ROLE, pool_min_size=1, pool_max_size=3), db.password(APP_ROLE), name="keys")
+    try:
+        cipher = EnvelopeCipher(keyring=LocalKeyring(KeyMaterial(os.urandom(32)), environment="local"),
+                                store=PostgresWrappedKeyStore(key_pool))
+        database, records = Database(pool, AuditLedger(ChainKey(os.urandom(32)))), Records(cipher)
+        for owner in owners:  # organisations of its own: their data keys are this keyring's
+            with database.owner_transaction(Principal(owner, uuid.uuid4(), "bench-direct-setup")) as tx:
+                records.insert(tx, "organisations", [{"name": b"bench"}])
+        row = {"model": b"bench-1", "input": payload}
+
+        def run(count: int) -> float:
+            """`count` writes (or as many as fit in `seconds`) by CLIENTS threads; writes per second."""
+            remaining, lock = [count], threading.Lock()
+            deadline = time.perf_counter() + seconds
+
+            def worker(index: int) -> None:
+                principal = Principal(owners[index % len(owners)], uuid.uuid4(), f"bench-direct-{index}")
+                while time.perf_counter() < deadline:
+                    with lock:
+                        if remaining[0] == 0:
+                            return
+                        remaining[0] -= 1
+                    with database.owner_transaction(principal) as tx:
+                        records.insert(tx, "model_calls", [row])
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return (count - remaining[0]) / (time.perf_counter() - started)
+
+        run(WARMUP_REQUESTS)
+        return run(total)
+    finally:
+        pool.close()
+        key_pool.close()
+
+
+# --- CPU accounting -----------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def _database_pids(db: PlatformDatabase) -> list[int]:
+    postmaster = int((db.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def _measured(run: Callable[[], tuple[list[float], float]], pids: dict[str, Callable[[], list[int]]]) -> Any:
+    before = {name: _cpu_seconds(get()) for name, get in pids.items()}
+    client_before = time.process_time()
+    latencies, elapsed = run()
+    cpu = {name: (_cpu_seconds(get()) - before[name]) / elapsed * 100 for name, get in pids.items()}
+    cpu["client"] = (time.process_time() - client_before) / elapsed * 100
+    return latencies, elapsed, cpu
+
+
+# --- the figures ----------------------------------------------------------------------------------------------
+
+
+def api_figures() -> dict[str, str]:
+    started = time.perf_counter()
+    issuer = TokenIssuer.generate()
+    owners = [uuid.uuid4() for _ in range(ORGANISATIONS)]
+    payload = ("x" * PAYLOAD_CHARS).encode()
+    with bench_database() as db, tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
+        folder = Path(scratch)
+        with service_process(db, issuer, folder) as (port, pid):
+            tokens = [issuer.token(f"bench-user-{i}", owners[i % ORGANISATIONS], ttl=3600) for i in range(CLIENTS)]
+            for token in tokens[:ORGANISATIONS]:
+                register = _request("PUT", "/v1/organisation", token, json.dumps({"name": "bench"}).encode())
+                _run_load(port, [register], total=1, seconds=10, expect=201)
+            body = json.dumps({"model": "bench-1", "input": payload.decode()}).encode()
+            writes = [_request("POST", "/v1/model-calls", token, body) for token in tokens]
+            _run_load(port, writes, total=WARMUP_REQUESTS, seconds=MAX_SECONDS, expect=201)
+            latencies, elapsed, cpu = _measured(
+                lambda: _run_load(port, writes, total=MAX_REQUESTS, seconds=MAX_SECONDS, expect=201),
+                {"server": lambda: [pid], "database": lambda: _database_pids(db)},
+            )
+            probe = [_request("GET", "/healthz", None)]
+            healthz, healthz_elapsed = _run_load(port, probe, total=MAX_REQUESTS, seconds=MAX_SECONDS / 4, expect=200)
+        direct_owners = [uuid.uuid4() for _ in range(ORGANISATIONS)]
+        direct = _direct_writes(db, direct_owners, payload, total=MAX_REQUESTS, seconds=MAX_SECONDS)
+    rate = len(latencies) / elapsed
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(f"# api benchmark: {len(latencies)} writes in {elapsed:.1f} s, {time.perf_counter() - started:.0f} s in all",
+          file=sys.stderr)
+    return {
+        "api_writes_per_s": f"{rate:.0f}",
+        "api_p99_ms": f"{quantiles[98] * 1000:.1f}",
+        "api_p50_ms": f"{quantiles[49] * 1000:.1f}",
+        "direct_writes_per_s": f"{direct:.0f}",
+        "api_vs_direct": f"{rate / direct:.2f}",
+        "healthz_per_s": f"{len(healthz) / healthz_elapsed:.0f}",
+        "api_cpu_server_pct": f"{cpu['server']:.0f}",
+        "api_server_cpu_ms_per_write": f"{cpu['server'] * 10 / rate:.2f}",
+        "api_cpu_database_pct": f"{cpu['database']:.0f}",
+        "api_cpu_client_pct": f"{cpu['client']:.0f}",
+    }
+
+
+if __name__ == "__main__":
+    for name, value in api_figures().items():
+        print(f"{name}: {value}", flush=True)
