@@ -8,6 +8,8 @@
     kms_calls_per_million          KMS calls (moto) for 1,000,000 records over 1,000 owners (target <= 1,000)
     rls_overhead_pct, ingest_per_s, ingest_vs_copy   the database benchmarks: see bench/database.py
     export_rows_per_s_*, export_peak_rss_mb_*, erase_rows_per_s   the lifecycle jobs: see bench/lifecycle.py
+    api_writes_per_s, api_p99_ms   the data service: 1 KiB model-call logs, 16 clients over loopback, one
+                                   process (targets >= 1,000/s, <= 50 ms): see bench/api.py
 
 Extra reference lines: the ESDK's legacy raw master key path (faster than its keyring), and
 the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls).
@@ -15,6 +17,7 @@ the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls)
 
 import sys
 
+from bench.api import api_figures
 from bench.database import database_figures
 from bench.harness import median_rates
 from bench.kms_calls import kms_calls_per_million
@@ -54,6 +57,9 @@ def main() -> None:
         print(f"{name}: {text}", flush=True)
     # Lifecycle jobs: export throughput and peak RSS at 1M and 3M rows, erasure rate (bench/lifecycle.py, P10 P13).
     for name, text in lifecycle_figures().items():
+        print(f"{name}: {text}", flush=True)
+    # The data service: API writes over loopback, 16 clients, one process (bench/api.py, P3 P14).
+    for name, text in api_figures().items():
         print(f"{name}: {text}", flush=True)
 
 
