@@ -110,6 +110,5 @@ EXPORTS_KMS_KEY_ID: Final = "PLATFORM_EXPORTS_KMS_KEY_ID"
 # with the task role's temporary credentials stops working when they expire, whichever comes first.
 EXPORT_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_URL_EXPIRY_SECONDS"
 DEFAULT_EXPORT_URL_EXPIRY_SECONDS: Final = 86_400
-MAX_EXPORT_URL_EXPIRY_SECONDS: Final = 604_800
 # Secret key (>= 32 bytes) that MACs erasure receipts, injected by ECS from Secrets Manager, never logged.
 ERASURE_RECEIPT_KEY: Final = "PLATFORM_ERASURE_RECEIPT_KEY"

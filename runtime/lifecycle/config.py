@@ -2,10 +2,13 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from runtime import settings
 from runtime.envelope import CacheLimits
 from runtime.errors import ConfigurationError
+
+MAX_URL_EXPIRY_SECONDS: Final = 604_800  # SigV4 presigned URLs live at most 7 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +21,9 @@ class LifecycleSettings:
     url_expiry_seconds: int = settings.DEFAULT_EXPORT_URL_EXPIRY_SECONDS
 
     def __post_init__(self) -> None:
-        if not 1 <= self.url_expiry_seconds <= settings.MAX_EXPORT_URL_EXPIRY_SECONDS:
+        if not 1 <= self.url_expiry_seconds <= MAX_URL_EXPIRY_SECONDS:
             raise ConfigurationError(
-                f"{settings.EXPORT_URL_EXPIRY_SECONDS} must be 1 to {settings.MAX_EXPORT_URL_EXPIRY_SECONDS} seconds "
+                f"{settings.EXPORT_URL_EXPIRY_SECONDS} must be 1 to {MAX_URL_EXPIRY_SECONDS} seconds "
                 "(SigV4 presigned URLs live at most 7 days)"
             )
         if self.longest_backup_retention_days is not None and self.longest_backup_retention_days < 1:
