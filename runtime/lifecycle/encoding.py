@@ -24,7 +24,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from runtime.errors import ExportError
@@ -44,37 +44,6 @@ def json_bytes(value: bytes | None) -> JsonValue:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return {BASE64: base64.b64encode(value).decode("ascii")}
-
-
-def json_scalar(value: object, kind: ColumnKind) -> JsonValue:
-    if value is None:
-        return None
-    if kind is ColumnKind.BYTES:
-        assert isinstance(value, bytes)
-        return json_bytes(value)
-    if kind is ColumnKind.TIMESTAMP:
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    return str(value)
-
-
-def csv_cell(value: object, kind: ColumnKind) -> tuple[str, str | None]:
-    """The CSV field for `value`, and its `_encoding` mark (None for plain text)."""
-    if value is None:
-        return "", NULL
-    if kind is ColumnKind.BYTES:
-        assert isinstance(value, bytes)
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(value).decode("ascii"), BASE64
-        if "\x00" in text:
-            return base64.b64encode(value).decode("ascii"), BASE64
-        return text, None
-    if kind is ColumnKind.TIMESTAMP:
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC).isoformat(timespec="microseconds"), None
-    return str(value), None
 
 
 # --- reading back (export verify, tests, and anyone importing an export) ----------------------------------
