@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from runtime.audit.chain import ChainEntry, ChainKey
-from runtime.audit.events import EVENT_NAME
+from runtime.audit.events import EVENT_NAME, Action
 from runtime.audit.ledger import read_checkpoints, read_head
 from runtime.breach.chain_window import WindowVerification, span_for, valid_checkpoints, verify_span
 from runtime.breach.impact import USERS_TABLE, TableImpact, UserRowsTouched
@@ -27,6 +27,8 @@ from runtime.errors import SchemaError
 
 Connection = psycopg.Connection[Any]
 _BATCH: Final = 5000
+_ACTIONS: Final = tuple(Action)
+_WORK_MEM: Final = sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal("64MB"))
 _UNLISTED = sql.SQL("(fields->>'row_count')::bigint > jsonb_array_length(fields->'row_ids')")
 
 
@@ -73,6 +75,9 @@ class PostgresTrail:
         conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         try:
             with translated(), conn.transaction():
+                # Aggregating a long window hashes tens of thousands of (organisation, table) groups: give this
+                # one transaction the memory to do it without spilling.
+                conn.execute(_WORK_MEM)
                 yield
         finally:
             conn.isolation_level, conn.read_only = saved
@@ -100,15 +105,25 @@ class PostgresTrail:
                 yield ChainEntry(int(seq), at, str(event), actor, owner, fields, bytes(prev_hash), bytes(digest))
 
     def tables_touched(self, scope: BreachScope) -> list[TableImpact]:
+        # One flag per action instead of array_agg(DISTINCT ...): it lets the planner hash-aggregate in parallel
+        # over a sequential scan when the window is most of the ledger.
         where, params = scope_filter(scope)
+        flags = sql.SQL(", ").join(
+            sql.SQL("bool_or(action = {})").format(sql.Literal(a.value)) for a in _ACTIONS
+        )
         query = sql.SQL(
-            "SELECT owner_id, fields->>'table', count(*), sum((fields->>'row_count')::bigint), min(at), max(at), "
-            "array_agg(DISTINCT fields->>'action') FROM {} WHERE {} GROUP BY 1, 2"
-        ).format(self._view("audit_events"), where)
+            "SELECT owner_id, table_name, count(*), sum(row_count), min(at), max(at), {flags} "
+            "FROM (SELECT owner_id, at, fields->>'table' AS table_name, (fields->>'row_count')::bigint AS row_count, "
+            "             fields->>'action' AS action FROM {view} WHERE {where}) e "
+            "GROUP BY owner_id, table_name"
+        ).format(flags=flags, view=self._view("audit_events"), where=where)
         with translated():
             rows = self._conn.execute(query, params).fetchall()
-        return [TableImpact(owner, str(table), int(events), int(count or 0), first, last, frozenset(actions))
-                for owner, table, events, count, first, last, actions in rows]
+        return [
+            TableImpact(owner, str(table), int(events), int(count or 0), first, last,
+                        frozenset(a.value for a, used in zip(_ACTIONS, used_flags, strict=True) if used))
+            for owner, table, events, count, first, last, *used_flags in rows
+        ]
 
     def users_touched(self, scope: BreachScope) -> list[UserRowsTouched]:
         """Rows of `users` the in-scope events touched, per organisation (with keys: only those keys)."""
