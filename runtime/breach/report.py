@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.breach.content import labels
+from runtime.breach.incident import Incident
 from runtime.breach.outbox import Counts
-from runtime.breach.store import Incident
 
 CSV_COLUMNS = ("incident_id", "owner_id", "user_id", "data_classes", "state", "attempts", "sent_at",
                "next_attempt_at", "last_error")

@@ -21,10 +21,10 @@ from runtime.breach.chain_window import WindowVerification
 from runtime.breach.content import check_operator_text, render
 from runtime.breach.deadline import NOTIFY_WITHIN, format_duration
 from runtime.breach.impact import Impact, TableImpact, UserRowsTouched, build_impact
+from runtime.breach.incident import Claimed, Incident
 from runtime.breach.notifiers import IncidentAlerts, Notifier, Outgoing
 from runtime.breach.outbox import Counts, RetryPolicy
 from runtime.breach.scope import BreachScope
-from runtime.breach.store import Claimed, Incident
 from runtime.classification import Sensitive
 from runtime.errors import NotificationError, PlatformError
 

@@ -4,7 +4,6 @@ connection from `connections` (the jobs role); the rules of the outbox are runti
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -12,9 +11,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from runtime.breach.content import IncidentFacts
-from runtime.breach.deadline import Deadline
 from runtime.breach.impact import Impact
+from runtime.breach.incident import Claimed, Incident
 from runtime.breach.outbox import Counts, RetryPolicy, State
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
@@ -50,50 +48,6 @@ _SETTLE: Final = (
 )
 _SENT: Final = sql.SQL("state = 'sent', sent_at = %s, provider_message_id = %s, last_error = NULL")
 _FAILED: Final = sql.SQL("state = 'failed', last_error = %s, next_attempt_at = %s")
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    id: uuid.UUID
-    declared_at: datetime
-    due_at: datetime
-    window_start: datetime
-    window_end: datetime
-    scope: Mapping[str, Any]
-    summary: str
-    mitigations: tuple[str, ...]
-    contact: str
-    chain: Mapping[str, Any] | None
-    impacted_organisations: int | None
-    impacted_users: int | None
-    impacted_events: int | None
-    vanished_users: int | None
-    assessed_at: datetime | None
-    completed_at: datetime | None
-    overdue_alerted_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Incident":
-        values = dict(row)
-        values["mitigations"] = tuple(values["mitigations"] or ())
-        return cls(**values)
-
-    @property
-    def deadline(self) -> Deadline:
-        return Deadline(self.declared_at, self.due_at - self.declared_at)
-
-    def facts(self) -> IncidentFacts:
-        return IncidentFacts(self.id, self.declared_at, self.window_start, self.window_end, self.summary,
-                             self.mitigations, self.contact)
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    owner_id: uuid.UUID
-    user_id: uuid.UUID
-    data_classes: tuple[str, ...]
-    attempts: int
-    claim: uuid.UUID
 
 
 class PostgresIncidentStore:

@@ -28,7 +28,8 @@ from runtime.breach.report import report_document, write_reports
 from runtime.breach.response import BreachResponse, Status
 from runtime.breach.scope import BreachScope
 from runtime.breach.wiring import BreachWiring
-from runtime.drill import FileDrillLog, PostgresDrillLog
+from runtime.drill import FileDrillLog
+from runtime.drill.postgres import PostgresDrillLog
 from runtime.drill.record import DrillLog, DrillRecord
 from runtime.errors import InvalidScopeError
 

@@ -25,7 +25,8 @@ from typing import Any
 from runtime import settings
 from runtime.breach.wiring import boto3_clients, password_source
 from runtime.db.config import DatabaseSettings
-from runtime.drill import FileDrillLog, PostgresDrillLog
+from runtime.drill import FileDrillLog
+from runtime.drill.postgres import PostgresDrillLog
 from runtime.drill.record import DrillLog, DrillRecord
 from runtime.errors import PlatformError
 from runtime.restore.drill import run_restore_drill

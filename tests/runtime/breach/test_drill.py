@@ -13,7 +13,8 @@ from runtime.breach.drill import DrillSize, run_breach_drill
 from runtime.breach.scratch import PostgresScratchDatabases, ScratchDatabase
 from runtime.db import open_pool
 from runtime.db.schema import JOBS_ROLE
-from runtime.drill import FileDrillLog, PostgresDrillLog
+from runtime.drill import FileDrillLog
+from runtime.drill.postgres import PostgresDrillLog
 from runtime.errors import ConfigurationError
 from tests.support.platform_db import PlatformDatabase
 

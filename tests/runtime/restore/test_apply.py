@@ -17,7 +17,8 @@ from runtime import cli
 from runtime.cli import restore as restore_cli
 from runtime.db import open_pool
 from runtime.db.schema import JOBS_ROLE
-from runtime.drill import FileDrillLog, PostgresDrillLog
+from runtime.drill import FileDrillLog
+from runtime.drill.postgres import PostgresDrillLog
 from runtime.errors import RestorePlanError, RestoreStepError, RestoreVerificationError
 from runtime.restore.drill import run_restore_drill
 from runtime.restore.plan import make_plan
