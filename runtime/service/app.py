@@ -9,9 +9,11 @@ there (P4).
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 
 from runtime.db.self_check import ServiceMode
@@ -39,6 +41,7 @@ def create_app(
     if routers and not owner_mode:
         raise ConfigurationError("extra routers are owner-mode routes; support mode serves NOT_SENSITIVE views only")
     app = FastAPI(
+        lifespan=_lifespan(context),
         title="Platform data service" if owner_mode else "Platform support service",
         version=VERSION,
         description=(
@@ -68,6 +71,17 @@ def create_app(
     )
     _document_security(app, context)
     return app
+
+
+def _lifespan(context: ServiceContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # As many request threads as database connections: more would only queue for the pool, and every
+        # waiting thread costs wake-ups and GIL switches on the way (it is the process's CPU that bounds it).
+        to_thread.current_default_thread_limiter().total_tokens = context.worker_threads
+        yield
+
+    return lifespan
 
 
 def _document_security(app: FastAPI, context: ServiceContext) -> None:

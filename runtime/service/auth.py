@@ -204,14 +204,21 @@ class CachingAuthenticator:
         self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+        """The principal of an already verified, unexpired credential; None when it must be checked."""
+        credential = _header(headers, self._header)
+        if not credential:
+            return None
+        with self._lock:
+            found = self._entries.get(credential)
+        return found[1] if found is not None and found[0] > self._clock() else None
+
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        found = self.cached(headers)
+        if found is not None:
+            return found
         credential = _header(headers, self._header)
         now = self._clock()
-        if credential:
-            with self._lock:
-                found = self._entries.get(credential)
-            if found is not None and found[0] > now:
-                return found[1]
         principal = self._inner.authenticate(headers)
         if credential and principal.expires_at is not None:
             until = min(principal.expires_at, now + self._max_age)

@@ -34,7 +34,7 @@ from runtime.db import Database, Principal, Records
 from runtime.db.connect import ConnectionSource
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import EnvelopeCipher
-from runtime.service.auth import Authenticator
+from runtime.service.auth import Authenticator, CachingAuthenticator
 from runtime.service.auth import Principal as Caller
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities
@@ -61,6 +61,7 @@ class ServiceContext:
     # Authenticate in a worker thread (the authenticator may wait on the network, e.g. for a key), or on the
     # event loop (CPU only: a signature check, or a cache hit), which saves the request a thread hop.
     authenticate_in_thread: bool = False
+    worker_threads: int = 10  # request threads: the database pool's size (runtime.service.app's lifespan)
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
 
     @property
@@ -114,9 +115,13 @@ def owner_data(request: Request) -> OwnerData:
 
 async def caller_async(request: Request) -> Caller:
     context = service_context(request)
-    if context.authenticate_in_thread:
-        return await run_in_threadpool(context.authenticator.authenticate, request.headers)
-    return context.authenticator.authenticate(request.headers)
+    authenticator = context.authenticator
+    if not context.authenticate_in_thread:
+        return authenticator.authenticate(request.headers)
+    known = authenticator.cached(request.headers) if isinstance(authenticator, CachingAuthenticator) else None
+    if known is not None:
+        return known
+    return await run_in_threadpool(authenticator.authenticate, request.headers)
 
 
 async def owner_principal_async(request: Request) -> Principal:

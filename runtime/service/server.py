@@ -40,7 +40,7 @@ def uvicorn_config(app: FastAPI, config: ServiceConfig, **overrides: Any) -> uvi
         "proxy_headers": False,  # the service trusts signed claims only, never forwarded-for headers
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        "lifespan": "off",
+        "lifespan": "on",  # sets the request thread limit (runtime.service.app)
     }
     if config.tls is not None:
         cert_file, key_file = certificate_files(config.tls)

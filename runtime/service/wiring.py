@@ -95,6 +95,7 @@ def build_context(
         owner=owner,
         support=pool if config.mode is ServiceMode.SUPPORT else None,
         www_authenticate="Bearer" if config.auth.mode is AuthMode.BEARER_JWT else None,
+        worker_threads=config.database.pool_max_size,
         closers=tuple(reversed(closers)),
     )
 
