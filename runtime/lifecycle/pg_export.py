@@ -99,7 +99,7 @@ class PostgresExportSource:
             cursor.execute(query)
             for record in cursor:
                 row = list(record)
-                row_id = str(row[0])
+                row_id = row[0] = str(row[0])  # the text the associated data names, and the writer writes
                 for index, column in sensitive:
                     blob = row[index]
                     if blob is not None:
