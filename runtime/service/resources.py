@@ -29,7 +29,8 @@ LONG_TEXT: Final = 262_144  # characters; the body limit (1 MiB by default) boun
 MAX_JSON_BYTES: Final = 65_536
 MAX_INTEGER: Final = 2**53 - 1  # exact in every JSON implementation
 DEFAULT_LIST_LIMIT: Final = 50
-LIST_LIMIT_MAX: Final = MAX_LIST_LIMIT
+# A page of records of up to ~1 MiB each (the body limit): 100 keeps an answer well under the memory of a task.
+LIST_LIMIT_MAX: Final = min(100, MAX_LIST_LIMIT)
 
 
 class Kind(Enum):
