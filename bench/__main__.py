@@ -10,6 +10,8 @@
     export_rows_per_s_*, export_peak_rss_mb_*, erase_rows_per_s   the lifecycle jobs: see bench/lifecycle.py
     api_writes_per_s, api_p99_ms   the data service: 1 KiB model-call logs, 16 clients over loopback, one
                                    process (targets >= 1,000/s, <= 50 ms): see bench/api.py
+    breach_impact_s, breach_drill_s   breach response: impact over 10,000,000 audit events and 10,000 organisations
+                                   (target <= 30), the drill end to end: see bench/breach.py
 
 Extra reference lines: the ESDK's legacy raw master key path (faster than its keyring), and
 the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls).
@@ -18,6 +20,7 @@ the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls)
 import sys
 
 from bench.api import api_figures
+from bench.breach import breach_figures
 from bench.database import database_figures
 from bench.harness import median_rates
 from bench.kms_calls import kms_calls_per_million
@@ -60,6 +63,9 @@ def main() -> None:
         print(f"{name}: {text}", flush=True)
     # The data service: API writes over loopback, 16 clients, one process (bench/api.py, P3 P14).
     for name, text in api_figures().items():
+        print(f"{name}: {text}", flush=True)
+    # Breach response: impact from a 10,000,000-event ledger, the drill (bench/breach.py, P12 P14).
+    for name, text in breach_figures().items():
         print(f"{name}: {text}", flush=True)
 
 
