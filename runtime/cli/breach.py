@@ -68,8 +68,10 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     commands = breach.add_subparsers(dest="breach_command", metavar="BREACH_COMMAND", required=True)
 
     declare = commands.add_parser("declare", help="declare an incident, compute its impact, notify")
-    declare.add_argument("--from", dest="start", required=True, type=_time, metavar="T1")
-    declare.add_argument("--to", dest="end", required=True, type=_time, metavar="T2")
+    declare.add_argument("--from", dest="start", required=True, type=_time, metavar="T1",
+                         help="start of the breach window (ISO 8601 with a zone)")
+    declare.add_argument("--to", dest="end", required=True, type=_time, metavar="T2",
+                         help="end of the window, exclusive")
     declare.add_argument("--tables", nargs="+", metavar="TABLE", help="only events on these tables")
     declare.add_argument("--actors", nargs="+", metavar="ID", help="only events by these actor ids")
     declare.add_argument("--orgs", nargs="+", metavar="ID", help="only events on these organisations' data")

@@ -251,6 +251,9 @@ def cut_over_steps(plan: RestorePlan, restored: ClusterFacts) -> list[str]:
         f"From a lifecycle job task pointed at {restored.endpoint} (PLATFORM_DATABASE_HOST), run "
         "`python -m runtime audit verify` and `python -m runtime db self-check --mode job`; compare the row counts "
         "above with what you expect at the restore time.",
+        "Replay the erasures (P10): the restored data predates some of them. Run `python -m runtime erase "
+        "register` against the live database, then `python -m runtime erase --org ORG` against the restored one "
+        "for every organisation it lists.",
         f"Swap names so every task keeps its endpoint: aws rds modify-db-cluster --db-cluster-identifier "
         f"{plan.source} --new-db-cluster-identifier {old} --apply-immediately; wait until it is available; then "
         f"aws rds modify-db-cluster --db-cluster-identifier {plan.target} --new-db-cluster-identifier {plan.source} "

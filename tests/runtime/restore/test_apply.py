@@ -243,7 +243,7 @@ def test_apply_counts_rows_through_the_runtime_when_reachable(account: Account,
     assert "prompts (estimated)" in applied.row_counts and "audit_events (estimated)" in applied.row_counts
     assert any(c.name == "audit-trail" and c.ok for c in applied.checks)
     steps = cut_over_steps(applied.plan, applied.restored)
-    assert len(steps) == 6 and "desired-count 0" in steps[0]
+    assert len(steps) == 7 and "desired-count 0" in steps[0] and "erase register" in steps[2]
 
 
 @pytest.mark.postgres
