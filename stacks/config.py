@@ -8,6 +8,7 @@ that names the file, the field and the fix, before any construct is built.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -95,6 +96,14 @@ class EnvironmentConfig:
     oidc_user_info_endpoint: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret_name: str | None = None
+    # Users' identity provider: bearer JWTs (always: the support service uses them over the VPN).
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_jwks_file: str = ""  # the IdP's public keys (JWKS), a file next to the config file
+    jwt_jwks: str = ""  # its content, read by the loader (not settable)
+    # Breach response (P12): who impacted users contact; the SES identity notifications come from.
+    breach_contact: str = ""
+    breach_sender: str | None = None
     # Support access (P4).
     vpn_client_cidr: str = "172.30.0.0/22"
     vpn_server_certificate_arn: str = ""
@@ -171,7 +180,7 @@ class PlatformConfig:
 
 
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(EnvironmentConfig)}
-_SETTABLE = sorted(set(_FIELD_TYPES) - {"name"})
+_SETTABLE = sorted(set(_FIELD_TYPES) - {"name", "jwt_jwks"})
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PlatformConfig:
@@ -219,7 +228,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
             )
         merged[env_name][field_name] = _coerce(f"context override {key!r}", field_name, value)
 
-    environments = tuple(_build(source, name, values) for name, values in merged.items())
+    environments = tuple(_build(source, name, values, path.parent) for name, values in merged.items())
     _check_across(source, environments)
     return PlatformConfig(source=source, app_name=app_name, environments=environments)
 
@@ -258,7 +267,7 @@ def _coerce(where: str, field_name: str, value: Any) -> Any:
     return value
 
 
-def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
+def _build(source: str, name: str, values: dict[str, Any], folder: Path) -> EnvironmentConfig:
     where = f"{source}: environments.{name}"
 
     def fail(field_name: str, problem: str) -> ConfigError:
@@ -356,9 +365,36 @@ def _build(source: str, name: str, values: dict[str, Any]) -> EnvironmentConfig:
     _check_service(fail, values, region, values["account"], kind)
     _check_vpn(fail, values, network, region, values["account"])
     _check_existing(fail, values, az_count, region, values["account"])
+    values["jwt_jwks"] = _identity_provider(fail, values, folder)
+    if not re.match(r"^\S+@\S+\.\S+$|^https://\S+$", values.get("breach_contact", "")):
+        raise fail("breach_contact", "is missing; give the address or https:// page impacted users contact (P12).")
+    if values.get("breach_sender") and not re.match(r"^\S+@\S+\.\S+$", values["breach_sender"]):
+        raise fail("breach_sender", "must be the verified SES e-mail address breach notifications are sent from.")
     return EnvironmentConfig(
         **{**values, "name": name, "az_count": az_count, "availability_zones": azs},
     )
+
+
+def _identity_provider(fail: Any, values: dict[str, Any], folder: Path) -> str:
+    """The IdP's issuer, audience and public keys: the services verify users' bearer tokens with them."""
+    issuer, audience, jwks_file = (values.get(k, "") for k in ("jwt_issuer", "jwt_audience", "jwt_jwks_file"))
+    if not str(issuer).startswith("https://"):
+        raise fail("jwt_issuer", f"{issuer!r} must be the identity provider's https:// issuer URL.")
+    if not audience:
+        raise fail("jwt_audience", "is missing; give the audience the IdP puts in tokens for this platform.")
+    if not jwks_file:
+        raise fail("jwt_jwks_file", "is missing; give a file with the IdP's public keys (a JWKS document).")
+    path = folder / jwks_file
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise fail("jwt_jwks_file", f"{path} does not exist.") from None
+    except json.JSONDecodeError as exc:
+        raise fail("jwt_jwks_file", f"{path} is not valid JSON ({exc}).") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not keys or any("d" in key for key in keys if isinstance(key, dict)):
+        raise fail("jwt_jwks_file", f'{path} must be a JWKS with public keys only (a "keys" list, no private parts).')
+    return json.dumps(document, separators=(",", ":"))
 
 
 def _arn_check(fail: Any, field_name: str, value: Any, service: str, resource: str, region: str, account: str) -> None:

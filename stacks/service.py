@@ -110,6 +110,9 @@ class ServiceStack(PlatformStack):
             max_tasks=env_config.service_max_tasks,
         )
         self.public_alb = self._public_load_balancer(network, storage)
+        if env_config.alb_oidc:
+            # The data service trusts the x-amzn-oidc-data header only when THIS load balancer signed it.
+            self.data_service.container.add_environment(settings.ALB_SIGNER_ARN, self.public_alb.load_balancer_arn)
         self.web_acl = LoadBalancerWebAcl(
             self, "WebAcl", env_config=env_config, logs_key=keys.logs, load_balancer=self.public_alb, purpose="public"
         )
@@ -157,7 +160,17 @@ class ServiceStack(PlatformStack):
                 description=f"{name} tasks to Aurora",
             )
 
-        self.job_task_definition = self._lifecycle_job(app_name, image, storage, secrets)
+        self.receipt_secret = secretsmanager.Secret(
+            self,
+            "ErasureReceiptKey",
+            description=f"{app_name} {env_config.name}: secret key that MACs erasure receipts (P10)",
+            encryption_key=secret_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal,
+        )
+        classify(self.receipt_secret, DataClass.NOT_SENSITIVE)
+        job_secrets = {**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)}
+        self.job_task_definition = self._lifecycle_job(app_name, image, storage, job_secrets)
         CfnOutput(self, "JobTaskDefinitionArn", value=self.job_task_definition.task_definition_arn)
         CfnOutput(self, "JobSecurityGroupId", value=self.job_security_group.security_group_id)
         CfnOutput(
@@ -222,8 +235,16 @@ class ServiceStack(PlatformStack):
             settings.DATABASE_USER: db_user,
             settings.DATABASE_IAM_AUTH: "true",
             settings.DATABASE_CA_BUNDLE: RDS_CA_BUNDLE,
+            settings.SERVICE_HOST: "0.0.0.0",  # noqa: S104 - the task's own ENI; its security group admits the ALB only
             settings.SERVICE_PORT: str(HTTPS_PORT if env.hipaa else HTTP_PORT),
             settings.SERVICE_TLS: "true" if env.hipaa else "false",
+            # HIPAA: the task makes its own certificate; the load balancer encrypts to it without verifying.
+            settings.SERVICE_TLS_SELF_SIGNED: "true" if env.hipaa else "false",
+            # Bearer tokens from the IdP: the support service always, the data service without ALB OIDC.
+            settings.AUTH_MODE: "alb-oidc" if mode == "owner" and env.alb_oidc else "bearer-jwt",
+            settings.JWT_ISSUER: env.jwt_issuer,
+            settings.JWT_AUDIENCE: env.jwt_audience,
+            settings.JWT_JWKS: env.jwt_jwks,
         }
 
     def _task_role(
@@ -380,6 +401,65 @@ class ServiceStack(PlatformStack):
         )
         return alb
 
+    def _incident_topic_arn(self, app_name: str) -> str:
+        """Named in stacks/audit.py; built from its name so this stack needs no reference to that one."""
+        env = self._env
+        return f"arn:{self.partition}:sns:{env.region}:{env.account}:{app_name}-{env.name}-incidents"
+
+    def _job_environment(self, app_name: str) -> dict[str, str]:
+        env = self._env
+        variables = {
+            settings.LONGEST_BACKUP_RETENTION_DAYS: str(env.longest_backup_retention_days),
+            settings.EXPORTS_BUCKET: exports_bucket_name(app_name, env),
+            settings.EXPORTS_KMS_KEY_ID: self._keys.exports.key_arn,
+            settings.INCIDENT_TOPIC_ARN: self._incident_topic_arn(app_name),
+            settings.BREACH_CONTACT: env.breach_contact,
+        }
+        if env.breach_sender:
+            variables[settings.BREACH_SENDER] = env.breach_sender
+        if self._data.cluster.secret is not None:
+            # The breach drill creates and drops its scratch database as the admin (P12 drills).
+            variables[settings.DATABASE_ADMIN_SECRET_ID] = self._data.cluster.secret.secret_arn
+        return variables
+
+    def _breach_statements(self, app_name: str) -> list[iam.PolicyStatement]:
+        """Breach response from the job: publish to the incident topic, send notifications from the sender."""
+        env = self._env
+        statements = [
+            iam.PolicyStatement(
+                sid="PublishIncidents", actions=["sns:Publish"], resources=[self._incident_topic_arn(app_name)]
+            ),
+            iam.PolicyStatement(
+                sid="IncidentTopicKeyThroughSnsOnly",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self._keys.audit.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{env.region}.amazonaws.com"}},
+            ),
+        ]
+        if env.breach_sender:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="SendBreachNotifications",
+                    actions=["ses:SendEmail", "ses:SendRawEmail"],
+                    resources=[f"arn:{self.partition}:ses:{env.region}:{env.account}:identity/{env.breach_sender}"],
+                )
+            )
+        if self._data.cluster.secret is not None:
+            statements += [
+                iam.PolicyStatement(
+                    sid="AdminSecretForBreachDrills",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self._data.cluster.secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DatabaseKeyThroughSecretsManagerOnly",
+                    actions=["kms:Decrypt"],
+                    resources=[self._keys.database.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{env.region}.amazonaws.com"}},
+                ),
+            ]
+        return statements
+
     def _lifecycle_job(
         self, app_name: str, image: ecs.ContainerImage, storage: StorageStack, secrets: dict[str, ecs.Secret]
     ) -> ecs.FargateTaskDefinition:
@@ -394,16 +474,26 @@ class ServiceStack(PlatformStack):
             extra=[
                 iam.PolicyStatement(
                     sid="WriteAndPresignExports",
-                    actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+                    actions=[
+                        "s3:PutObject",
+                        "s3:GetObject",
+                        "s3:AbortMultipartUpload",
+                        # Erasure removes an organisation's exports, every version of them (P10).
+                        "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
+                    ],
                     resources=[f"{bucket_arn}/*"],
                 ),
-                iam.PolicyStatement(sid="ListExports", actions=["s3:ListBucket"], resources=[bucket_arn]),
+                iam.PolicyStatement(
+                    sid="ListExports", actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket_arn]
+                ),
                 iam.PolicyStatement(
                     sid="ExportsKeyThroughS3Only",
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[self._keys.exports.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"s3.{self._env.region}.amazonaws.com"}},
                 ),
+                *self._breach_statements(app_name),
             ],
         )
         logs = EncryptedLogGroup(
@@ -420,7 +510,7 @@ class ServiceStack(PlatformStack):
             "job",
             image=image,
             command=["python", "-m", "runtime", "--help"],
-            environment={**self._environment("job", DB_USERS["job"])},
+            environment={**self._environment("job", DB_USERS["job"]), **self._job_environment(app_name)},
             secrets=secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="job", log_group=logs.log_group),
             readonly_root_filesystem=True,

@@ -76,7 +76,13 @@ class StorageStack(PlatformStack):
                 sid="OnlyTheLifecycleJobReadsOrWritesExports",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+                actions=[
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                ],
                 resources=[self.exports.arn_for_objects("*")],
                 conditions={"StringNotEquals": {"aws:PrincipalArn": job_role_arn}},
             )

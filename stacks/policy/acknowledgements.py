@@ -172,10 +172,10 @@ REGISTER: tuple[Acknowledgement, ...] = (
     *(
         Acknowledgement(
             rule=rule,
-            paths=("Service/AuditChainKey",),
-            reason="The audit chain's MAC key cannot rotate on a schedule without breaking verification of past "
-            "events; it is rolled by the runtime with a signed checkpoint, not by Secrets Manager.",
-            concerns="P14",
+            paths=("Service/AuditChainKey", "Service/ErasureReceiptKey"),
+            reason="MAC keys of the audit chain and of erasure receipts cannot rotate on a schedule without breaking "
+            "verification of what they already signed; the runtime rolls them with a signed checkpoint.",
+            concerns="P14, P10",
             review_by=NEXT_REVIEW,
         )
         for rule in (

@@ -18,6 +18,10 @@ app_name = "adp"
 [defaults]
 region = "eu-west-1"
 domain_name = "api.example.com"
+jwt_issuer = "https://idp.example.com/"
+jwt_audience = "adp-api"
+jwt_jwks_file = "jwks.json"
+breach_contact = "privacy@example.com"
 [environments.dev]
 kind = "dev"
 account = "111111111111"
@@ -39,6 +43,8 @@ vpn_client_root_certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificat
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "envs.toml"
     path.write_text(text)
+    jwks = ROOT / "config" / "jwks" / "operator-idp.example.json"
+    (tmp_path / "jwks.json").write_text(jwks.read_text())
     return path
 
 
@@ -132,6 +138,17 @@ def test_config_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
             "account 111111111111",
         ),
         (('kind = "prod"', 'kind = "prod"\nservice_min_tasks = 1'), "environments.prod.service_min_tasks", "need 2"),
+        (
+            ('kind = "dev"', 'kind = "dev"\njwt_jwks_file = "missing.json"'),
+            "environments.dev.jwt_jwks_file",
+            "does not exist",
+        ),
+        (('kind = "dev"', 'kind = "dev"\njwt_issuer = "http://idp"'), "environments.dev.jwt_issuer", "https://"),
+        (
+            ('kind = "dev"', 'kind = "dev"\nbreach_contact = "nobody"'),
+            "environments.dev.breach_contact",
+            "impacted users",
+        ),
     ],
 )
 def test_config_bad_value_names_file_field_and_fix(

@@ -20,7 +20,7 @@ TLS12_PLUS_POLICIES = {
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
     "ELBSecurityPolicy-TLS13-1-3-2021-06",
 }
-SECRET_LOOKING_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL", re.IGNORECASE)
+SECRET_LOOKING_NAME = re.compile(r"PASSWORD|SECRET(?!_ID)|TOKEN|PRIVATE|CREDENTIAL", re.IGNORECASE)
 SECRET_LOOKING_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN|eyJ[\w-]{10,}\.)")
 
 
@@ -94,7 +94,8 @@ def test_tasks_have_no_plaintext_secrets_public_ip_or_writable_root(each_install
                     assert not SECRET_LOOKING_NAME.search(name), f"{env}/{logical_id}: {name}"
                     assert not SECRET_LOOKING_VALUE.search(json.dumps(value)), f"{env}/{logical_id}: {name}"
                 secrets = {s["Name"] for s in container.get("Secrets", [])}
-                assert secrets == {settings.AUDIT_CHAIN_KEY}
+                job = logical_id.startswith("LifecycleJob")
+                assert secrets == {settings.AUDIT_CHAIN_KEY, *([settings.ERASURE_RECEIPT_KEY] if job else [])}
                 assert container["ReadonlyRootFilesystem"] is True
                 assert container["User"] == "10001"
         for _, service in _all(assembly, env, "AWS::ECS::Service"):

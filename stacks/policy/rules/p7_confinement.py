@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from stacks.policy.rules.base import CLASSIFICATION_TAG, AssemblyView, Result, Rule
 from stacks.policy.rules.p2_classification import DATA_STORE_TYPES
 
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|CREDENTIAL|API_KEY", re.IGNORECASE)
+# A variable that NAMES a secret (…_SECRET_ID, …_SECRET_ARN) is fine; one that holds it is not.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET(?!_ID|_ARN)|TOKEN|PRIVATE_KEY|CREDENTIAL|API_KEY", re.IGNORECASE)
 SECRET_VALUE = re.compile(
     r"(AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key ids
     r"|-----BEGIN [A-Z ]*PRIVATE KEY"
