@@ -76,7 +76,7 @@ DEFAULT_AUTH_ORGANISATION_CLAIM: Final = "org_id"
 # Only "verify-full" is accepted; the variable exists so a weaker value fails loudly instead of silently.
 DATABASE_SSLMODE: Final = "PLATFORM_DATABASE_SSLMODE"
 # Secrets Manager secret (ARN or name) with the database password, when IAM authentication is off.
-DATABASE_PASSWORD_SECRET_ID: Final = "PLATFORM_DATABASE_PASSWORD_SECRET_ID"
+DATABASE_PASSWORD_SECRET_ID: Final = "PLATFORM_DATABASE_PASSWORD_SECRET_ID"  # noqa: S105 (a variable name)
 DATABASE_POOL_MIN_SIZE: Final = "PLATFORM_DATABASE_POOL_MIN_SIZE"
 DATABASE_POOL_MAX_SIZE: Final = "PLATFORM_DATABASE_POOL_MAX_SIZE"
 DEFAULT_DATABASE_PORT: Final = 5432
