@@ -7,7 +7,6 @@
   no packet from a support laptop can reach the app or data tiers or the database.
 """
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -15,7 +14,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.keys import EnvironmentKeys
 from stacks.network import NetworkStack
 
@@ -56,7 +55,7 @@ class AccessStack(PlatformStack):
             retention_days=env_config.log_retention_days,
             # Who connected when, from where: support staff, not user data (P4 requires these logs).
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
         saml = (
             ec2.ClientVpnUserBasedAuthentication.federated(

@@ -27,7 +27,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.constructs.secure_bucket import secure_bucket
 from stacks.data import DataStack
 from stacks.keys import EnvironmentKeys
@@ -86,7 +86,7 @@ class AuditStack(PlatformStack):
             purpose="audit",
             summary="CloudTrail, incident topic, detections and alarms (P12 P14)",
         )
-        removal = RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY
+        removal = retain_in_production(env_config)
         self.topic = sns.Topic(
             self,
             "IncidentTopic",

@@ -8,7 +8,7 @@
 - Optional cross-region copy into a vault of the same environment in another region.
 """
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -17,7 +17,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 
 VAULT_LOCK_GRACE_DAYS = 3  # the minimum AWS allows before a lock becomes immutable (compliance mode)
 
@@ -43,7 +43,7 @@ def _vault(scope: Construct, env_config: EnvironmentConfig, name: str, key: kms.
         backup_vault_name=name,
         encryption_key=key,
         lock_configuration=_lock(env_config),
-        removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+        removal_policy=retain_in_production(env_config),
     )
     classify(vault, DataClass.SENSITIVE)
     return vault
@@ -70,7 +70,7 @@ class BackupCopyStack(PlatformStack):
             alias=f"alias/{app_name}/{env_config.name}/backups-copy",
             description=f"{app_name} {env_config.name}: cross-region backup copies (P6)",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
         self.vault = _vault(self, env_config, vault_name(app_name, env_config, "-copy"), key)
 

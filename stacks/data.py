@@ -14,7 +14,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.keys import EnvironmentKeys
 from stacks.network import NetworkStack
 
@@ -73,7 +73,7 @@ class DataStack(PlatformStack):
             key=keys.logs,
             retention_days=env_config.log_retention_days,
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
 
         azs = env_config.availability_zones

@@ -10,7 +10,6 @@ A self-hosted install may bring its own VPC (`existing_vpc_id` and subnet ids as
 stacks then add only a flow log to it, never routes or endpoints.
 """
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -19,7 +18,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.keys import EnvironmentKeys
 
 PUBLIC_TIER = "public"
@@ -69,7 +68,7 @@ class NetworkStack(PlatformStack):
             retention_days=env_config.log_retention_days,
             # Network metadata (addresses, ports, bytes) of this VPC; no payloads (P2, P7).
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
         self._flow_log(flow_log_group.log_group, env_config)
         if not env_config.uses_existing_vpc:

@@ -26,7 +26,7 @@ from runtime.envelope.keyrings.base import PURPOSE as ENVELOPE_PURPOSE
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.constructs.runtime_service import HTTP_PORT, HTTPS_PORT, RuntimeService
 from stacks.constructs.web_acl import LoadBalancerWebAcl
 from stacks.data import DATABASE_NAME, DataStack
@@ -66,7 +66,7 @@ class ServiceStack(PlatformStack):
         self._env = env_config
         self._keys = keys
         self._data = data
-        removal = RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY
+        removal = retain_in_production(env_config)
 
         self.cluster = ecs.Cluster(
             self,
@@ -502,7 +502,7 @@ class ServiceStack(PlatformStack):
             key=self._keys.logs,
             retention_days=self._env.log_retention_days,
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if self._env.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(self._env),
         )
         task = ecs.FargateTaskDefinition(self, "LifecycleJob", cpu=1024, memory_limit_mib=4096, task_role=role)
         task.add_volume(name="tmp")

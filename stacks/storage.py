@@ -5,13 +5,13 @@ exports key, expired after `export_expiry_days`, and only the lifecycle job role
 objects, so a presigned URL that role signs is the only way out.
 """
 
-from aws_cdk import RemovalPolicy, Tags
+from aws_cdk import Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
-from stacks.constructs.platform_stack import PlatformStack
+from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.constructs.secure_bucket import secure_bucket
 from stacks.keys import EnvironmentKeys
 from stacks.policy.rules.p7_confinement import EXPORT_PURPOSE, PURPOSE_TAG
@@ -45,7 +45,7 @@ class StorageStack(PlatformStack):
             purpose="storage",
             summary="export bucket (P13) and access-log bucket",
         )
-        removal = RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY
+        removal = retain_in_production(env_config)
         self.access_logs = secure_bucket(
             self,
             "AccessLogs",

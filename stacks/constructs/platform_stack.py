@@ -1,6 +1,6 @@
 """The base of every stack of one environment: its name, description, and its zones."""
 
-from aws_cdk import Environment, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
@@ -32,3 +32,8 @@ class PlatformStack(Stack):
     def availability_zones(self) -> list[str]:
         """The zones from config, so synth never needs an AWS lookup (no credentials, no network)."""
         return self._zones
+
+
+def retain_in_production(env_config: EnvironmentConfig) -> RemovalPolicy:
+    """Production stores and keys outlive their stack; other environments clean up after themselves."""
+    return RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY

@@ -6,7 +6,7 @@ with retention; secrets only through ECS secrets; autoscaling between configured
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -16,6 +16,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import retain_in_production
 
 CONTAINER_NAME = "runtime"
 HTTP_PORT = 8080
@@ -51,7 +52,7 @@ class RuntimeService(Construct):
             retention_days=env_config.log_retention_days,
             # The runtime logs ids, timings and status codes only; payloads never (P7, runtime/telemetry).
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
         self.task_definition = ecs.FargateTaskDefinition(
             self,

@@ -1,6 +1,5 @@
 """A load balancer's WAF web ACL: AWS managed rule groups, logging with secrets redacted (P7)."""
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_wafv2 as wafv2
@@ -9,6 +8,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
+from stacks.constructs.platform_stack import retain_in_production
 
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -71,7 +71,7 @@ class LoadBalancerWebAcl(Construct):
             key=logs_key,
             retention_days=env_config.log_retention_days,
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=RemovalPolicy.RETAIN if env_config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=retain_in_production(env_config),
         )
         wafv2.CfnLoggingConfiguration(
             self,
