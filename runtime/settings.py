@@ -63,6 +63,10 @@ SERVICE_MAX_BODY_BYTES: Final = "PLATFORM_SERVICE_MAX_BODY_BYTES"
 # JWT_AUDIENCE). The claim naming the caller's organisation (the owner id, a UUID) is AUTH_ORGANISATION_CLAIM.
 AUTH_MODE: Final = "PLATFORM_AUTH_MODE"
 AUTH_ORGANISATION_CLAIM: Final = "PLATFORM_AUTH_ORGANISATION_CLAIM"
+# Who is the organisation's admin (may request its export or erasure): a caller whose verified token's
+# AUTH_ADMIN_CLAIM (a string or a list of strings) contains AUTH_ADMIN_ROLE. No claim, no admin (403).
+AUTH_ADMIN_CLAIM: Final = "PLATFORM_AUTH_ADMIN_CLAIM"
+AUTH_ADMIN_ROLE: Final = "PLATFORM_AUTH_ADMIN_ROLE"
 JWT_ISSUER: Final = "PLATFORM_JWT_ISSUER"
 JWT_AUDIENCE: Final = "PLATFORM_JWT_AUDIENCE"
 JWT_JWKS: Final = "PLATFORM_JWT_JWKS"
@@ -71,6 +75,8 @@ DEFAULT_SERVICE_PORT: Final = 8080
 DEFAULT_SERVICE_MAX_BODY_BYTES: Final = 1_048_576
 DEFAULT_AUTH_MODE: Final = "alb-oidc"
 DEFAULT_AUTH_ORGANISATION_CLAIM: Final = "org_id"
+DEFAULT_AUTH_ADMIN_CLAIM: Final = "org_roles"
+DEFAULT_AUTH_ADMIN_ROLE: Final = "org-admin"
 
 # --- Database connections (P5), read by runtime.db.config ---
 # Only "verify-full" is accepted; the variable exists so a weaker value fails loudly instead of silently.

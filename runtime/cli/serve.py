@@ -34,5 +34,5 @@ def handle(args: argparse.Namespace) -> int:
         print(f"ready to serve: {config.service_name} API, {config.mode.value} mode, port {config.port}")
         return 0
     configure_logging()
-    server.run(config)
+    server.run(config, routers=wiring.service_routers(config))
     return 0

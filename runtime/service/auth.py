@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import jwt
@@ -48,6 +49,8 @@ class Principal:
     user_id: str
     organisation_id: str
     expires_at: float | None = field(default=None, compare=False)  # the credential's `exp`, when it has one
+    # The verified token's claims, for authorisation rules (e.g. `AdminRule`); never logged.
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _expiry(claims: Mapping[str, Any]) -> float | None:
@@ -75,7 +78,25 @@ class ClaimResolver:
         user, organisation = claims.get("sub"), claims.get(self.organisation_claim)
         if not isinstance(user, str) or not user or not isinstance(organisation, str) or not organisation:
             raise AuthenticationError(f"token lacks sub or {self.organisation_claim}")
-        return Principal(user_id=user, organisation_id=organisation, expires_at=_expiry(claims))
+        return Principal(user_id=user, organisation_id=organisation, expires_at=_expiry(claims),
+                         claims=MappingProxyType(dict(claims)))
+
+
+@dataclass(frozen=True)
+class AdminRule:
+    """A caller is its organisation's admin when its verified `claim` (a string, or a list of strings)
+    contains `role`. Fails closed: a missing or malformed claim is never an admin."""
+
+    claim: str
+    role: str
+
+    def allows(self, principal: Principal) -> bool:
+        value = principal.claims.get(self.claim)
+        if isinstance(value, str):
+            return value == self.role
+        if isinstance(value, list | tuple):
+            return any(isinstance(item, str) and item == self.role for item in value)
+        return False
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

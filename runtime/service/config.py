@@ -33,6 +33,7 @@ ALB_ARN: Final = re.compile(
     r"\d{12}:loadbalancer/app/[\w-]+/[0-9a-f]+"
 )
 _CLAIM: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_:./-]{0,63}")
+_ROLE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:./@-]{0,127}")
 MIN_BODY_BYTES: Final = 1024
 
 
@@ -54,6 +55,8 @@ class TlsSettings:
 class AuthSettings:
     mode: AuthMode
     organisation_claim: str = settings.DEFAULT_AUTH_ORGANISATION_CLAIM
+    admin_claim: str = settings.DEFAULT_AUTH_ADMIN_CLAIM
+    admin_role: str = settings.DEFAULT_AUTH_ADMIN_ROLE
     alb_signer_arn: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -217,6 +220,17 @@ def _auth(environ: Mapping[str, str], mode: ServiceMode | None) -> AuthSettings:
     claim = _text(environ, settings.AUTH_ORGANISATION_CLAIM) or settings.DEFAULT_AUTH_ORGANISATION_CLAIM
     if not _CLAIM.fullmatch(claim):
         raise ConfigurationError(f"{settings.AUTH_ORGANISATION_CLAIM} must be a claim name, e.g. org_id")
+    admin_claim = _text(environ, settings.AUTH_ADMIN_CLAIM) or settings.DEFAULT_AUTH_ADMIN_CLAIM
+    if not _CLAIM.fullmatch(admin_claim):
+        raise ConfigurationError(
+            f"{settings.AUTH_ADMIN_CLAIM} must be a claim name, e.g. {settings.DEFAULT_AUTH_ADMIN_CLAIM}"
+        )
+    admin_role = _text(environ, settings.AUTH_ADMIN_ROLE) or settings.DEFAULT_AUTH_ADMIN_ROLE
+    if not _ROLE.fullmatch(admin_role):
+        raise ConfigurationError(
+            f"{settings.AUTH_ADMIN_ROLE} must be one role name (letters, digits, _ : . / @ -), "
+            f"e.g. {settings.DEFAULT_AUTH_ADMIN_ROLE}"
+        )
     if auth_mode is AuthMode.ALB_OIDC:
         arn = _required(environ, settings.ALB_SIGNER_ARN, "the ARN of the load balancer that signs in users")
         if not ALB_ARN.fullmatch(arn):
@@ -224,10 +238,11 @@ def _auth(environ: Mapping[str, str], mode: ServiceMode | None) -> AuthSettings:
                 f"{settings.ALB_SIGNER_ARN} is not an application load balancer ARN "
                 "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
             )
-        return AuthSettings(auth_mode, claim, alb_signer_arn=arn)
+        return AuthSettings(auth_mode, claim, admin_claim, admin_role, alb_signer_arn=arn)
     issuer = _required(environ, settings.JWT_ISSUER, "the IdP's issuer URL (the tokens' iss)")
     audience = _required(environ, settings.JWT_AUDIENCE, "this API's audience (the tokens' aud)")
-    return AuthSettings(auth_mode, claim, jwt_issuer=issuer, jwt_audience=audience, jwks=_jwks(environ))
+    return AuthSettings(auth_mode, claim, admin_claim, admin_role, jwt_issuer=issuer, jwt_audience=audience,
+                        jwks=_jwks(environ))
 
 
 def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:

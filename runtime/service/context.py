@@ -34,7 +34,7 @@ from runtime.db import Database, Principal, Records
 from runtime.db.connect import ConnectionSource
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import EnvelopeCipher
-from runtime.service.auth import Authenticator, CachingAuthenticator
+from runtime.service.auth import AdminRule, Authenticator, CachingAuthenticator
 from runtime.service.auth import Principal as Caller
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities
@@ -131,6 +131,21 @@ async def owner_principal_async(request: Request) -> Principal:
 
 async def owner_data_async(request: Request) -> OwnerData:
     return owner_data(request)
+
+
+def admin_principal(rule: AdminRule) -> Callable[[Request], Principal]:
+    """A dependency: the caller as the data layer's principal when `rule` says it is its organisation's
+    admin (e.g. for the lifecycle routes); 401 when not authenticated, 403 for anyone else. A plain
+    function, like `owner_principal` (FastAPI runs it in a worker thread)."""
+
+    def organisation_admin(request: Request) -> Principal:
+        who = caller(request)
+        principal = service_context(request).identities.owner_principal(who, request_id(request))
+        if not rule.allows(who):
+            raise HTTPException(403, "only the organisation's admin may do this")
+        return principal
+
+    return organisation_admin
 
 
 # The dependencies as annotations: `def endpoint(principal: OwnerPrincipal, data: OwnerDataDep)`.

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
 from runtime.audit.ledger import AuditLedger
@@ -21,6 +22,7 @@ from runtime.envelope import AwsKmsKeyring, DataKeyCache, EnvelopeCipher, Keyrin
 from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
 from runtime.service.auth import (
     ALB_HEADER,
+    AdminRule,
     AlbOidcAuthenticator,
     Authenticator,
     BearerJwtAuthenticator,
@@ -28,9 +30,10 @@ from runtime.service.auth import (
     ClaimResolver,
 )
 from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
-from runtime.service.context import OwnerData, ServiceContext
+from runtime.service.context import OwnerData, ServiceContext, admin_principal
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities, SubjectResolver
+from runtime.service.lifecycle_routes import lifecycle_router
 
 KEY_POOL_MAX = 3  # the key store's own pool: a cache miss never waits for the connection its request holds
 ClientFactory = Callable[[str], Any]  # AWS service name -> client
@@ -63,6 +66,16 @@ def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https
     bearer = BearerJwtAuthenticator(jwks=auth.jwks, issuer=auth.jwt_issuer, audience=auth.jwt_audience,
                                     resolve=resolve)
     return CachingAuthenticator(bearer, header="authorization")
+
+
+def service_routers(config: ServiceConfig) -> list[APIRouter]:
+    """The routers `serve` mounts beside the built-in API. Owner mode: the lifecycle routes (export and
+    erasure requests), admin per the configured claim; the lifecycle job runs the requests (no launcher).
+    Support mode: none."""
+    if config.mode is not ServiceMode.OWNER:
+        return []
+    rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
+    return [lifecycle_router(admin_principal=admin_principal(rule))]
 
 
 def build_context(
