@@ -60,3 +60,11 @@ def test_report_of_a_failing_synth_names_the_open_problems(operator: Assembly, t
     markdown = (folder / "report.md").read_text()
     assert "Result: **FAIL**" in markdown
     assert f"- unacknowledged: {finding}" in markdown
+
+
+def test_every_promise_points_at_code_and_tests_that_exist() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for promise in PROMISES:
+        assert promise.tests, f"{promise.id} names no test"
+        for path in (*promise.runtime, *promise.tests):
+            assert (root / path).exists(), f"{promise.id}: {path} does not exist"
