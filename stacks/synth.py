@@ -68,6 +68,11 @@ class SynthOutcome:
     policy_results: list[Result] = field(repr=False, default_factory=list)  # every check of the platform pack
 
     @property
+    def pack_names(self) -> list[str]:
+        """Every pack and gate that ran, whether it found anything or not, in a stable order."""
+        return sorted({*PACKS, PACK_NAME} | {f.plugin for f in self.findings} | {g.tool for g in self.gates})
+
+    @property
     def passed(self) -> bool:
         return not self.unacknowledged and not self.stale and not self.expired and self.cdk_verdict_passed
 
@@ -204,7 +209,7 @@ def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
             lines.append(
                 f"  {env.name:<8} {env.kind:<4} {env.account}/{env.region}: {len(stacks)} stacks ({', '.join(stacks)})"
             )
-    plugins = sorted({f.plugin for f in outcome.findings} | {*PACKS, PACK_NAME})
+    plugins = outcome.pack_names
     open_count = Counter(f.plugin for f in outcome.unacknowledged)
     ack_count = Counter(f.plugin for f, _ in outcome.acknowledged)
     lines.append("Policy findings per pack: unacknowledged / acknowledged")

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import PlatformConfig
-from stacks.policy.acknowledgements import Acknowledgement
-from stacks.policy.packs import PACKS
 from stacks.policy.platform_pack import PACK_NAME
 from stacks.policy.promises import PROMISES, Promise
 from stacks.policy.rules import ALL_RULES, Status
@@ -41,23 +39,15 @@ class Row:
     review_by: str = ""
 
 
-def _acknowledgement_for(outcome: SynthOutcome, env: str, rule: str, path: str) -> Acknowledgement | None:
-    for finding, entry in outcome.acknowledged:
-        if finding.environment == env and finding.rule == rule and finding.path == path:
-            return entry
-    return None
-
-
 def rows(outcome: SynthOutcome) -> list[Row]:
     """One row per platform-rule check and per promise it keeps, then one per other acknowledged finding."""
     found: list[Row] = []
+    acknowledgements = {(f.environment, f.rule, f.path): entry for f, entry in outcome.acknowledged}
     for result in outcome.policy_results:
         resource = result.resource
         entry = None
         if result.status is Status.NON_COMPLIANT:
-            entry = _acknowledgement_for(
-                outcome, resource.environment, f"Platform-Policy::{result.rule}", resource.path
-            )
+            entry = acknowledgements.get((resource.environment, f"Platform-Policy::{result.rule}", resource.path))
         status = "acknowledged" if entry else result.status.value
         for promise in result.promises:
             found.append(
@@ -96,8 +86,7 @@ def rows(outcome: SynthOutcome) -> list[Row]:
 def pack_totals(outcome: SynthOutcome) -> list[dict[str, Any]]:
     totals = []
     gates = {gate.tool: gate for gate in outcome.gates}
-    plugins = sorted({*PACKS, PACK_NAME} | {f.plugin for f in outcome.findings})
-    for plugin in plugins:
+    for plugin in outcome.pack_names:
         findings = [f for f in outcome.findings if f.plugin == plugin]
         acknowledged = sum(1 for f, _ in outcome.acknowledged if f.plugin == plugin)
         total: dict[str, Any] = {
@@ -110,20 +99,6 @@ def pack_totals(outcome: SynthOutcome) -> list[dict[str, Any]]:
         if gate is not None:
             total.update(passed=gate.passed, failed=gate.failed, skipped=gate.skipped, version=gate.version)
         totals.append(total)
-    for gate in outcome.gates:
-        if gate.tool not in plugins:
-            totals.append(
-                {
-                    "pack": gate.tool,
-                    "findings": 0,
-                    "acknowledged": 0,
-                    "unacknowledged": 0,
-                    "passed": gate.passed,
-                    "failed": gate.failed,
-                    "skipped": gate.skipped,
-                    "version": gate.version,
-                }
-            )
     return totals
 
 
