@@ -12,6 +12,7 @@ import pytest
 
 import stacks  # noqa: F401  (jsii environment first)
 from stacks.config import PlatformConfig, load_config
+from stacks.policy.gates.assembly import stack_templates
 from stacks.synth import SynthOutcome, synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,18 +41,8 @@ class Assembly:
 
 def _read_templates(outdir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     templates: dict[str, dict[str, dict[str, Any]]] = {}
-    manifest = json.loads((outdir / "manifest.json").read_text())
-    for artifact in manifest["artifacts"].values():
-        if artifact["type"] != "cdk:cloud-assembly":
-            continue
-        nested = outdir / artifact["properties"]["directoryName"]
-        env = artifact["properties"]["displayName"]
-        nested_manifest = json.loads((nested / "manifest.json").read_text())
-        for stack in nested_manifest["artifacts"].values():
-            if stack["type"] == "aws:cloudformation:stack":
-                props = stack["properties"]
-                template = json.loads((nested / props["templateFile"]).read_text())
-                templates.setdefault(env, {})[props.get("stackName", stack["displayName"])] = template
+    for stack in stack_templates(outdir):
+        templates.setdefault(stack.stage, {})[stack.stack_name] = json.loads(stack.file.read_text())
     return templates
 
 

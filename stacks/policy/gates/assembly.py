@@ -32,6 +32,7 @@ class StackTemplate:
     artifact_id: str
     stage: str  # the environment: construct path of the enclosing stage ("" for a stack outside any stage)
     stack_path: str  # construct path of the stack, e.g. "dev/Service"
+    stack_name: str  # the CloudFormation stack name, e.g. "adp-dev-service"
     region: str | None
     construct_paths: Mapping[str, str] = field(repr=False)  # logical id -> full construct path
 
@@ -78,6 +79,7 @@ def _walk(directory: Path, stage: str) -> Iterator[StackTemplate]:
                 artifact_id=artifact_id,
                 stage=stage,
                 stack_path=artifact.get("displayName", artifact_id),
+                stack_name=properties.get("stackName", artifact_id),
                 region=region if _REGION.match(region) else None,
                 construct_paths=_construct_paths(directory, artifact, file),
             )
