@@ -28,6 +28,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from runtime.audit.events import Action
+from runtime.checks import Check
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.records import FieldCipher
@@ -253,13 +254,6 @@ class Eraser:
 
 
 # --- erase verify --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)

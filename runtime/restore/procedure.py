@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
+from runtime.checks import Check
 from runtime.errors import PlatformError, RestorePlanError, RestoreStepError, RestoreVerificationError
 from runtime.restore.cluster import TAG_RESTORE_OF, TAG_RESTORE_TO, ClusterFacts, same_key
 from runtime.restore.plan import InstancePlan, RestorePlan
@@ -44,13 +45,6 @@ class RowCounter(Protocol):
     def counts(self, endpoint: str, port: int | None) -> Mapping[str, int | None]:
         """Rows per key table of the database at `endpoint`; raises a PlatformError when unreachable."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
