@@ -27,11 +27,11 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
-from stacks.constructs.runtime_service import HTTP_PORT, HTTPS_PORT, RuntimeService
+from stacks.constructs.runtime_service import HTTP_PORT, HTTPS_PORT, RuntimeService, add_runtime_container
 from stacks.constructs.web_acl import LoadBalancerWebAcl
 from stacks.data import DATABASE_NAME, DataStack
 from stacks.keys import EnvironmentKeys, cluster_name
-from stacks.network import NetworkStack
+from stacks.network import APP_TIER, NetworkStack
 from stacks.storage import StorageStack, exports_bucket_name, lifecycle_job_role_name
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
@@ -176,7 +176,7 @@ class ServiceStack(PlatformStack):
         CfnOutput(
             self,
             "JobSubnetIds",
-            value=",".join(network.vpc.select_subnets(subnet_group_name="app").subnet_ids),
+            value=",".join(network.vpc.select_subnets(subnet_group_name=APP_TIER).subnet_ids),
             description="Run one-off lifecycle jobs (aws ecs run-task) in these subnets with the group above",
         )
         for task in (self.data_service.task_definition, self.support_service.task_definition, self.job_task_definition):
@@ -505,16 +505,13 @@ class ServiceStack(PlatformStack):
             removal_policy=retain_in_production(self._env),
         )
         task = ecs.FargateTaskDefinition(self, "LifecycleJob", cpu=1024, memory_limit_mib=4096, task_role=role)
-        task.add_volume(name="tmp")
-        container = task.add_container(
+        add_runtime_container(
+            task,
             "job",
             image=image,
             command=["python", "-m", "runtime", "--help"],
             environment={**self._environment("job", DB_USERS["job"]), **self._job_environment(app_name)},
             secrets=secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="job", log_group=logs.log_group),
-            readonly_root_filesystem=True,
-            user="10001",
         )
-        container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
         return task

@@ -27,6 +27,35 @@ def container_port(env_config: EnvironmentConfig) -> int:
     return HTTPS_PORT if env_config.hipaa else HTTP_PORT
 
 
+def add_runtime_container(
+    task_definition: ecs.TaskDefinition,
+    name: str,
+    *,
+    image: ecs.ContainerImage,
+    environment: Mapping[str, str],
+    secrets: Mapping[str, ecs.Secret],
+    logging: ecs.LogDriver,
+    port_mappings: list[ecs.PortMapping] | None = None,
+    command: list[str] | None = None,
+) -> ecs.ContainerDefinition:
+    """The runtime image as a non-root container on a read-only root filesystem; /tmp (encrypted task
+    storage) is the only writable place."""
+    container = task_definition.add_container(
+        name,
+        image=image,
+        command=command,
+        environment=dict(environment),
+        secrets=dict(secrets),
+        logging=logging,
+        port_mappings=port_mappings,
+        readonly_root_filesystem=True,
+        user="10001",
+    )
+    task_definition.add_volume(name="tmp")
+    container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
+    return container
+
+
 class RuntimeService(Construct):
     def __init__(
         self,
@@ -66,19 +95,15 @@ class RuntimeService(Construct):
             ),
         )
         port = container_port(env_config)
-        self.container = self.task_definition.add_container(
+        self.container = add_runtime_container(
+            self.task_definition,
             CONTAINER_NAME,
             image=image,
-            environment=dict(environment),
-            secrets=dict(secrets),
+            environment=environment,
+            secrets=secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=construct_id.lower(), log_group=logs.log_group),
             port_mappings=[ecs.PortMapping(container_port=port)],
-            readonly_root_filesystem=True,
-            user="10001",
         )
-        # The read-only root filesystem leaves /tmp as the only writable place (encrypted task storage).
-        self.task_definition.add_volume(name="tmp")
-        self.container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
 
         self.security_group = ec2.SecurityGroup(
             self,
