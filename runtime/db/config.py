@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Final
 
 from runtime import settings
+from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError, InsecureConnectionError
 
 REQUIRED_SSLMODE: Final = "verify-full"
 MIN_TLS_VERSION: Final = "TLSv1.2"
 _TLS_VERSIONS: Final = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,34 +48,22 @@ class DatabaseSettings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "DatabaseSettings":
         def need(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise ConfigurationError(f"{name} is not set; the service stack sets it on every task")
-            return value
+            return required(environ, name, "the value the service stack sets on every task")
 
-        def integer(name: str, default: int) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+        def number(name: str, default: int) -> int:
+            return integer(environ, name, default)
 
-        iam_raw = environ.get(settings.DATABASE_IAM_AUTH, "").strip().lower()
-        if iam_raw not in _TRUE + _FALSE:
-            raise ConfigurationError(f"{settings.DATABASE_IAM_AUTH} must be true or false; got {iam_raw!r}")
         return cls(
             host=need(settings.DATABASE_HOST),
-            port=integer(settings.DATABASE_PORT, settings.DEFAULT_DATABASE_PORT),
+            port=number(settings.DATABASE_PORT, settings.DEFAULT_DATABASE_PORT),
             dbname=need(settings.DATABASE_NAME),
             user=need(settings.DATABASE_USER),
             ca_bundle=Path(need(settings.DATABASE_CA_BUNDLE)),
-            sslmode=environ.get(settings.DATABASE_SSLMODE, "").strip() or REQUIRED_SSLMODE,
-            iam_auth=iam_raw in _TRUE,
-            password_secret_id=environ.get(settings.DATABASE_PASSWORD_SECRET_ID, "").strip() or None,
-            pool_min_size=integer(settings.DATABASE_POOL_MIN_SIZE, settings.DEFAULT_DATABASE_POOL_MIN_SIZE),
-            pool_max_size=integer(settings.DATABASE_POOL_MAX_SIZE, settings.DEFAULT_DATABASE_POOL_MAX_SIZE),
+            sslmode=text(environ, settings.DATABASE_SSLMODE) or REQUIRED_SSLMODE,
+            iam_auth=flag(environ, settings.DATABASE_IAM_AUTH),
+            password_secret_id=text(environ, settings.DATABASE_PASSWORD_SECRET_ID) or None,
+            pool_min_size=number(settings.DATABASE_POOL_MIN_SIZE, settings.DEFAULT_DATABASE_POOL_MIN_SIZE),
+            pool_max_size=number(settings.DATABASE_POOL_MAX_SIZE, settings.DEFAULT_DATABASE_POOL_MAX_SIZE),
         )
 
     def libpq_params(self) -> dict[str, str | int]:

@@ -6,6 +6,7 @@ from typing import Final
 
 from runtime import settings
 from runtime.envelope import CacheLimits
+from runtime.environment import optional_integer
 from runtime.errors import ConfigurationError
 
 MAX_URL_EXPIRY_SECONDS: Final = 604_800  # SigV4 presigned URLs live at most 7 days
@@ -36,11 +37,11 @@ class LifecycleSettings:
             raise ConfigurationError(f"{settings.ENVIRONMENT} is not set; the service stack sets it on every task")
         return cls(
             environment=environment,
-            longest_backup_retention_days=_integer(environ, settings.LONGEST_BACKUP_RETENTION_DAYS),
+            longest_backup_retention_days=optional_integer(environ, settings.LONGEST_BACKUP_RETENTION_DAYS),
             dek_cache_max_age_seconds=CacheLimits.from_environment(environ).max_age_seconds,
             exports_bucket=environ.get(settings.EXPORTS_BUCKET, "").strip() or None,
             exports_kms_key_id=environ.get(settings.EXPORTS_KMS_KEY_ID, "").strip() or None,
-            url_expiry_seconds=_integer(environ, settings.EXPORT_URL_EXPIRY_SECONDS)
+            url_expiry_seconds=optional_integer(environ, settings.EXPORT_URL_EXPIRY_SECONDS)
             or settings.DEFAULT_EXPORT_URL_EXPIRY_SECONDS,
         )
 
@@ -53,13 +54,3 @@ class LifecycleSettings:
                 "retention (max of backup_retention_days and pitr_retention_days)"
             )
         return self.longest_backup_retention_days
-
-
-def _integer(environ: Mapping[str, str], name: str) -> int | None:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None

@@ -20,12 +20,12 @@ from runtime.audit.keys import chain_key_from_environment
 from runtime.db.config import DatabaseSettings
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import CacheLimits, LocalKeyring
+from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError
 from runtime.service.auth import load_jwks
 
 T = TypeVar("T")
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 # The local keyring keeps its master key in a variable or a file: for local runs and tests only.
 LOCAL_KEYRING_ENVIRONMENTS: Final = ("local", "test")
 ALB_ARN: Final = re.compile(
@@ -111,15 +111,15 @@ class ServiceConfig:
                 return None
 
         mode = attempt(lambda: _service_mode(environ))
-        environment = attempt(lambda: _required(environ, settings.ENVIRONMENT, "dev, qa, prod or local"))
+        environment = attempt(lambda: required(environ, settings.ENVIRONMENT, "dev, qa, prod or local"))
         database = attempt(lambda: DatabaseSettings.from_environment(environ))
         chain_key = attempt(lambda: chain_key_from_environment(environ))
         auth = attempt(lambda: _auth(environ, mode))
-        host = _text(environ, settings.SERVICE_HOST) or "0.0.0.0"  # noqa: S104 (see ServiceConfig.host)
-        port = attempt(lambda: _integer(environ, settings.SERVICE_PORT, settings.DEFAULT_SERVICE_PORT, 1, 65535))
+        host = text(environ, settings.SERVICE_HOST) or "0.0.0.0"  # noqa: S104 (see ServiceConfig.host)
+        port = attempt(lambda: integer(environ, settings.SERVICE_PORT, settings.DEFAULT_SERVICE_PORT, 1, 65535))
         tls = attempt(lambda: _tls(environ))
         max_body = attempt(
-            lambda: _integer(environ, settings.SERVICE_MAX_BODY_BYTES, settings.DEFAULT_SERVICE_MAX_BODY_BYTES,
+            lambda: integer(environ, settings.SERVICE_MAX_BODY_BYTES, settings.DEFAULT_SERVICE_MAX_BODY_BYTES,
                              MIN_BODY_BYTES, 64 * 1_048_576)
         )
         cache_limits = attempt(lambda: CacheLimits.from_environment(environ))
@@ -143,39 +143,10 @@ class ServiceConfig:
 # --- readers: each raises ConfigurationError naming its variable and the fix -----------------------------
 
 
-def _text(environ: Mapping[str, str], name: str) -> str:
-    return environ.get(name, "").strip()
-
-
-def _required(environ: Mapping[str, str], name: str, what: str) -> str:
-    value = _text(environ, name)
-    if not value:
-        raise ConfigurationError(f"{name} is not set; set it to {what}")
-    return value
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    raw = _text(environ, name).lower()
-    if raw not in _TRUE + _FALSE:
-        raise ConfigurationError(f"{name} must be true or false; got {raw!r}")
-    return raw in _TRUE
-
-
-def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = _text(environ, name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={value} is out of range; use {low} to {high}")
-    return value
 
 
 def _service_mode(environ: Mapping[str, str]) -> ServiceMode:
-    raw = _required(environ, settings.SERVICE_MODE, "owner or support")
+    raw = required(environ, settings.SERVICE_MODE, "owner or support")
     try:
         mode = ServiceMode(raw)
     except ValueError:
@@ -188,10 +159,10 @@ def _service_mode(environ: Mapping[str, str]) -> ServiceMode:
 
 
 def _tls(environ: Mapping[str, str]) -> TlsSettings | None:
-    if not _flag(environ, settings.SERVICE_TLS):
+    if not flag(environ, settings.SERVICE_TLS):
         return None
-    self_signed = _flag(environ, settings.SERVICE_TLS_SELF_SIGNED)
-    cert, key = _text(environ, settings.SERVICE_TLS_CERT_FILE), _text(environ, settings.SERVICE_TLS_KEY_FILE)
+    self_signed = flag(environ, settings.SERVICE_TLS_SELF_SIGNED)
+    cert, key = text(environ, settings.SERVICE_TLS_CERT_FILE), text(environ, settings.SERVICE_TLS_KEY_FILE)
     if self_signed:
         if cert or key:
             raise ConfigurationError(
@@ -211,42 +182,42 @@ def _tls(environ: Mapping[str, str]) -> TlsSettings | None:
 
 
 def _auth(environ: Mapping[str, str], mode: ServiceMode | None) -> AuthSettings:
-    raw = _text(environ, settings.AUTH_MODE) or settings.DEFAULT_AUTH_MODE
+    raw = text(environ, settings.AUTH_MODE) or settings.DEFAULT_AUTH_MODE
     try:
         auth_mode = AuthMode(raw)
     except ValueError:
         choices = " or ".join(m.value for m in AuthMode)
         raise ConfigurationError(f"{settings.AUTH_MODE}={raw!r} is not supported; use {choices}") from None
-    claim = _text(environ, settings.AUTH_ORGANISATION_CLAIM) or settings.DEFAULT_AUTH_ORGANISATION_CLAIM
+    claim = text(environ, settings.AUTH_ORGANISATION_CLAIM) or settings.DEFAULT_AUTH_ORGANISATION_CLAIM
     if not _CLAIM.fullmatch(claim):
         raise ConfigurationError(f"{settings.AUTH_ORGANISATION_CLAIM} must be a claim name, e.g. org_id")
-    admin_claim = _text(environ, settings.AUTH_ADMIN_CLAIM) or settings.DEFAULT_AUTH_ADMIN_CLAIM
+    admin_claim = text(environ, settings.AUTH_ADMIN_CLAIM) or settings.DEFAULT_AUTH_ADMIN_CLAIM
     if not _CLAIM.fullmatch(admin_claim):
         raise ConfigurationError(
             f"{settings.AUTH_ADMIN_CLAIM} must be a claim name, e.g. {settings.DEFAULT_AUTH_ADMIN_CLAIM}"
         )
-    admin_role = _text(environ, settings.AUTH_ADMIN_ROLE) or settings.DEFAULT_AUTH_ADMIN_ROLE
+    admin_role = text(environ, settings.AUTH_ADMIN_ROLE) or settings.DEFAULT_AUTH_ADMIN_ROLE
     if not _ROLE.fullmatch(admin_role):
         raise ConfigurationError(
             f"{settings.AUTH_ADMIN_ROLE} must be one role name (letters, digits, _ : . / @ -), "
             f"e.g. {settings.DEFAULT_AUTH_ADMIN_ROLE}"
         )
     if auth_mode is AuthMode.ALB_OIDC:
-        arn = _required(environ, settings.ALB_SIGNER_ARN, "the ARN of the load balancer that signs in users")
+        arn = required(environ, settings.ALB_SIGNER_ARN, "the ARN of the load balancer that signs in users")
         if not ALB_ARN.fullmatch(arn):
             raise ConfigurationError(
                 f"{settings.ALB_SIGNER_ARN} is not an application load balancer ARN "
                 "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
             )
         return AuthSettings(auth_mode, claim, admin_claim, admin_role, alb_signer_arn=arn)
-    issuer = _required(environ, settings.JWT_ISSUER, "the IdP's issuer URL (the tokens' iss)")
-    audience = _required(environ, settings.JWT_AUDIENCE, "this API's audience (the tokens' aud)")
+    issuer = required(environ, settings.JWT_ISSUER, "the IdP's issuer URL (the tokens' iss)")
+    audience = required(environ, settings.JWT_AUDIENCE, "this API's audience (the tokens' aud)")
     return AuthSettings(auth_mode, claim, admin_claim, admin_role, jwt_issuer=issuer, jwt_audience=audience,
                         jwks=_jwks(environ))
 
 
 def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
-    inline, path = _text(environ, settings.JWT_JWKS), _text(environ, settings.JWT_JWKS_FILE)
+    inline, path = text(environ, settings.JWT_JWKS), text(environ, settings.JWT_JWKS_FILE)
     if inline and path:
         raise ConfigurationError(f"set {settings.JWT_JWKS} or {settings.JWT_JWKS_FILE}, not both")
     if not inline and not path:
@@ -270,8 +241,8 @@ def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
 
 
 def _keyring(environ: Mapping[str, str], environment: str) -> tuple[str | None, LocalKeyring | None]:
-    kms_key = _text(environ, settings.KMS_APPLICATION_KEY_ID)
-    local = _text(environ, settings.LOCAL_MASTER_KEY) or _text(environ, settings.LOCAL_MASTER_KEY_FILE)
+    kms_key = text(environ, settings.KMS_APPLICATION_KEY_ID)
+    local = text(environ, settings.LOCAL_MASTER_KEY) or text(environ, settings.LOCAL_MASTER_KEY_FILE)
     if kms_key and local:
         raise ConfigurationError(
             f"set {settings.KMS_APPLICATION_KEY_ID} (KMS) or a local master key, not both: the owner API must use "
