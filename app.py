@@ -14,8 +14,8 @@ from pathlib import Path
 
 import stacks  # noqa: F401  (sets up the jsii environment before aws_cdk loads)
 from stacks.config import ConfigError, load_config
-from stacks.policy.acknowledgements import RegisterError
 from stacks.policy.gates import GateError
+from stacks.policy.register import RegisterError
 from stacks.policy.report import write_report
 from stacks.synth import summary_lines, synthesize, write_summary
 

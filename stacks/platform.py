@@ -8,9 +8,10 @@ from typing import Any
 from aws_cdk import App
 
 from stacks.config import PlatformConfig
-from stacks.policy.acknowledgements import REGISTER, Acknowledgement, apply_register
+from stacks.policy.acknowledgements import REGISTER
 from stacks.policy.packs import register_policy_packs
 from stacks.policy.platform_pack import PlatformPolicyPack
+from stacks.policy.register import Acknowledgement, apply_register
 from stacks.stage import PlatformStage
 
 

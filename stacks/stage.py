@@ -13,7 +13,7 @@ from stacks.config import EnvironmentConfig
 from stacks.data import DataStack
 from stacks.keys import KeysStack
 from stacks.network import NetworkStack
-from stacks.policy.acknowledgements import Acknowledgement
+from stacks.policy.register import Acknowledgement
 from stacks.service import ServiceStack
 from stacks.storage import StorageStack
 

@@ -24,9 +24,10 @@ from aws_cdk import Stack
 
 from stacks.config import PlatformConfig
 from stacks.platform import build_app
-from stacks.policy.acknowledgements import REGISTER, Acknowledgement, applicable
+from stacks.policy.acknowledgements import REGISTER
 from stacks.policy.packs import PACKS
 from stacks.policy.platform_pack import PACK_NAME
+from stacks.policy.register import Acknowledgement, applicable
 from stacks.policy.rules import Result
 from stacks.stage import PlatformStage
 

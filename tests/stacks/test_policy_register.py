@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stacks.config import load_config
-from stacks.policy.acknowledgements import NEXT_REVIEW, REGISTER, Acknowledgement, RegisterError
+from stacks.policy.acknowledgements import NEXT_REVIEW, REGISTER
+from stacks.policy.register import Acknowledgement, RegisterError
 from stacks.synth import synthesize
 from tests.stacks.conftest import OPERATOR_CONFIG, Assembly, cdk_json_context
 
