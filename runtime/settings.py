@@ -58,22 +58,41 @@ SERVICE_TLS_KEY_FILE: Final = "PLATFORM_SERVICE_TLS_KEY_FILE"
 SERVICE_TLS_SELF_SIGNED: Final = "PLATFORM_SERVICE_TLS_SELF_SIGNED"
 # Largest request body accepted, in bytes (413 above it).
 SERVICE_MAX_BODY_BYTES: Final = "PLATFORM_SERVICE_MAX_BODY_BYTES"
-# How callers authenticate: "alb-oidc" (the load balancer's signed x-amzn-oidc-data header; needs ALB_SIGNER_ARN)
-# or "bearer-jwt" (a self-hosted IdP's access tokens, verified against JWT_JWKS or JWT_JWKS_FILE, JWT_ISSUER and
-# JWT_AUDIENCE). The claim naming the caller's organisation (the owner id, a UUID) is AUTH_ORGANISATION_CLAIM.
+# How callers authenticate (AUTH_MODE is one of the AUTH_MODE_* values below):
+# - AUTH_MODE_ALB_OIDC: the load balancer signed the user in and passes the signed x-amzn-oidc-data header;
+#   needs ALB_SIGNER_ARN.
+# - AUTH_MODE_BEARER_JWT: an IdP's access tokens (Authorization: Bearer), verified against JWT_ISSUER,
+#   JWT_AUDIENCE and exactly one key source: JWT_JWKS_URL, JWT_JWKS or JWT_JWKS_FILE.
+# - AUTH_MODE_ALB_OIDC_OR_BEARER_JWT (the data service only; qa): a request with an Authorization header is
+#   verified as a bearer token and nothing else, any other request by its x-amzn-oidc-data header; needs
+#   both the ALB signer and the bearer settings.
+# The support service reads the SAME variables (issuer, audience, key source, ALB signer), set to the staff
+# IdP's values on its task, plus AUTH_STAFF_CLAIM and AUTH_STAFF_ROLE (P4).
+# The claim naming the caller's organisation (the owner id, a UUID) is AUTH_ORGANISATION_CLAIM.
 AUTH_MODE: Final = "PLATFORM_AUTH_MODE"
+AUTH_MODE_ALB_OIDC: Final = "alb-oidc"
+AUTH_MODE_BEARER_JWT: Final = "bearer-jwt"
+AUTH_MODE_ALB_OIDC_OR_BEARER_JWT: Final = "alb-oidc+bearer-jwt"
 AUTH_ORGANISATION_CLAIM: Final = "PLATFORM_AUTH_ORGANISATION_CLAIM"
 # Who is the organisation's admin (may request its export or erasure): a caller whose verified token's
 # AUTH_ADMIN_CLAIM (a string or a list of strings) contains AUTH_ADMIN_ROLE. No claim, no admin (403).
 AUTH_ADMIN_CLAIM: Final = "PLATFORM_AUTH_ADMIN_CLAIM"
 AUTH_ADMIN_ROLE: Final = "PLATFORM_AUTH_ADMIN_ROLE"
+# Support mode only, and required there (no defaults): a caller is support staff when its verified token's
+# AUTH_STAFF_CLAIM (a string or a list of strings) contains AUTH_STAFF_ROLE; anyone else gets the same 401 as a
+# bad token on every support route (P4). The data service ignores both.
+AUTH_STAFF_CLAIM: Final = "PLATFORM_AUTH_STAFF_CLAIM"
+AUTH_STAFF_ROLE: Final = "PLATFORM_AUTH_STAFF_ROLE"
 JWT_ISSUER: Final = "PLATFORM_JWT_ISSUER"
 JWT_AUDIENCE: Final = "PLATFORM_JWT_AUDIENCE"
+# The IdP's JWKS over HTTPS (fetched, cached, refreshed on an unknown kid): lets the IdP rotate its keys.
+JWT_JWKS_URL: Final = "PLATFORM_JWT_JWKS_URL"
+# For air-gapped installs: the JWKS document itself, or a file holding it. Set exactly one of the three.
 JWT_JWKS: Final = "PLATFORM_JWT_JWKS"
 JWT_JWKS_FILE: Final = "PLATFORM_JWT_JWKS_FILE"
 DEFAULT_SERVICE_PORT: Final = 8080
 DEFAULT_SERVICE_MAX_BODY_BYTES: Final = 1_048_576
-DEFAULT_AUTH_MODE: Final = "alb-oidc"
+DEFAULT_AUTH_MODE: Final = AUTH_MODE_ALB_OIDC
 DEFAULT_AUTH_ORGANISATION_CLAIM: Final = "org_id"
 DEFAULT_AUTH_ADMIN_CLAIM: Final = "org_roles"
 DEFAULT_AUTH_ADMIN_ROLE: Final = "org-admin"

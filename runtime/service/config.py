@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from runtime import settings
 from runtime.audit.chain import ChainKey
@@ -35,11 +36,24 @@ ALB_ARN: Final = re.compile(
 _CLAIM: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_:./-]{0,63}")
 _ROLE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:./@-]{0,127}")
 MIN_BODY_BYTES: Final = 1024
+EXAMPLE_STAFF_CLAIM: Final = "staff_roles"
+EXAMPLE_STAFF_ROLE: Final = "platform-support"
 
 
 class AuthMode(Enum):
-    ALB_OIDC = "alb-oidc"  # the load balancer signed the user in; it passes signed claims in x-amzn-oidc-data
-    BEARER_JWT = "bearer-jwt"  # a self-hosted IdP's access tokens, verified against its JWKS
+    ALB_OIDC = settings.AUTH_MODE_ALB_OIDC  # the load balancer signed the user in: signed claims in x-amzn-oidc-data
+    BEARER_JWT = settings.AUTH_MODE_BEARER_JWT  # an IdP's access tokens, verified against its JWKS
+    # The data service in qa: a request with an Authorization header is verified as a bearer token only (API
+    # clients), any other by the load balancer's header (browsers it signed in with OIDC).
+    ALB_OIDC_OR_BEARER_JWT = settings.AUTH_MODE_ALB_OIDC_OR_BEARER_JWT
+
+    @property
+    def uses_alb(self) -> bool:
+        return self is not AuthMode.BEARER_JWT
+
+    @property
+    def uses_bearer(self) -> bool:
+        return self is not AuthMode.ALB_OIDC
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +74,11 @@ class AuthSettings:
     alb_signer_arn: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    jwks: Mapping[str, Any] | None = field(default=None, repr=False)
+    jwks_url: str | None = None  # the IdP's JWKS over HTTPS, or ...
+    jwks: Mapping[str, Any] | None = field(default=None, repr=False)  # ... the JWKS itself (air-gapped installs)
+    # Support mode: who is staff (the verified claim holds the role). None in owner mode, which ignores them.
+    staff_claim: str | None = None
+    staff_role: str | None = None
 
     @property
     def alb_region(self) -> str:
@@ -76,8 +94,15 @@ class AuthSettings:
 
     @property
     def identity_source(self) -> str:
-        """Who vouches for user ids: part of the pseudonymous actor id, so two IdPs' `sub`s never collide."""
-        return f"jwt:{self.jwt_issuer}" if self.mode is AuthMode.BEARER_JWT else "alb-oidc"
+        """Who vouches for user ids: part of the pseudonymous actor id, so two IdPs' `sub`s never collide. In
+        the mixed mode the load balancer signs users in with the bearer tokens' IdP, so both paths name the
+        same users: the issuer's."""
+        return "alb-oidc" if self.mode is AuthMode.ALB_OIDC else f"jwt:{self.jwt_issuer}"
+
+    @property
+    def may_block(self) -> bool:
+        """Whether authenticating may wait on the network (an ALB key or a JWKS fetch)."""
+        return self.mode.uses_alb or self.jwks_url is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +126,13 @@ class ServiceConfig:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "ServiceConfig":
-        problems: list[str] = []
-
-        def attempt(read: Callable[[], T]) -> T | None:
-            try:
-                return read()
-            except (ConfigurationError, ValueError) as exc:
-                problems.append(str(exc))
-                return None
-
+        problems = _Problems()
+        attempt = problems.attempt
         mode = attempt(lambda: _service_mode(environ))
         environment = attempt(lambda: required(environ, settings.ENVIRONMENT, "dev, qa, prod or local"))
         database = attempt(lambda: DatabaseSettings.from_environment(environ))
         chain_key = attempt(lambda: chain_key_from_environment(environ))
-        auth = attempt(lambda: _auth(environ, mode))
+        auth = _auth(environ, mode, problems)
         host = text(environ, settings.SERVICE_HOST) or "0.0.0.0"  # noqa: S104 (see ServiceConfig.host)
         port = attempt(lambda: integer(environ, settings.SERVICE_PORT, settings.DEFAULT_SERVICE_PORT, 1, 65535))
         tls = attempt(lambda: _tls(environ))
@@ -129,8 +147,8 @@ class ServiceConfig:
             keyring = attempt(lambda: _keyring(environ, environment))
             if keyring is not None:
                 kms_key_id, local_keyring = keyring
-        if problems:
-            listed = "\n- ".join(problems)
+        if problems.found:
+            listed = "\n- ".join(problems.found)
             raise ConfigurationError(f"the service cannot start; fix these settings (runtime/settings.py):\n- {listed}")
         assert mode and environment and database and chain_key and auth and port and max_body and cache_limits
         return cls(
@@ -140,9 +158,21 @@ class ServiceConfig:
         )
 
 
+class _Problems:
+    """Every problem found: `attempt(read)` is read()'s value, or None once the reason is noted."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def attempt(self, read: Callable[[], T]) -> T | None:
+        try:
+            return read()
+        except (ConfigurationError, ValueError) as exc:
+            self.found.append(str(exc))
+            return None
+
+
 # --- readers: each raises ConfigurationError naming its variable and the fix -----------------------------
-
-
 
 
 def _service_mode(environ: Mapping[str, str]) -> ServiceMode:
@@ -181,49 +211,125 @@ def _tls(environ: Mapping[str, str]) -> TlsSettings | None:
     return TlsSettings(cert_file=Path(cert), key_file=Path(key))
 
 
-def _auth(environ: Mapping[str, str], mode: ServiceMode | None) -> AuthSettings:
+def _auth(environ: Mapping[str, str], mode: ServiceMode | None, problems: _Problems) -> AuthSettings | None:
+    """Who may call. Support mode needs its own identity (P4): the staff IdP's issuer, audience and keys, or the
+    internal load balancer's signer, and the staff claim and role; a problem each, all noted."""
+    before, read, staff = len(problems.found), problems.attempt, mode is ServiceMode.SUPPORT
+    auth_mode = read(lambda: _auth_mode(environ, mode))
+    org_claim = read(lambda: _claim(environ, settings.AUTH_ORGANISATION_CLAIM,
+                                    settings.DEFAULT_AUTH_ORGANISATION_CLAIM))
+    admin_claim = read(lambda: _claim(environ, settings.AUTH_ADMIN_CLAIM, settings.DEFAULT_AUTH_ADMIN_CLAIM))
+    admin_role = read(lambda: _role(environ, settings.AUTH_ADMIN_ROLE, settings.DEFAULT_AUTH_ADMIN_ROLE))
+    staff_claim = staff_role = signer = issuer = audience = None
+    keys: tuple[str | None, Mapping[str, Any] | None] | None = None
+    if staff:  # required, no defaults: which claim and role make support staff is the operator's to say
+        staff_claim = read(lambda: _claim(environ, settings.AUTH_STAFF_CLAIM, example=EXAMPLE_STAFF_CLAIM,
+                                          what="the staff IdP's claim that lists a caller's roles"))
+        staff_role = read(lambda: _role(environ, settings.AUTH_STAFF_ROLE, example=EXAMPLE_STAFF_ROLE,
+                                        what="the role in that claim that makes a caller support staff"))
+    if auth_mode is not None and auth_mode.uses_alb:
+        signer = read(lambda: _alb_signer(environ, staff))
+    if auth_mode is not None and auth_mode.uses_bearer:
+        idp, tokens = ("the staff IdP", "the staff tokens") if staff else ("the IdP", "the tokens")
+        issuer = read(lambda: required(environ, settings.JWT_ISSUER, f"{idp}'s issuer URL ({tokens}' iss)"))
+        audience = read(lambda: required(environ, settings.JWT_AUDIENCE, f"this API's audience ({tokens}' aud)"))
+        keys = read(lambda: _jwks_source(environ, idp))
+    if len(problems.found) > before:
+        return None
+    assert auth_mode and org_claim and admin_claim and admin_role
+    jwks_url, jwks = keys or (None, None)
+    return AuthSettings(
+        auth_mode, org_claim, admin_claim, admin_role, alb_signer_arn=signer, jwt_issuer=issuer,
+        jwt_audience=audience, jwks_url=jwks_url, jwks=jwks, staff_claim=staff_claim, staff_role=staff_role,
+    )
+
+
+def _auth_mode(environ: Mapping[str, str], mode: ServiceMode | None) -> AuthMode:
     raw = text(environ, settings.AUTH_MODE) or settings.DEFAULT_AUTH_MODE
     try:
         auth_mode = AuthMode(raw)
     except ValueError:
-        choices = " or ".join(m.value for m in AuthMode)
-        raise ConfigurationError(f"{settings.AUTH_MODE}={raw!r} is not supported; use {choices}") from None
-    claim = text(environ, settings.AUTH_ORGANISATION_CLAIM) or settings.DEFAULT_AUTH_ORGANISATION_CLAIM
-    if not _CLAIM.fullmatch(claim):
-        raise ConfigurationError(f"{settings.AUTH_ORGANISATION_CLAIM} must be a claim name, e.g. org_id")
-    admin_claim = text(environ, settings.AUTH_ADMIN_CLAIM) or settings.DEFAULT_AUTH_ADMIN_CLAIM
-    if not _CLAIM.fullmatch(admin_claim):
+        choices = ", ".join(m.value for m in AuthMode)
+        raise ConfigurationError(f"{settings.AUTH_MODE}={raw!r} is not supported; use one of {choices}") from None
+    if mode is ServiceMode.SUPPORT and auth_mode is AuthMode.ALB_OIDC_OR_BEARER_JWT:
         raise ConfigurationError(
-            f"{settings.AUTH_ADMIN_CLAIM} must be a claim name, e.g. {settings.DEFAULT_AUTH_ADMIN_CLAIM}"
+            f"{settings.AUTH_MODE}={raw} is for the data service; the support service uses "
+            f"{AuthMode.ALB_OIDC.value} (the internal load balancer signs staff in) or {AuthMode.BEARER_JWT.value}"
         )
-    admin_role = text(environ, settings.AUTH_ADMIN_ROLE) or settings.DEFAULT_AUTH_ADMIN_ROLE
-    if not _ROLE.fullmatch(admin_role):
+    return auth_mode
+
+
+def _claim(environ: Mapping[str, str], name: str, default: str | None = None, *, example: str | None = None,
+           what: str = "") -> str:
+    value = text(environ, name) or default
+    if not value:
+        raise ConfigurationError(f"{name} is not set; set it to {what}, e.g. {example}")
+    if not _CLAIM.fullmatch(value):
         raise ConfigurationError(
-            f"{settings.AUTH_ADMIN_ROLE} must be one role name (letters, digits, _ : . / @ -), "
-            f"e.g. {settings.DEFAULT_AUTH_ADMIN_ROLE}"
+            f"{name} must be a claim name (a letter or _, then letters, digits, _ : . / -), e.g. {example or default}"
         )
-    if auth_mode is AuthMode.ALB_OIDC:
-        arn = required(environ, settings.ALB_SIGNER_ARN, "the ARN of the load balancer that signs in users")
-        if not ALB_ARN.fullmatch(arn):
-            raise ConfigurationError(
-                f"{settings.ALB_SIGNER_ARN} is not an application load balancer ARN "
-                "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
-            )
-        return AuthSettings(auth_mode, claim, admin_claim, admin_role, alb_signer_arn=arn)
-    issuer = required(environ, settings.JWT_ISSUER, "the IdP's issuer URL (the tokens' iss)")
-    audience = required(environ, settings.JWT_AUDIENCE, "this API's audience (the tokens' aud)")
-    return AuthSettings(auth_mode, claim, admin_claim, admin_role, jwt_issuer=issuer, jwt_audience=audience,
-                        jwks=_jwks(environ))
+    return value
+
+
+def _role(environ: Mapping[str, str], name: str, default: str | None = None, *, example: str | None = None,
+          what: str = "") -> str:
+    value = text(environ, name) or default
+    if not value:
+        raise ConfigurationError(f"{name} is not set; set it to {what}, e.g. {example}")
+    if not _ROLE.fullmatch(value):
+        raise ConfigurationError(
+            f"{name} must be one role name (letters, digits, _ : . / @ -), e.g. {example or default}"
+        )
+    return value
+
+
+def _alb_signer(environ: Mapping[str, str], staff: bool) -> str:
+    what = (
+        "the ARN of the internal load balancer that signs in support staff (OIDC with the staff IdP)"
+        if staff else "the ARN of the load balancer that signs in users"
+    )
+    arn = required(environ, settings.ALB_SIGNER_ARN, what)
+    if not ALB_ARN.fullmatch(arn):
+        raise ConfigurationError(
+            f"{settings.ALB_SIGNER_ARN} is not an application load balancer ARN "
+            "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
+        )
+    return arn
+
+
+def _jwks_source(environ: Mapping[str, str], idp: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """Exactly one of: the JWKS URL (keys rotate), the JWKS document, or its file (air-gapped installs)."""
+    sources = (settings.JWT_JWKS_URL, settings.JWT_JWKS, settings.JWT_JWKS_FILE)
+    given = [name for name in sources if text(environ, name)]
+    if len(given) > 1:
+        raise ConfigurationError(f"set exactly one of {', '.join(sources)}; not {' and '.join(given)}")
+    if not given:
+        raise ConfigurationError(
+            f"{settings.AUTH_MODE_BEARER_JWT} needs {idp}'s public keys: set {settings.JWT_JWKS_URL} (its JWKS over "
+            f"HTTPS), or for an air-gapped install {settings.JWT_JWKS} (a JWKS document) or {settings.JWT_JWKS_FILE}"
+        )
+    url = text(environ, settings.JWT_JWKS_URL)
+    if url:
+        return _jwks_url(url), None
+    return None, _jwks(environ)
+
+
+def _jwks_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        valid = False
+    if not valid or parts.username or parts.password or parts.fragment or any(c.isspace() for c in url):
+        raise ConfigurationError(
+            f"{settings.JWT_JWKS_URL} must be the https:// URL of the IdP's JWKS, without credentials "
+            "(e.g. https://idp.example/.well-known/jwks.json)"
+        )
+    return url
 
 
 def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
     inline, path = text(environ, settings.JWT_JWKS), text(environ, settings.JWT_JWKS_FILE)
-    if inline and path:
-        raise ConfigurationError(f"set {settings.JWT_JWKS} or {settings.JWT_JWKS_FILE}, not both")
-    if not inline and not path:
-        raise ConfigurationError(
-            f"bearer-jwt needs the IdP's public keys: {settings.JWT_JWKS} (a JWKS document) or {settings.JWT_JWKS_FILE}"
-        )
     source = settings.JWT_JWKS
     if path:
         source = settings.JWT_JWKS_FILE
