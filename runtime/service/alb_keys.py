@@ -7,7 +7,8 @@ The key id comes from an unverified token header, so anyone can make us look one
 bounded: the id must look like a key id (no path tricks), known keys are cached, unknown ones are
 remembered as unknown for a while, and at most `max_fetches` fetches run per `window_seconds`; past
 that, lookups fail (a 401) until the window moves on. The HTTP client is injected; the default uses
-the standard library with certificate verification.
+the standard library with certificate verification. A failed lookup is a `KeyLookupError`: a fixed
+message and a fixed `refusal` code for the log, never the key id or a fetch error's text.
 """
 
 import re
@@ -20,14 +21,20 @@ from collections.abc import Callable
 from typing import Final
 
 from runtime.errors import PlatformError
+from runtime.service.auth import ALB_KID, Refusal
 
-KID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+KID: Final = ALB_KID
 MAX_KEY_BYTES: Final = 16_384
 FETCH_TIMEOUT_SECONDS: Final = 3.0
 
 
 class KeyLookupError(PlatformError):
-    """The load balancer's public key for this key id could not be had (the request gets a 401)."""
+    """The load balancer's public key for this key id could not be had (the request gets a 401 with
+    `refusal` as the logged reason). Messages are fixed text: never the key id."""
+
+    def __init__(self, message: str, refusal: Refusal = Refusal.KEY_UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 Fetch = Callable[[str], bytes]  # URL -> body of a 200 response; raises on anything else
@@ -84,7 +91,7 @@ class AlbPublicKeys:
 
     def __call__(self, kid: str) -> str:
         if not KID.fullmatch(kid):
-            raise KeyLookupError("the key id is not one the load balancer issues")
+            raise KeyLookupError("the key id is not one the load balancer issues", Refusal.MALFORMED)
         with self._lock:
             cached = self._keys.get(kid)
             if cached is not None:
@@ -93,10 +100,10 @@ class AlbPublicKeys:
             now = self._clock()
             seen_unknown = self._unknown.get(kid)
             if seen_unknown is not None and now - seen_unknown < self._unknown_ttl:
-                raise KeyLookupError("the key id is unknown to the load balancer")
+                raise KeyLookupError("the key id is unknown to the load balancer", Refusal.UNKNOWN_KID)
             self._fetches = [t for t in self._fetches if now - t < self._window]
             if len(self._fetches) >= self._max_fetches:
-                raise KeyLookupError("too many key lookups; try again later")
+                raise KeyLookupError("too many key lookups; try again later", Refusal.KEY_UNAVAILABLE)
             self._fetches.append(now)
         try:
             pem = self._fetch(key_url(self._region, kid, self._partition)).decode("ascii")
@@ -105,9 +112,11 @@ class AlbPublicKeys:
                 self._unknown[kid] = self._clock()
                 while len(self._unknown) > self._max_entries:
                     self._unknown.popitem(last=False)
-            raise KeyLookupError(f"no load balancer key for this key id ({type(exc).__name__})") from None
+            raise KeyLookupError(f"no load balancer key for this key id ({type(exc).__name__})",
+                                 Refusal.UNKNOWN_KID) from None
         if "BEGIN PUBLIC KEY" not in pem:
-            raise KeyLookupError("the load balancer returned something that is not a public key")
+            raise KeyLookupError("the load balancer returned something that is not a public key",
+                                 Refusal.KEY_UNAVAILABLE)
         with self._lock:
             self._keys[kid] = pem
             while len(self._keys) > self._max_entries:

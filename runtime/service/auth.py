@@ -1,45 +1,97 @@
-"""Who is calling: one interface, two authenticators (P3).
+"""Who is calling: one interface, three authenticators (P3).
 
 - `AlbOidcAuthenticator`: the load balancer signed the user in (OIDC) and passes its claims in
   `x-amzn-oidc-data`, an ES256 JWT signed by the load balancer. We check the signer is OUR load
   balancer and verify the signature with the key the load balancer publishes under the token's
   `kid` (the lookup is injected, so tests need no network).
-- `BearerJwtAuthenticator`: a self-hosted IdP's access token (`Authorization: Bearer ...`),
-  verified against its JWKS, issuer and audience.
+- `BearerJwtAuthenticator`: a self-hosted IdP's access token (`Authorization: Bearer ...`), verified
+  with the IdP's key for its `kid` (`runtime.service.jwks`: a static JWKS or the IdP's JWKS URL).
+- `HeaderDispatchAuthenticator`: mixed mode; a request with an `Authorization` header is a bearer
+  request and nothing else, any other request goes to the ALB path.
 
-Every failure is the same `AuthenticationError` with the same message: the caller learns
-nothing about why (no oracle). The reason is kept on the error for the server's own log.
+Every failure is the same `AuthenticationError` with the same message: the caller learns nothing
+about why (no oracle). The reason is a fixed `Refusal` code, for the server's log: never a value
+from the credential (P7). Tokens are checked strictly BEFORE any signature check: a bounded size,
+three base64url segments, a plain JSON header without key-supplying or critical members, and an
+`alg` that is exactly the one the key is for. Nothing but `AuthenticationError` leaves `authenticate`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import logging
+import math
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import jwt
-from jwt import PyJWK
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from runtime.errors import PlatformError
 
-ALB_HEADER = "x-amzn-oidc-data"
-PUBLIC_MESSAGE = "authentication required"
-# Asymmetric algorithms only: "none" and the HMAC family (alg-confusion with a public key) never verify.
-BEARER_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
-LEEWAY_SECONDS = 30
+if TYPE_CHECKING:
+    from runtime.service.jwks import SigningKeys
+
+ALB_HEADER: Final = "x-amzn-oidc-data"
+PUBLIC_MESSAGE: Final = "authentication required"
+LEEWAY_SECONDS: Final = 30
+MAX_TOKEN_CHARS: Final = 8192  # a credential header longer than this is refused before it is parsed
+MAX_CLAIM_DEPTH: Final = 8  # nesting of the payload's JSON (e.g. resource_access.client.roles)
+# Dates in claims (exp, iat, nbf): seconds from 1970 to 9999-12-31, so no arithmetic on them overflows.
+MAX_TIMESTAMP: Final = 253_402_300_799
+ALB_KID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")  # the load balancer's key ids (UUIDs)
+_KID: Final = re.compile(r"[\x21-\x7e]{1,256}")  # an IdP's key id: visible ASCII
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# Key-supplying members (a token must never choose its own key), critical extensions (we implement
+# none), unencoded payloads (RFC 7797) and JWE members.
+_REFUSED_HEADER_MEMBERS: Final = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc", "epk"})
+_BEARER_TYPES: Final = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
+log = logging.getLogger("platform.service")
+
+
+class Refusal(StrEnum):
+    """Why a credential was refused: fixed codes, safe to log."""
+
+    NO_CREDENTIAL = "no_credential"
+    OVERSIZED = "oversized"
+    MALFORMED = "malformed"
+    UNSUPPORTED_HEADER = "unsupported_header"
+    ALG_NOT_ALLOWED = "alg_not_allowed"
+    KEY_TYPE_MISMATCH = "key_type_mismatch"
+    UNKNOWN_KID = "unknown_kid"
+    KEY_UNAVAILABLE = "key_unavailable"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    WRONG_ISSUER = "wrong_issuer"
+    WRONG_AUDIENCE = "wrong_audience"
+    MISSING_CLAIM = "missing_claim"
+    WRONG_SIGNER = "wrong_signer"
+    NOT_AN_OWNER = "not_an_owner"
+    NOT_STAFF = "not_staff"
 
 
 class AuthenticationError(PlatformError):
-    """The request is not authenticated. `str()` is safe to show; `reason` is for the server log."""
+    """The request is not authenticated. `str()` is safe to show; `reason` (a `Refusal`) is for the log."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Refusal) -> None:
         super().__init__(PUBLIC_MESSAGE)
-        self.reason = reason
+        # Transitional: a caller still passing text gets a fixed code; the text itself is never kept.
+        self.reason: Refusal = reason if isinstance(reason, Refusal) else _refusal_of(reason)
+
+
+def _refusal_of(value: object) -> Refusal:
+    return Refusal(value) if isinstance(value, str) and value in Refusal.__members__.values() else Refusal.MALFORMED
 
 
 @dataclass(frozen=True)
@@ -55,11 +107,15 @@ class Principal:
 
 def _expiry(claims: Mapping[str, Any]) -> float | None:
     exp = claims.get("exp")
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) and math.isfinite(exp) else None
 
 
 class Authenticator(Protocol):
     def authenticate(self, headers: Mapping[str, str]) -> Principal: ...
+
+    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+        """The principal of an already verified credential, without any work that may block; else None."""
+        ...
 
 
 class OrganisationResolver(Protocol):
@@ -76,8 +132,10 @@ class ClaimResolver:
 
     def __call__(self, claims: Mapping[str, Any]) -> Principal:
         user, organisation = claims.get("sub"), claims.get(self.organisation_claim)
-        if not isinstance(user, str) or not user or not isinstance(organisation, str) or not organisation:
-            raise AuthenticationError(f"token lacks sub or {self.organisation_claim}")
+        if not isinstance(user, str) or not user:
+            raise AuthenticationError(Refusal.MISSING_CLAIM)
+        if not isinstance(organisation, str) or not organisation:
+            raise AuthenticationError(Refusal.NOT_AN_OWNER)
         return Principal(user_id=user, organisation_id=organisation, expires_at=_expiry(claims),
                          claims=MappingProxyType(dict(claims)))
 
@@ -99,19 +157,129 @@ class AdminRule:
         return False
 
 
+# --- reading a credential, strictly -------------------------------------------------------------------
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
+    """The header's value; None when absent. Sent twice, it is refused (proxies may disagree on which)."""
+    found = [value for key, value in headers.items() if key.lower() == name]
+    if len(found) > 1:
+        raise AuthenticationError(Refusal.MALFORMED)
+    return found[0] if found else None
 
 
-def _unverified_header(token: str) -> dict[str, Any]:
+def _json_object(segment: str, *, max_depth: int) -> dict[str, Any]:
+    """A base64url segment holding one JSON object: no duplicate members, no NaN or Infinity, bounded depth."""
     try:
-        header = jwt.get_unverified_header(token)
+        text = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=_finite_float)
+    except (binascii.Error, ValueError, RecursionError):
+        raise AuthenticationError(Refusal.MALFORMED) from None
+    if not isinstance(value, dict) or _depth(value) > max_depth:
+        raise AuthenticationError(Refusal.MALFORMED)
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
+
+
+def _no_constant(_: str) -> Any:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("number out of range")
+    return number
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _token_header(token: str, *, types: frozenset[str]) -> dict[str, Any]:
+    """The token's (unverified) JOSE header, after the checks that hold for every token we accept."""
+    if not _TOKEN.fullmatch(token):
+        raise AuthenticationError(Refusal.MALFORMED)  # also unsigned tokens: the signature may not be empty
+    header = _json_object(token.split(".", 1)[0], max_depth=1)  # scalars only: nothing nested
+    if _REFUSED_HEADER_MEMBERS & header.keys():
+        raise AuthenticationError(Refusal.UNSUPPORTED_HEADER)
+    if any(isinstance(value, str) and len(value) > 2048 for value in header.values()):
+        raise AuthenticationError(Refusal.MALFORMED)
+    typ = header.get("typ")
+    if typ is not None and not (isinstance(typ, str) and typ.lower() in types):
+        raise AuthenticationError(Refusal.UNSUPPORTED_HEADER)  # e.g. a DPoP proof or a logout token
+    if not isinstance(header.get("alg"), str):
+        raise AuthenticationError(Refusal.MALFORMED)
+    return header
+
+
+def _check_claims(claims: Mapping[str, Any]) -> None:
+    """Verified claims still have to have sane types (an IdP's bug must not become our 500)."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and not (isinstance(value, int) and not isinstance(value, bool)
+                                   and 0 <= value <= MAX_TIMESTAMP):
+            raise AuthenticationError(Refusal.MALFORMED)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 0 < len(sub) <= 1024:
+        raise AuthenticationError(Refusal.MISSING_CLAIM)
+
+
+# PyJWT's verdicts, most specific first.
+_VERDICTS: Final[tuple[tuple[type[Exception], Refusal], ...]] = (
+    (jwt.ExpiredSignatureError, Refusal.EXPIRED),
+    (jwt.ImmatureSignatureError, Refusal.NOT_YET_VALID),
+    (jwt.InvalidIssuedAtError, Refusal.NOT_YET_VALID),
+    (jwt.InvalidIssuerError, Refusal.WRONG_ISSUER),
+    (jwt.InvalidAudienceError, Refusal.WRONG_AUDIENCE),
+    (jwt.MissingRequiredClaimError, Refusal.MISSING_CLAIM),
+    (jwt.InvalidSignatureError, Refusal.BAD_SIGNATURE),
+    (jwt.InvalidAlgorithmError, Refusal.ALG_NOT_ALLOWED),
+    (jwt.InvalidKeyError, Refusal.KEY_TYPE_MISMATCH),
+)
+
+
+def _refusal_for(exc: jwt.PyJWTError) -> Refusal:
+    for kind, refusal in _VERDICTS:
+        if isinstance(exc, kind):
+            return refusal
+    return Refusal.MALFORMED
+
+
+def _fail_closed(check: Callable[[], Principal]) -> Principal:
+    """Run a credential check; anything but an AuthenticationError becomes one (never its text)."""
+    try:
+        return check()
+    except AuthenticationError:
+        raise
     except jwt.PyJWTError as exc:
-        raise AuthenticationError(f"malformed token header: {exc}") from None
-    return dict(header)
+        raise AuthenticationError(_refusal_for(exc)) from None
+    except Exception as exc:  # fail closed: an unforeseen failure is a refusal, not a 500
+        log.warning("authentication: unexpected %s while checking a credential", type(exc).__name__)
+        raise AuthenticationError(Refusal.MALFORMED) from None
+
+
+# --- the authenticators -------------------------------------------------------------------------------
+
+
+def _es256_key(key: Any) -> ec.EllipticCurvePublicKey:
+    """The load balancer's key as a P-256 public key; anything else is refused before verification."""
+    if isinstance(key, str | bytes):
+        key = load_pem_public_key(key.encode("ascii") if isinstance(key, str) else key)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise AuthenticationError(Refusal.KEY_TYPE_MISMATCH)
+    return key
 
 
 class AlbOidcAuthenticator:
@@ -130,79 +298,121 @@ class AlbOidcAuthenticator:
         self._public_key = public_key
         self._resolve = resolve
 
+    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+        return None
+
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        return _fail_closed(lambda: self._authenticate(headers))
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Principal:
         token = _header(headers, ALB_HEADER)
         if not token:
-            raise AuthenticationError("no ALB OIDC header")
+            raise AuthenticationError(Refusal.NO_CREDENTIAL)
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthenticationError(Refusal.OVERSIZED)
         # The load balancer pads its base64url segments; JWT libraries expect them unpadded.
         token = ".".join(part.rstrip("=") for part in token.split("."))
-        header = _unverified_header(token)
-        if header.get("alg") != "ES256":
-            raise AuthenticationError(f"ALB token alg {header.get('alg')!r}")
+        header = _token_header(token, types=frozenset({"jwt"}))
+        if header["alg"] != "ES256":
+            raise AuthenticationError(Refusal.ALG_NOT_ALLOWED)
         if header.get("signer") != self._signer:
-            raise AuthenticationError("ALB token signed by another load balancer")
+            raise AuthenticationError(Refusal.WRONG_SIGNER)
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise AuthenticationError("ALB token without kid")
+        if not isinstance(kid, str) or not ALB_KID.fullmatch(kid):
+            raise AuthenticationError(Refusal.MALFORMED)
         try:
-            key = self._public_key(kid)
-            claims = jwt.decode(
-                token, key, algorithms=["ES256"], options={"require": ["exp", "sub"]}, leeway=LEEWAY_SECONDS
-            )
+            found = self._public_key(kid)
         except AuthenticationError:
             raise
-        except Exception as exc:  # any failure to verify is the same 401
-            raise AuthenticationError(f"ALB token rejected: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # the lookup knows no key for this id, or could not fetch it
+            refusal = getattr(exc, "refusal", None)  # alb_keys.KeyLookupError says which
+            raise AuthenticationError(refusal if isinstance(refusal, Refusal) else Refusal.UNKNOWN_KID) from None
+        claims = jwt.decode(token, _es256_key(found), algorithms=["ES256"], options={"require": ["exp", "sub"]},
+                            leeway=LEEWAY_SECONDS)
+        _check_claims(claims)
         return self._resolve(claims)
+
+
+# The key type each asymmetric algorithm verifies with: a header naming another family is refused early.
+_KEY_TYPE_OF: Final = {
+    **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), "RSA"),
+    **dict.fromkeys(("ES256", "ES384", "ES512"), "EC"),
+    "EdDSA": "OKP",
+}
 
 
 class BearerJwtAuthenticator:
     def __init__(
         self,
         *,
-        jwks: Mapping[str, Any],
+        keys: SigningKeys,
         issuer: str,
         audience: str,
         resolve: OrganisationResolver,
-        algorithms: Sequence[str] = BEARER_ALGORITHMS,
     ) -> None:
-        """`jwks` is the IdP's JSON Web Key Set (`{"keys": [...]}`), loaded from configuration."""
+        """`keys` is the IdP's key set (`runtime.service.jwks.StaticJwks` or `RemoteJwks`): each key
+        verifies exactly one algorithm."""
         if not issuer or not audience:
             raise ValueError("a bearer authenticator needs the expected issuer and audience")
-        unsafe = set(algorithms) - set(BEARER_ALGORITHMS)
-        if unsafe:
-            raise ValueError(f"algorithms {sorted(unsafe)} are not allowed; use asymmetric ones")
-        self._keys = {str(k.get("kid")): PyJWK(k) for k in jwks.get("keys", []) if k.get("kid")}
-        if not self._keys:
-            raise ValueError("the JWKS has no keys with a kid")
-        self._issuer, self._audience, self._algorithms = issuer, audience, list(algorithms)
-        self._resolve = resolve
+        self._keys, self._issuer, self._audience, self._resolve = keys, issuer, audience, resolve
+
+    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+        return None
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        authorization = _header(headers, "authorization") or ""
+        return _fail_closed(lambda: self._authenticate(headers))
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+        authorization = _header(headers, "authorization")
+        if not authorization:
+            raise AuthenticationError(Refusal.NO_CREDENTIAL)
+        if len(authorization) > MAX_TOKEN_CHARS:
+            raise AuthenticationError(Refusal.OVERSIZED)
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("no bearer token")
-        token = token.strip()
-        header = _unverified_header(token)
-        if header.get("alg") not in self._algorithms:
-            raise AuthenticationError(f"bearer alg {header.get('alg')!r} not allowed")
-        key = self._keys.get(str(header.get("kid")))
-        if key is None:
-            raise AuthenticationError("bearer token signed by an unknown key")
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[str(header["alg"])],
-                audience=self._audience,
-                issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub"]},
-                leeway=LEEWAY_SECONDS,
-            )
-        except jwt.PyJWTError as exc:
-            raise AuthenticationError(f"bearer token rejected: {type(exc).__name__}: {exc}") from None
+        token = token.strip(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError(Refusal.NO_CREDENTIAL)
+        header = _token_header(token, types=_BEARER_TYPES)
+        alg, kid = header["alg"], header.get("kid")
+        if alg not in _KEY_TYPE_OF:
+            raise AuthenticationError(Refusal.ALG_NOT_ALLOWED)  # "none", HMAC and anything unknown
+        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+            raise AuthenticationError(Refusal.MALFORMED)
+        key = self._keys.signing_key(kid)
+        if _KEY_TYPE_OF[alg] != key.key_type:
+            raise AuthenticationError(Refusal.KEY_TYPE_MISMATCH)
+        if alg != key.algorithm:
+            raise AuthenticationError(Refusal.ALG_NOT_ALLOWED)
+        claims = jwt.decode(  # the PyJWK binds the algorithm: PyJWT verifies with the key's, not the header's
+            token,
+            key.jwk,
+            algorithms=[key.algorithm],
+            audience=self._audience,
+            issuer=self._issuer,
+            options={"require": ["exp", "iat", "sub"], "enforce_minimum_key_length": True},
+            leeway=LEEWAY_SECONDS,
+        )
+        _check_claims(claims)
         return self._resolve(claims)
+
+
+class HeaderDispatchAuthenticator:
+    """Mixed mode: a request carrying `Authorization` is verified as a bearer token only (it never falls
+    through to the ALB path, so a bad bearer token cannot be rescued by an ALB header); any other request
+    goes to the ALB header path."""
+
+    def __init__(self, *, bearer: Authenticator, alb: Authenticator) -> None:
+        self._bearer, self._alb = bearer, alb
+
+    def _route(self, headers: Mapping[str, str]) -> Authenticator:
+        has_bearer = any(key.lower() == "authorization" for key in headers)
+        return self._bearer if has_bearer else self._alb
+
+    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+        return self._route(headers).cached(headers)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        return self._route(headers).authenticate(headers)
 
 
 class CachingAuthenticator:
@@ -225,9 +435,15 @@ class CachingAuthenticator:
         self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _credential(self, headers: Mapping[str, str]) -> str | None:
+        try:
+            return _header(headers, self._header)
+        except AuthenticationError:
+            return None  # sent twice: never served from the cache; the inner check refuses it
+
     def cached(self, headers: Mapping[str, str]) -> Principal | None:
         """The principal of an already verified, unexpired credential; None when it must be checked."""
-        credential = _header(headers, self._header)
+        credential = self._credential(headers)
         if not credential:
             return None
         with self._lock:
@@ -238,7 +454,7 @@ class CachingAuthenticator:
         found = self.cached(headers)
         if found is not None:
             return found
-        credential = _header(headers, self._header)
+        credential = self._credential(headers)
         now = self._clock()
         principal = self._inner.authenticate(headers)
         if credential and principal.expires_at is not None:

@@ -34,7 +34,7 @@ from runtime.errors import (
     PlatformError,
     RetryableError,
 )
-from runtime.service.auth import PUBLIC_MESSAGE, AuthenticationError
+from runtime.service.auth import PUBLIC_MESSAGE, AuthenticationError, Refusal
 
 MEDIA_TYPE: Final = "application/problem+json"
 log = logging.getLogger("platform.service")
@@ -124,8 +124,10 @@ def install(app: FastAPI, *, www_authenticate: str | None) -> None:
     """Register the handlers that turn every exception into a problem document."""
 
     async def on_authentication(request: Request, exc: Exception) -> JSONResponse:
-        reason = getattr(exc, "reason", "")
-        log.info("request %s: authentication refused: %s", request_id_of(request), str(reason)[:200])
+        # Only the fixed code: nothing from the credential, nor any text, reaches the log (P7).
+        reason = getattr(exc, "reason", None)
+        code = reason.value if isinstance(reason, Refusal) else Refusal.MALFORMED.value
+        log.info("request %s: authentication refused: %s", request_id_of(request), code)
         headers = {"WWW-Authenticate": www_authenticate} if www_authenticate else None
         return problem_response(401, PUBLIC_MESSAGE, request_id=request_id_of(request), headers=headers)
 
