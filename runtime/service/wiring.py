@@ -33,6 +33,7 @@ from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
 from runtime.service.context import OwnerData, ServiceContext, admin_principal
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities, SubjectResolver
+from runtime.service.jwks import StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router
 
 KEY_POOL_MAX = 3  # the key store's own pool: a cache miss never waits for the connection its request holds
@@ -63,7 +64,7 @@ def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https
         alb = AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve)
         return CachingAuthenticator(alb, header=ALB_HEADER)
     assert auth.jwks is not None and auth.jwt_issuer and auth.jwt_audience
-    bearer = BearerJwtAuthenticator(jwks=auth.jwks, issuer=auth.jwt_issuer, audience=auth.jwt_audience,
+    bearer = BearerJwtAuthenticator(keys=StaticJwks(auth.jwks), issuer=auth.jwt_issuer, audience=auth.jwt_audience,
                                     resolve=resolve)
     return CachingAuthenticator(bearer, header="authorization")
 
