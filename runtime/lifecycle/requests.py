@@ -14,6 +14,7 @@ from typing import Any, Final
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from runtime import bounds
 from runtime.audit.events import Action
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
@@ -98,6 +99,15 @@ class ErasureStatus:
         }
 
 
+def _contract_end(given: datetime) -> datetime:
+    if given.tzinfo is None or given.utcoffset() is None:
+        raise ExportError("contract_ended_at must carry a time zone (e.g. 2026-01-31T00:00:00+00:00)")
+    try:
+        return bounds.bounded_instant(given)
+    except ValueError:
+        raise ExportError(f"contract_ended_at must be from {bounds.TIME_RANGE}; check the date") from None
+
+
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat()
 
@@ -135,11 +145,11 @@ class LifecycleRequests:
 
     def request_export(self, principal: Principal, fmt: ExportFormat,
                        contract_ended_at: datetime | None = None) -> ExportRequest:
-        """Record a request; its deadline is 30 days after the contract ends (default: now)."""
+        """Record a request; its deadline is 30 days after the contract ends (default: now).
+
+        A given end must lie in the range of runtime/bounds.py, so the deadline arithmetic cannot overflow."""
         now = self._clock()
-        ended = contract_ended_at or now
-        if ended.tzinfo is None:
-            raise ExportError("contract_ended_at must carry a time zone (e.g. 2026-01-31T00:00:00+00:00)")
+        ended = now if contract_ended_at is None else _contract_end(contract_ended_at)
         with translated(), self._database.owner_transaction(principal) as tx:
             require_live_owner(tx)
             with tx.connection.cursor(row_factory=dict_row) as cur:

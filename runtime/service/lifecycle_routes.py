@@ -5,6 +5,7 @@ alone may read the whole organisation, destroy its keys and write the export buc
     app = create_app(context, routers=[lifecycle_router(admin_principal=org_admin)])
 
     POST /v1/lifecycle/exports    {"format": "csv"|"json"|"jsonl", "contract_ended_at"?: T}   admin   202
+                                  T: ISO 8601 with a zone, 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z
     GET  /v1/lifecycle/exports                  the organisation's requests: status, deadline, digest
     GET  /v1/lifecycle/exports/{id}
     POST /v1/lifecycle/erasure    {"confirm_organisation_id": ORG}                           admin   202
@@ -26,6 +27,7 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from runtime.bounds import BoundedDatetime, time_description
 from runtime.db import Database, Principal
 from runtime.errors import ErasureInProgressError, UnknownOrganisationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests
@@ -43,9 +45,9 @@ class JobLauncher(Protocol):
 
 class ExportBody(BaseModel):
     format: Literal["csv", "json", "jsonl"]
-    contract_ended_at: datetime | None = Field(
-        default=None, description="when the contract ended (with a zone); the deadline is 30 days later. "
-        "Default: now")
+    contract_ended_at: BoundedDatetime | None = Field(
+        default=None, description=time_description("when the contract ended; the deadline is 30 days later. "
+                                                   "Default: now"))
 
 
 class ErasureBody(BaseModel):
@@ -86,8 +88,6 @@ def lifecycle_router(
 
     @api.post("/exports", status_code=202, summary="ask for a portability export (P13)")
     def request_export(body: ExportBody, principal: Admin, db: Data) -> dict[str, Any]:
-        if body.contract_ended_at is not None and body.contract_ended_at.tzinfo is None:
-            raise HTTPException(422, "contract_ended_at needs a time zone, e.g. 2026-01-31T00:00:00Z")
         try:
             request = requests(db).request_export(principal, ExportFormat(body.format), body.contract_ended_at)
         except ErasureInProgressError:

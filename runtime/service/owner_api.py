@@ -24,6 +24,7 @@ from runtime.service.problems import problem_response, problem_responses, reques
 from runtime.service.resources import (
     DEFAULT_LIST_LIMIT,
     LIST_LIMIT_MAX,
+    LIST_LIMIT_MIN,
     ORGANISATION,
     RESOURCES,
     Created,
@@ -32,7 +33,8 @@ from runtime.service.resources import (
 
 PREFIX: Final = "/v1"
 RecordId = uuid.UUID
-ListLimit = Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX, description="how many, newest first")]
+ListLimit = Annotated[int, Query(ge=LIST_LIMIT_MIN, le=LIST_LIMIT_MAX,
+                                 description=f"how many, newest first; {LIST_LIMIT_MIN} to {LIST_LIMIT_MAX}")]
 _COMMON_PROBLEMS: Final = (401, 413, 422, 503)
 _BODY_PROBLEMS: Final = (400, 409, *_COMMON_PROBLEMS)  # 400: a body that is not JSON text at all
 

@@ -18,8 +18,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictStr, create_model
 
+from runtime import bounds
+from runtime.bounds import FloatRange, IntRange
 from runtime.classification import Sensitive
 from runtime.db.records import MAX_LIST_LIMIT, Record
 from runtime.db.schema import RECORD_TABLES
@@ -27,10 +29,10 @@ from runtime.db.schema import RECORD_TABLES
 SHORT_TEXT: Final = 512
 LONG_TEXT: Final = 262_144  # characters; the body limit (1 MiB by default) bounds a request as a whole
 MAX_JSON_BYTES: Final = 65_536
-MAX_INTEGER: Final = 2**53 - 1  # exact in every JSON implementation
 DEFAULT_LIST_LIMIT: Final = 50
-# A page of records of up to ~1 MiB each (the body limit): 100 keeps an answer well under the memory of a task.
-LIST_LIMIT_MAX: Final = min(100, MAX_LIST_LIMIT)
+# A page of records of up to ~1 MiB each (the body limit): the range keeps an answer well under a task's memory.
+LIST_LIMIT_MIN: Final = bounds.LIST_LIMIT.minimum
+LIST_LIMIT_MAX: Final = min(bounds.LIST_LIMIT.maximum, MAX_LIST_LIMIT)
 
 
 class Kind(Enum):
@@ -48,6 +50,7 @@ class FieldSpec:
     description: str
     required: bool = False
     max_length: int = SHORT_TEXT
+    number_range: IntRange | FloatRange | None = None  # required for INTEGER and NUMBER fields
 
 
 def _unicode_text(value: str) -> str:
@@ -58,11 +61,35 @@ def _unicode_text(value: str) -> str:
     return value
 
 
+_JSON_RULE: Final = (
+    f"must be a JSON object of valid Unicode text and finite numbers, integers from "
+    f"{bounds.JSON_INTEGER.describe()}, nested at most {bounds.JSON_DEPTH} levels deep"
+)
+
+
+def _within_json_bounds(value: JsonValue) -> bool:
+    """Depth and integer range, walked without recursion (a deep value cannot exhaust the stack)."""
+    pending: list[tuple[JsonValue, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > bounds.JSON_DEPTH:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, int) and not isinstance(item, bool) and not (
+                bounds.JSON_INTEGER.minimum <= item <= bounds.JSON_INTEGER.maximum):
+            return False
+    return True
+
+
 def _bounded_json(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    if not _within_json_bounds(value):
+        raise ValueError(_JSON_RULE)
     try:
         size = len(_dump_json(value))
     except (UnicodeEncodeError, ValueError, RecursionError):
-        raise ValueError("must be a JSON object of valid Unicode text and finite numbers") from None
+        raise ValueError(_JSON_RULE) from None
     if size > MAX_JSON_BYTES:
         raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes as JSON")
     return value
@@ -77,9 +104,13 @@ def _annotation(spec: FieldSpec) -> Any:
     if spec.kind is Kind.TEXT:
         return Annotated[StrictStr, Field(max_length=spec.max_length), AfterValidator(_unicode_text), info]
     if spec.kind is Kind.INTEGER:
-        return Annotated[StrictInt, Field(ge=0, le=MAX_INTEGER), info]
+        if not isinstance(spec.number_range, IntRange):
+            raise TypeError(f"{spec.name}: an INTEGER field needs an IntRange (runtime/bounds.py)")
+        return bounds.bounded_int(spec.number_range, spec.description)
     if spec.kind is Kind.NUMBER:
-        return Annotated[float, Field(allow_inf_nan=False), info]
+        if not isinstance(spec.number_range, FloatRange):
+            raise TypeError(f"{spec.name}: a NUMBER field needs a FloatRange (runtime/bounds.py)")
+        return bounds.bounded_float(spec.number_range, spec.description)
     if spec.kind is Kind.JSON:
         return Annotated[dict[str, JsonValue], AfterValidator(_bounded_json), info]
     return Annotated[uuid.UUID, info]
@@ -214,9 +245,10 @@ RESOURCES: Final[tuple[Resource, ...]] = (
             _text("model", "the model that was called"),
             _text("input", "what was sent to the model", required=True, max_length=LONG_TEXT),
             _text("output", "what the model answered", max_length=LONG_TEXT),
-            FieldSpec("input_tokens", Kind.INTEGER, "tokens in the input"),
-            FieldSpec("output_tokens", Kind.INTEGER, "tokens in the output"),
-            FieldSpec("metadata", Kind.JSON, f"any JSON object, at most {MAX_JSON_BYTES} bytes"),
+            FieldSpec("input_tokens", Kind.INTEGER, "tokens in the input", number_range=bounds.TOKEN_COUNT),
+            FieldSpec("output_tokens", Kind.INTEGER, "tokens in the output", number_range=bounds.TOKEN_COUNT),
+            FieldSpec("metadata", Kind.JSON, f"any JSON object, at most {MAX_JSON_BYTES} bytes, nested at most "
+                      f"{bounds.JSON_DEPTH} levels, integers from {bounds.JSON_INTEGER.describe()}"),
         ),
     ),
     Resource(
@@ -240,7 +272,7 @@ RESOURCES: Final[tuple[Resource, ...]] = (
             _ref("model_call_id", "the model call that was evaluated"),
             _ref("dataset_item_id", "the dataset item it was evaluated against"),
             _text("evaluator", "the evaluator's name", required=True),
-            FieldSpec("score", Kind.NUMBER, "the score (a finite number)"),
+            FieldSpec("score", Kind.NUMBER, "the score", number_range=bounds.SCORE),
             _text("details", "the evaluator's explanation", max_length=LONG_TEXT),
         ),
     ),
