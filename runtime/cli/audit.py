@@ -12,9 +12,11 @@ import argparse
 import os
 from typing import Any
 
-from runtime.audit.chain import ChainKey, TrustedCheckpoint
+from runtime import bounds
+from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment, chain_key_from_secrets_manager
 from runtime.audit.ledger import AuditLedger, verify_ledger
+from runtime.cli.arguments import trusted_checkpoint
 from runtime.cli.wiring import aws_client, connect_from_environment
 
 
@@ -23,8 +25,9 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     commands = audit.add_subparsers(dest="audit_command", metavar="AUDIT_COMMAND", required=True)
     verify = commands.add_parser("verify", help="check the hash chain; report the first bad position")
     verify.add_argument(
-        "--trust", action="append", default=[], metavar="SEQ:HASH", type=TrustedCheckpoint.parse,
-        help="a checkpoint kept outside the database (repeatable)",
+        "--trust", action="append", default=[], metavar="SEQ:HASH", type=trusted_checkpoint,
+        help=f"a checkpoint kept outside the database (repeatable); SEQ {bounds.CHECKPOINT_SEQ.describe()}, "
+        "HASH 64 hex digits",
     )
     verify.set_defaults(handler=verify_command)
     checkpoint = commands.add_parser("checkpoint", help="checkpoint the chain head and print SEQ:HASH")

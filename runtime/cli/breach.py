@@ -10,24 +10,27 @@
     breach drill [--organisations N] [--attacked N] [--record-dir DIR] [--admin-secret-id ID]
         the whole procedure on a synthetic incident in a scratch database; writes a drill record.
 
-Times are ISO 8601 with a zone (2026-11-02T08:00Z). Exit codes: 0 done; 1 needs attention (the audit chain
+Times are ISO 8601 with a zone (2026-11-02T08:00Z), from 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z; the
+window is at most ten years. --organisations and --attacked are 1 to 1000 (--attacked at most
+--organisations). Exit codes: 0 done; 1 needs attention (the audit chain
 is broken, notifications failed, the incident is overdue, or the drill failed); 2 usage.
 """
 
 import argparse
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from runtime import bounds
 from runtime.breach.drill import DrillSize, run_breach_drill
 from runtime.breach.report import report_document, write_reports
 from runtime.breach.response import BreachResponse, Status
 from runtime.breach.scope import BreachScope
 from runtime.breach.wiring import BreachWiring
+from runtime.cli.arguments import number_help, time_help, utc_time, uuid_argument, whole_number
 from runtime.drill import FileDrillLog
 from runtime.drill.postgres import PostgresDrillLog
 from runtime.drill.record import DrillLog, DrillRecord
@@ -41,23 +44,6 @@ YEAR = timedelta(days=365)
 make_wiring: Callable[[Mapping[str, str]], BreachWiring] = BreachWiring.from_environment
 
 
-def _time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T08:00Z") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no zone; add Z for UTC or an offset like +01:00")
-    return value
-
-
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an id (UUID, 36 characters)") from None
-
-
 def _items(values: list[str] | None) -> list[str]:
     return [part for value in values or [] for part in value.split(",") if part]
 
@@ -68,10 +54,10 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     commands = breach.add_subparsers(dest="breach_command", metavar="BREACH_COMMAND", required=True)
 
     declare = commands.add_parser("declare", help="declare an incident, compute its impact, notify")
-    declare.add_argument("--from", dest="start", required=True, type=_time, metavar="T1",
-                         help="start of the breach window (ISO 8601 with a zone)")
-    declare.add_argument("--to", dest="end", required=True, type=_time, metavar="T2",
-                         help="end of the window, exclusive")
+    declare.add_argument("--from", dest="start", required=True, type=utc_time, metavar="T1",
+                         help=time_help("start of the breach window"))
+    declare.add_argument("--to", dest="end", required=True, type=utc_time, metavar="T2",
+                         help=time_help("end of the window, exclusive"))
     declare.add_argument("--tables", nargs="+", metavar="TABLE", help="only events on these tables")
     declare.add_argument("--actors", nargs="+", metavar="ID", help="only events by these actor ids")
     declare.add_argument("--orgs", nargs="+", metavar="ID", help="only events on these organisations' data")
@@ -83,20 +69,24 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     declare.set_defaults(handler=declare_command)
 
     deliver = commands.add_parser("deliver", help="send the due notifications of an incident")
-    deliver.add_argument("incident", type=_uuid)
+    deliver.add_argument("incident", type=uuid_argument)
     deliver.add_argument("--retry-failed", action="store_true", help="retry those that gave up (cause fixed)")
     deliver.add_argument("--resend-in-doubt", action="store_true",
                          help="resend those a stopped run may or may not have sent (check the provider first)")
     deliver.set_defaults(handler=deliver_command)
 
     status = commands.add_parser("status", help="counts and time left of an incident; exit 1 when overdue")
-    status.add_argument("incident", type=_uuid)
+    status.add_argument("incident", type=uuid_argument)
     status.add_argument("--report-dir", type=Path, help="also write the report (JSON, CSV) here")
     status.set_defaults(handler=status_command)
 
     drill = commands.add_parser("drill", help="the whole procedure on a synthetic incident (yearly, P12)")
-    drill.add_argument("--organisations", type=int, default=_DEFAULT_SIZE.organisations)
-    drill.add_argument("--attacked", type=int, default=_DEFAULT_SIZE.attacked)
+    drill.add_argument("--organisations", type=whole_number(bounds.DRILL_ORGANISATIONS),
+                       default=_DEFAULT_SIZE.organisations, metavar="N",
+                       help=number_help("synthetic organisations to seed", bounds.DRILL_ORGANISATIONS))
+    drill.add_argument("--attacked", type=whole_number(bounds.DRILL_ATTACKED), default=_DEFAULT_SIZE.attacked,
+                       metavar="N", help=number_help("of them the synthetic attacker reads, at most --organisations",
+                                                     bounds.DRILL_ATTACKED))
     drill.add_argument("--record-dir", type=Path, help="also write the drill record as JSON here")
     drill.add_argument("--admin-secret-id", help="the master user secret (default: $PLATFORM_DATABASE_ADMIN_SECRET_ID)")
     drill.set_defaults(handler=drill_command)
@@ -107,9 +97,9 @@ def _scope(args: argparse.Namespace) -> BreachScope:
         return BreachScope(
             args.start, args.end,
             tables=frozenset(_items(args.tables)),
-            actors=frozenset(_uuid(a) for a in _items(args.actors)),
-            organisations=frozenset(_uuid(o) for o in _items(args.orgs)),
-            keys=frozenset(_uuid(k) for k in _items(args.keys)),
+            actors=frozenset(uuid_argument(a) for a in _items(args.actors)),
+            organisations=frozenset(uuid_argument(o) for o in _items(args.orgs)),
+            keys=frozenset(uuid_argument(k) for k in _items(args.keys)),
         )
     except argparse.ArgumentTypeError as exc:
         raise InvalidScopeError(f"--actors, --orgs and --keys take ids: {exc}") from None
@@ -193,6 +183,9 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def drill_command(args: argparse.Namespace) -> int:
+    if args.attacked > args.organisations:
+        print("error: --attacked must be at most --organisations (the attacker reads some of them)", file=sys.stderr)
+        return 2
     wiring = make_wiring(os.environ)
     try:
         log = PostgresDrillLog(wiring.pool)

@@ -19,11 +19,11 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from runtime.cli.arguments import uuid_argument
 from runtime.errors import ReceiptError
 from runtime.lifecycle.erasure import verify_erasure
 from runtime.lifecycle.receipt import ReceiptKey
@@ -33,23 +33,16 @@ from runtime.lifecycle.wiring import LifecycleWiring, principal
 make_wiring: Callable[[Mapping[str, str]], LifecycleWiring] = LifecycleWiring.from_environment
 
 
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an id (UUID, 36 characters)") from None
-
-
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     erase = subparsers.add_parser("erase", help="erase an organisation's data, with a receipt (P10)",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    erase.add_argument("--org", type=_uuid, metavar="ORG", help="the organisation (owner) id")
-    erase.add_argument("--actor", type=_uuid, metavar="ID", help="who asked (pseudonymous id, for the audit)")
+    erase.add_argument("--org", type=uuid_argument, metavar="ORG", help="the organisation (owner) id")
+    erase.add_argument("--actor", type=uuid_argument, metavar="ID", help="who asked (pseudonymous id, for the audit)")
     erase.add_argument("--receipt-out", type=Path, metavar="FILE", help="also write the receipt to FILE")
     erase.set_defaults(handler=erase_command)
     commands = erase.add_subparsers(dest="erase_command", metavar="ERASE_COMMAND")
     verify = commands.add_parser("verify", help="prove nothing of the organisation remains readable")
-    verify.add_argument("--org", type=_uuid, required=True, metavar="ORG", dest="verify_org")
+    verify.add_argument("--org", type=uuid_argument, required=True, metavar="ORG", dest="verify_org")
     verify.add_argument("--receipt", type=Path, metavar="FILE", help="also check this receipt")
     verify.set_defaults(handler=verify_command)
     register_ = commands.add_parser("register", help="every completed erasure, for replay after a restore")

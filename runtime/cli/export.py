@@ -5,7 +5,8 @@
         every record of the organisation and everything derived from it, decrypted, one file per table plus
         manifest.json, under <dest>/<org>/<export id>/ (default dest: s3://$PLATFORM_EXPORTS_BUCKET/).
         Picks up the organisation's pending request in that format (or --request), else records one whose
-        deadline is 30 days after the contract end (default: now). Prints the outcome as JSON. Presigned
+        deadline is 30 days after the contract end (default: now; ISO 8601 with a zone, from
+        2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z). Prints the outcome as JSON. Presigned
         download URLs are bearer credentials: printed only with --show-urls, never to the job's logs.
     export verify LOCATION [--manifest-sha256 HEX]
         check an export (directory or s3://...) against its manifest; exit 1 when a file differs.
@@ -17,13 +18,12 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from runtime import settings
+from runtime.cli.arguments import time_help, utc_time, uuid_argument
 from runtime.errors import ExportDestinationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests, verify_export
 from runtime.lifecycle.jobs import run_export
@@ -35,32 +35,16 @@ make_wiring: Callable[[Mapping[str, str]], LifecycleWiring] = LifecycleWiring.fr
 make_s3_client: Callable[[], Any] = partial(boto3_clients, "s3")
 
 
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an id (UUID, 36 characters)") from None
-
-
-def _time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T00:00Z") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no zone; add Z for UTC or an offset like +01:00")
-    return value
-
-
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     export = subparsers.add_parser("export", help="portability export of an organisation's data (P13)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    export.add_argument("--org", type=_uuid, metavar="ORG", help="the organisation (owner) id")
+    export.add_argument("--org", type=uuid_argument, metavar="ORG", help="the organisation (owner) id")
     export.add_argument("--format", choices=[f.value for f in ExportFormat])
     export.add_argument("--dest", help="s3://bucket/prefix or a directory (default: the export bucket)")
-    export.add_argument("--request", type=_uuid, metavar="ID", help="run this export request")
-    export.add_argument("--contract-ended-at", type=_time, metavar="T", help="for a new request (default: now)")
-    export.add_argument("--actor", type=_uuid, metavar="ID", help="who asked (pseudonymous id, for the audit)")
+    export.add_argument("--request", type=uuid_argument, metavar="ID", help="run this export request")
+    export.add_argument("--contract-ended-at", type=utc_time, metavar="T",
+                        help=time_help("when the contract ended, for a new request (default: now)"))
+    export.add_argument("--actor", type=uuid_argument, metavar="ID", help="who asked (pseudonymous id, for the audit)")
     export.add_argument("--show-urls", action="store_true", help="print the presigned download URLs")
     export.set_defaults(handler=export_command)
     commands = export.add_subparsers(dest="export_command", metavar="EXPORT_COMMAND")
@@ -69,7 +53,7 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     verify.add_argument("--manifest-sha256", metavar="HEX", help="the digest recorded with the export request")
     verify.set_defaults(handler=verify_command)
     status = commands.add_parser("status", help="an organisation's export requests")
-    status.add_argument("--org", type=_uuid, required=True, metavar="ORG", dest="status_org")
+    status.add_argument("--org", type=uuid_argument, required=True, metavar="ORG", dest="status_org")
     status.set_defaults(handler=status_command)
 
 

@@ -9,8 +9,9 @@
     restore drill --cluster ID [--record-dir DIR]
         restore to a scratch cluster, verify, delete it; write a drill record.
 
-TIME is ISO 8601 with a zone (2026-11-02T08:00Z). Exit codes: 0 done, 1 failed (the message says what exists
-and what to do next), 2 usage.
+TIME is ISO 8601 with a zone (2026-11-02T08:00Z), from 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z, and must
+lie in the cluster's restorable window; --instances is 1 to 16. Exit codes: 0 done, 1 failed (the message says
+what exists and what to do next), 2 usage.
 """
 
 import argparse
@@ -22,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime import settings
+from runtime import bounds, settings
 from runtime.breach.wiring import boto3_clients, password_source
+from runtime.cli.arguments import number_help, time_help, utc_time, whole_number
 from runtime.db.config import DatabaseSettings
 from runtime.drill import FileDrillLog
 from runtime.drill.postgres import PostgresDrillLog
@@ -43,16 +45,6 @@ make_restorer: Callable[[RdsClusters], Restorer] = lambda clusters: Restorer(clu
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
-def _time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T08:00Z") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no zone; add Z for UTC or an offset like +01:00")
-    return value
-
-
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     restore = subparsers.add_parser("restore", help="point-in-time restore into a new cluster (P11)",
                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,9 +53,12 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     apply = commands.add_parser("apply", help="execute the plan (needs --confirm), wait, verify, cut-over steps")
     for parser in (plan, apply):
         parser.add_argument("--cluster", required=True, help="the source cluster id (<app>-<env>-db)")
-        parser.add_argument("--to", dest="to", required=True, type=_time, metavar="TIME")
+        parser.add_argument("--to", dest="to", required=True, type=utc_time, metavar="TIME",
+                            help=time_help("the point in time to restore to"))
         parser.add_argument("--target", help="id of the new cluster (default: <cluster>-pitr-<time>)")
-        parser.add_argument("--instances", type=int, help="number of instances (default: as many as the source)")
+        parser.add_argument("--instances", type=whole_number(bounds.RESTORE_INSTANCES), metavar="N",
+                            help=number_help("number of instances (default: as many as the source)",
+                                             bounds.RESTORE_INSTANCES))
     apply.add_argument("--confirm", action="store_true", help="really do it; without it nothing changes")
     plan.set_defaults(handler=plan_command)
     apply.set_defaults(handler=apply_command)
