@@ -137,3 +137,14 @@ EXPORT_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_URL_EXPIRY_SECONDS"
 DEFAULT_EXPORT_URL_EXPIRY_SECONDS: Final = 86_400
 # Secret key (>= 32 bytes) that MACs erasure receipts, injected by ECS from Secrets Manager, never logged.
 ERASURE_RECEIPT_KEY: Final = "PLATFORM_ERASURE_RECEIPT_KEY"
+
+# --- Deploy-time database setup: `python -m runtime db setup` (stacks/constructs/database_setup.py) ---
+# The setup task logs in as the admin (the username and password of DATABASE_ADMIN_SECRET_ID, the RDS master
+# secret), creates or repairs the roles, then logs in as DATABASE_MIGRATION_USER (with an IAM token when
+# DATABASE_IAM_AUTH is true) and migrates. Host, port, database and CA bundle are the DATABASE_* above;
+# DATABASE_USER is not read. The stack sets DATABASE_MIGRATION_USER to runtime.db.schema.OWNER_ROLE, the user
+# its rds-db:connect grant names (and the default).
+DATABASE_MIGRATION_USER: Final = "PLATFORM_DATABASE_MIGRATION_USER"
+# How long a setup run waits for another run's lock (two deploys, a retried task) before it fails, in seconds.
+DATABASE_SETUP_LOCK_TIMEOUT_SECONDS: Final = "PLATFORM_DATABASE_SETUP_LOCK_TIMEOUT_SECONDS"
+DEFAULT_DATABASE_SETUP_LOCK_TIMEOUT_SECONDS: Final = 600
