@@ -20,6 +20,8 @@ class BuiltApp:
     app: App
     stages: list[PlatformStage]
     platform_pack: PlatformPolicyPack
+    # environment -> (entry, stage-relative construct path) of every acknowledgement applied; empty without them
+    acknowledged: dict[str, list[tuple[Acknowledgement, str]]]
 
 
 def build_app(
@@ -39,8 +41,9 @@ def build_app(
         builtin_cloud_formation_validation=False,
     )
     stages = [PlatformStage(app, env_config=env, app_name=config.app_name) for env in config.environments]
-    if with_acknowledgements:
-        for stage in stages:
-            stage.acknowledged = apply_register(stage, stage.env_config, config.app_name, register)
+    acknowledged = {
+        stage.env_config.name: apply_register(stage, stage.env_config, config.app_name, register)
+        for stage in (stages if with_acknowledgements else [])
+    }
     platform_pack = register_policy_packs(app, config)
-    return BuiltApp(app=app, stages=stages, platform_pack=platform_pack)
+    return BuiltApp(app=app, stages=stages, platform_pack=platform_pack, acknowledged=acknowledged)

@@ -13,7 +13,6 @@ from stacks.config import EnvironmentConfig
 from stacks.data import DataStack
 from stacks.keys import KeysStack
 from stacks.network import NetworkStack
-from stacks.policy.register import Acknowledgement
 from stacks.service import ServiceStack
 from stacks.storage import StorageStack
 
@@ -23,7 +22,6 @@ class PlatformStage(Stage):
         super().__init__(scope, env_config.name, env=Environment(account=env_config.account, region=env_config.region))
         self.env_config = env_config
         self.app_name = app_name
-        self.acknowledged: list[tuple[Acknowledgement, str]] = []  # filled by the register (policy/)
         env, app = env_config, app_name
 
         self.keys = KeysStack(self, "Keys", env_config=env, app_name=app)
