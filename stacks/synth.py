@@ -15,67 +15,24 @@ import json
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_cdk import Stack
 
 from stacks.config import PlatformConfig
 from stacks.platform import build_app
 from stacks.policy.acknowledgements import REGISTER
-from stacks.policy.packs import PACKS
-from stacks.policy.platform_pack import PACK_NAME
-from stacks.policy.register import Acknowledgement, applicable
-from stacks.policy.rules import Result
-from stacks.stage import PlatformStage
-
-if TYPE_CHECKING:
-    from stacks.policy.gates import GateResult
+from stacks.policy.findings import Finding, qualified_rule_id
+from stacks.policy.gates import GateResult, cfn_lint, checkov
+from stacks.policy.outcome import SynthOutcome
+from stacks.policy.register import REGISTER_FILE, Acknowledgement, judge
 
 REPORT_FILE = "validation-report.json"
 SUMMARY_FILE = "policy-summary.json"
-GATE_RULE_PREFIXES = ("cfn-lint::", "checkov::")
+GATE_RULE_PREFIXES = tuple(qualified_rule_id(tool, "") for tool in (cfn_lint.TOOL, checkov.TOOL))
 FAIL_SYNTH_CONTEXT = "@aws-cdk/core:failSynthOnValidationErrors"
-
-
-@dataclass(frozen=True)
-class Finding:
-    plugin: str
-    rule: str
-    severity: str
-    environment: str
-    path: str  # relative to the environment's stage
-    description: str
-
-    def __str__(self) -> str:
-        return f"{self.severity.upper()} {self.rule} at {self.environment}/{self.path}: {self.description}"
-
-
-@dataclass
-class SynthOutcome:
-    outdir: Path
-    seconds: float
-    stacks: dict[str, list[str]]  # environment -> stack names
-    findings: list[Finding]
-    acknowledged: list[tuple[Finding, Acknowledgement]]
-    unacknowledged: list[Finding]
-    stale: list[tuple[str, Acknowledgement]]  # (environment, entry)
-    cdk_verdict_passed: bool
-    expired: list[Acknowledgement] = field(default_factory=list)  # past their review date
-    gates: list[GateResult] = field(default_factory=list)  # cfn-lint, checkov
-    stages: list[PlatformStage] = field(repr=False, default_factory=list)
-    policy_results: list[Result] = field(repr=False, default_factory=list)  # every check of the platform pack
-
-    @property
-    def pack_names(self) -> list[str]:
-        """Every pack and gate that ran, whether it found anything or not, in a stable order."""
-        return sorted({*PACKS, PACK_NAME} | {f.plugin for f in self.findings} | {g.tool for g in self.gates})
-
-    @property
-    def passed(self) -> bool:
-        return not self.unacknowledged and not self.stale and not self.expired and self.cdk_verdict_passed
 
 
 def read_findings(report_path: Path) -> list[Finding]:
@@ -102,18 +59,7 @@ def read_findings(report_path: Path) -> list[Finding]:
 
 
 def run_gates(outdir: Path) -> list[GateResult]:
-    from stacks.policy.gates import cfn_lint, checkov  # the gates import this module: import on use
-
     return [cfn_lint.run(outdir), checkov.run(outdir)]
-
-
-def qualified_rule_id(plugin: str, rule: str) -> str:
-    """The id that acknowledges a finding: cdk-nag rules carry their pack already
-    ('AwsSolutions-IAM4[...]'), construct annotations theirs ('Annotation::...'); other CDK plugins'
-    rules are addressed as 'Plugin-Name::RULE'."""
-    if rule.startswith(tuple(f"{pack}-" for pack in PACKS)) or "::" in rule:
-        return rule
-    return f"{plugin.replace(' ', '-')}::{rule}"
 
 
 def _synth(app: Any) -> bool:
@@ -146,55 +92,35 @@ def synthesize(
         findings = read_findings(Path(scratch) / REPORT_FILE)
 
     built = build_app(config, outdir=str(outdir), context=context, register=register)
-    stages = built.stages
     # CDK's verdict: the synth passed and its report lists nothing (warnings included) left unacknowledged.
     verdict = _synth(built.app) and not read_findings(outdir / REPORT_FILE)
     # cfn-lint and checkov read the deployed templates; their findings meet the same register.
     gate_results = run_gates(outdir) if gates else []
     findings += [finding for gate in gate_results for finding in gate.findings]
-
-    acknowledged, unacknowledged = [], []
-    used: set[tuple[str, Acknowledgement]] = set()
-    entries = {stage.env_config.name: applicable(stage.env_config, register) for stage in stages}
-    env_configs = {stage.env_config.name: stage.env_config for stage in stages}
-    for finding in findings:
-        env_config = env_configs[finding.environment]
-        entry = next(
-            (
-                e
-                for e in entries[finding.environment]
-                if e.matches(finding.rule, finding.path, env_config, config.app_name)
-            ),
-            None,
-        )
-        if entry is None:
-            unacknowledged.append(finding)
-        else:
-            acknowledged.append((finding, entry))
-            used.add((finding.environment, entry))
-    # Without the gates, their entries have nothing to match: they are not stale, just not checked.
-    stale = [
-        (env, entry)
-        for env, env_entries in entries.items()
-        for entry in env_entries
-        if (env, entry) not in used and (gates or not entry.rule.startswith(GATE_RULE_PREFIXES))
-    ]
+    judgement = judge(
+        findings,
+        [stage.env_config for stage in built.stages],
+        config.app_name,
+        register,
+        today=today or date.today(),
+        # Without the gates, their entries have nothing to match: they are not stale, just not checked.
+        unchecked_rule_prefixes=() if gates else GATE_RULE_PREFIXES,
+    )
 
     return SynthOutcome(
         outdir=outdir,
         seconds=time.monotonic() - started,
         stacks={
             stage.env_config.name: [c.stack_name for c in stage.node.children if isinstance(c, Stack)]
-            for stage in stages
+            for stage in built.stages
         },
         findings=findings,
-        acknowledged=acknowledged,
-        unacknowledged=unacknowledged,
-        stale=stale,
+        acknowledged=judgement.acknowledged,
+        unacknowledged=judgement.unacknowledged,
+        stale=judgement.stale,
         cdk_verdict_passed=verdict,
-        expired=[entry for entry in register if entry.review_by < (today or date.today())],
+        expired=judgement.expired,
         gates=gate_results,
-        stages=stages,
         policy_results=built.platform_pack.results,
     )
 
@@ -223,7 +149,7 @@ def summary_lines(outcome: SynthOutcome, config: PlatformConfig) -> list[str]:
     register_used = len({entry for _, entry in outcome.acknowledged})
     lines.append(
         f"Acknowledgement register: {len(REGISTER)} entries, {register_used} in use, "
-        f"{len(outcome.stale)} stale (stacks/policy/acknowledgements.py)"
+        f"{len(outcome.stale)} stale ({REGISTER_FILE})"
     )
     for finding in outcome.unacknowledged:
         lines.append(f"  unacknowledged: {finding}")

@@ -22,11 +22,3 @@ def register_policy_packs(app: App, config: PlatformConfig) -> PlatformPolicyPac
     platform_pack = PlatformPolicyPack(config)
     Validations.of(app).add_plugins(*(pack(app) for pack in PACKS.values()), platform_pack)
     return platform_pack
-
-
-def pack_of(rule_id: str) -> str:
-    """'HIPAA.Security-RDSStorageEncrypted[x]' -> 'HIPAA.Security'."""
-    for name in PACKS:
-        if rule_id.startswith(name + "-"):
-            return name
-    return rule_id.split("-", 1)[0]

@@ -1,11 +1,12 @@
 """The machinery of the acknowledgement register: the entry type and its checks, matching a finding
-id and construct path, and applying entries to a stage. The entries themselves are data, in
+id and construct path, applying entries to a stage, and judging a synth's findings against the
+register (acknowledged, unacknowledged, stale, expired). The entries themselves are data, in
 `stacks/policy/acknowledgements.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fnmatch import fnmatchcase
@@ -14,8 +15,10 @@ from aws_cdk import Acknowledgment, Stage, Validations
 from constructs import IConstruct
 
 from stacks.config import EnvironmentConfig
+from stacks.policy.findings import Finding
 
 MIN_REASON_LENGTH = 20
+REGISTER_FILE = "stacks/policy/acknowledgements.py"  # where the entries are, for messages and the report
 
 
 def _always(_: EnvironmentConfig) -> bool:
@@ -48,17 +51,20 @@ class Acknowledgement:
         """Whether one of this entry's paths names the construct at `stage_relative_path`."""
         return any(_same_path(pattern, stage_relative_path) for pattern in self.paths)
 
+    def covers(self, stage_relative_path: str) -> bool:
+        """Whether this entry names the construct at `stage_relative_path` or one of its ancestors:
+        like the packs, an acknowledgement on a construct covers everything below it."""
+        segments = stage_relative_path.split("/")
+        return any(self.names("/".join(segments[:n])) for n in range(1, len(segments) + 1))
+
     def rule_for(self, env_config: EnvironmentConfig, app_name: str) -> str:
         """The finding id in one environment: `{app}`, `{env}`, `{account}`, `{region}` are filled in
         (finding ids of named resources, such as IAM5 resource ARNs, contain them)."""
         return self.rule.format(app=app_name, env=env_config.name, account=env_config.account, region=env_config.region)
 
     def matches(self, rule: str, stage_relative_path: str, env_config: EnvironmentConfig, app_name: str) -> bool:
-        """Whether this entry acknowledges finding `rule` on the construct at `stage_relative_path`.
-        Like the packs, an acknowledgement on a construct covers everything below it."""
-        segments = stage_relative_path.split("/")
-        ancestors = ("/".join(segments[:n]) for n in range(1, len(segments) + 1))
-        return rule == self.rule_for(env_config, app_name) and any(self.names(ancestor) for ancestor in ancestors)
+        """Whether this entry acknowledges finding `rule` on the construct at `stage_relative_path`."""
+        return rule == self.rule_for(env_config, app_name) and self.covers(stage_relative_path)
 
 
 def _same_path(pattern: str, path: str) -> bool:
@@ -91,7 +97,7 @@ def apply_register(
         if not named:
             raise RegisterError(
                 f"acknowledgement {entry.rule} on {', '.join(entry.paths)} names no construct in environment "
-                f"{env_config.name!r}: remove the entry or fix its path (stacks/policy/acknowledgements.py)."
+                f"{env_config.name!r}: remove the entry or fix its path ({REGISTER_FILE})."
             )
         for path, construct in named:
             Validations.of(construct).acknowledge(
@@ -99,3 +105,49 @@ def apply_register(
             )
             applied.append((entry, path))
     return applied
+
+
+@dataclass(frozen=True)
+class Judgement:
+    acknowledged: list[tuple[Finding, Acknowledgement]]
+    unacknowledged: list[Finding]
+    stale: list[tuple[str, Acknowledgement]]  # (environment, entry that acknowledged nothing there)
+    expired: list[Acknowledgement]  # past their review date
+
+
+def judge(
+    findings: Iterable[Finding],
+    env_configs: Sequence[EnvironmentConfig],
+    app_name: str,
+    register: Sequence[Acknowledgement],
+    *,
+    today: date,
+    unchecked_rule_prefixes: tuple[str, ...] = (),
+) -> Judgement:
+    """Each finding meets the first applicable entry (in register order) that acknowledges it.
+    An applicable entry that acknowledged nothing in an environment is stale, unless its rule
+    starts with one of `unchecked_rule_prefixes` (a check that did not run has nothing to match)."""
+    entries = {env.name: applicable(env, register) for env in env_configs}
+    by_rule: dict[tuple[str, str], list[Acknowledgement]] = {}  # (environment, finding id) -> entries
+    for env in env_configs:
+        for candidate in entries[env.name]:
+            by_rule.setdefault((env.name, candidate.rule_for(env, app_name)), []).append(candidate)
+    acknowledged: list[tuple[Finding, Acknowledgement]] = []
+    unacknowledged: list[Finding] = []
+    used: set[tuple[str, Acknowledgement]] = set()
+    for finding in findings:
+        candidates = by_rule.get((finding.environment, finding.rule), [])
+        entry = next((e for e in candidates if e.covers(finding.path)), None)
+        if entry is None:
+            unacknowledged.append(finding)
+        else:
+            acknowledged.append((finding, entry))
+            used.add((finding.environment, entry))
+    stale = [
+        (env, entry)
+        for env, env_entries in entries.items()
+        for entry in env_entries
+        if (env, entry) not in used and not entry.rule.startswith(unchecked_rule_prefixes)
+    ]
+    expired = [entry for entry in register if entry.review_by < today]
+    return Judgement(acknowledged=acknowledged, unacknowledged=unacknowledged, stale=stale, expired=expired)

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import PlatformConfig
+from stacks.policy.findings import Finding, qualified_rule_id
+from stacks.policy.outcome import SynthOutcome
 from stacks.policy.platform_pack import PACK_NAME
 from stacks.policy.promises import PROMISES, Promise
+from stacks.policy.register import REGISTER_FILE
 from stacks.policy.rules import ALL_RULES, Status
-from stacks.synth import Finding, SynthOutcome
 
 REPORT_DIR = "compliance"
 _PROMISE_ID = re.compile(r"\bP\d{1,2}\b")
@@ -47,7 +49,8 @@ def rows(outcome: SynthOutcome) -> list[Row]:
         resource = result.resource
         entry = None
         if result.status is Status.NON_COMPLIANT:
-            entry = acknowledgements.get((resource.environment, f"Platform-Policy::{result.rule}", resource.path))
+            finding_id = qualified_rule_id(PACK_NAME, result.rule)
+            entry = acknowledgements.get((resource.environment, finding_id, resource.path))
         status = "acknowledged" if entry else result.status.value
         for promise in result.promises:
             found.append(
@@ -219,7 +222,7 @@ def _acknowledgement_section(outcome: SynthOutcome) -> list[str]:
     lines = [
         "## Acknowledgements",
         "",
-        "Every finding acknowledged instead of fixed, from the one register (`stacks/policy/acknowledgements.py`).",
+        f"Every finding acknowledged instead of fixed, from the one register (`{REGISTER_FILE}`).",
         "",
         "| Environment | Rule | Resource | Reason | Concerns | Review by |",
         "|---|---|---|---|---|---|",

@@ -13,7 +13,8 @@ import pytest
 import stacks  # noqa: F401  (jsii environment first)
 from stacks.config import PlatformConfig, load_config
 from stacks.policy.gates.assembly import stack_templates
-from stacks.synth import SynthOutcome, synthesize
+from stacks.policy.outcome import SynthOutcome
+from stacks.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_CONFIG = ROOT / "config" / "operator.toml"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from stacks.policy.findings import Finding
 from stacks.policy.gates import GateError, GateResult, cfn_lint, checkov
 from stacks.policy.gates.assembly import stack_templates
-from stacks.synth import Finding
 
 KEY_ARN = {"Fn::GetStackOutput": {"StackName": "adp-dev-keys", "Region": "eu-west-1", "OutputName": "KeyArn"}}
 CLEAN = {  # logical id -> (construct id, resource)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from stacks.config import load_config
+from stacks.platform import build_app
 from stacks.policy.acknowledgements import NEXT_REVIEW, REGISTER
-from stacks.policy.register import Acknowledgement, RegisterError
+from stacks.policy.findings import Finding, qualified_rule_id
+from stacks.policy.register import Acknowledgement, RegisterError, applicable, judge
 from stacks.synth import synthesize
 from tests.stacks.conftest import OPERATOR_CONFIG, Assembly, cdk_json_context
 
@@ -113,3 +115,51 @@ def test_register_expired_entry_fails_the_build(tmp_path: Path) -> None:
     assert not outcome.passed
     assert outcome.unacknowledged == []
     assert set(outcome.expired) == set(REGISTER)
+
+
+def _entry(rule: str, path: str) -> Acknowledgement:
+    return Acknowledgement(rule=rule, paths=(path,), reason="x" * 30, concerns="test", review_by=NEXT_REVIEW)
+
+
+def _finding(rule: str, path: str) -> Finding:
+    return Finding(plugin="p", rule=rule, severity="error", environment="dev", path=path, description="d")
+
+
+def test_register_judge_sorts_findings_and_finds_stale_and_expired_entries() -> None:
+    dev = load_config(OPERATOR_CONFIG).environment("dev")
+    used, unused, gate = _entry("R-1", "Data/Cluster"), _entry("R-2", "Data/Bucket"), _entry("checkov::C", "Data/X")
+    covered, elsewhere, unknown = (
+        _finding("R-1", "Data/Cluster/Resource"),
+        _finding("R-1", "Keys/K"),
+        _finding("R-3", "Data/Cluster"),
+    )
+    judgement = judge(
+        [covered, elsewhere, unknown],
+        [dev],
+        "adp",
+        (used, unused, gate),
+        today=NEXT_REVIEW,
+        unchecked_rule_prefixes=("checkov::",),
+    )
+    assert judgement.acknowledged == [(covered, used)]
+    assert judgement.unacknowledged == [elsewhere, unknown]
+    assert judgement.stale == [("dev", unused)]  # the gate's entry was not checked, so it is not stale
+    assert judgement.expired == []
+    assert judge([], [dev], "adp", (used,), today=NEXT_REVIEW + timedelta(days=1)).expired == [used]
+
+
+def test_qualified_rule_id_keeps_pack_and_annotation_ids_and_prefixes_the_others() -> None:
+    assert qualified_rule_id("HIPAA.Security", "HIPAA.Security-RDSInBackupPlan") == "HIPAA.Security-RDSInBackupPlan"
+    assert qualified_rule_id("x", "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId").startswith("Annotation::")
+    assert qualified_rule_id("Platform Policy", "P6-CustomerManagedKeys") == "Platform-Policy::P6-CustomerManagedKeys"
+    assert qualified_rule_id("cfn-lint", "W3005") == "cfn-lint::W3005"
+
+
+def test_build_app_returns_what_it_acknowledged() -> None:
+    config = load_config(OPERATOR_CONFIG).only("dev")
+    built = build_app(config, context=cdk_json_context())
+    assert set(built.acknowledged) == {"dev"}
+    dev = config.environment("dev")
+    assert {entry for entry, _ in built.acknowledged["dev"]} == set(applicable(dev, REGISTER))
+    assert any(path == "Data/Cluster/MonitoringRole" for _, path in built.acknowledged["dev"])
+    assert build_app(config, context=cdk_json_context(), with_acknowledgements=False).acknowledged == {}

@@ -1,9 +1,9 @@
 """Template gates: third-party linters run over the synthesized CloudFormation templates.
 
-Each gate module (`cfn_lint`, `checkov`) exposes `run(outdir) -> GateResult`. Findings use the
-same `Finding` shape as the CDK packs, with rule ids `cfn-lint::<code>` and `checkov::<check id>`
-and construct paths relative to the environment's stage, so the acknowledgement register can
-match them like any other finding.
+Each gate module (`cfn_lint`, `checkov`) exposes `run(outdir) -> GateResult` and runs its tool
+through `process.run_tool`. Findings use the same `Finding` shape as the CDK packs, with rule ids
+`cfn-lint::<code>` and `checkov::<check id>` and construct paths relative to the environment's
+stage, so the acknowledgement register can match them like any other finding.
 
 A gate never reports "no findings" when it could not look: a missing tool, a crash, output it
 cannot read or a template the tool could not parse raise `GateError`, whose message says how
@@ -12,14 +12,11 @@ to fix it.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks import synth  # module import: stacks.synth may itself import the gates
+from stacks.policy.findings import Finding
 
 # Where `make deps` puts things: the repository root.
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,24 +30,24 @@ class GateError(RuntimeError):
 class GateResult:
     tool: str
     version: str
-    findings: list[synth.Finding]
+    findings: list[Finding]
     passed: int
     failed: int
     skipped: int
     templates: int
 
 
-def merge_findings(findings: Iterable[synth.Finding]) -> list[synth.Finding]:
+def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per rule per construct: repeated matches (another property, another region)
     are folded into one, their distinct messages joined."""
-    merged: dict[tuple[str, str, str], synth.Finding] = {}
+    merged: dict[tuple[str, str, str], Finding] = {}
     for finding in findings:
         key = (finding.rule, finding.environment, finding.path)
         seen = merged.get(key)
         if seen is None:
             merged[key] = finding
         elif finding.description not in seen.description.split("; "):
-            merged[key] = synth.Finding(
+            merged[key] = Finding(
                 plugin=seen.plugin,
                 rule=seen.rule,
                 severity="error" if "error" in (seen.severity, finding.severity) else seen.severity,
@@ -59,18 +56,3 @@ def merge_findings(findings: Iterable[synth.Finding]) -> list[synth.Finding]:
                 description=f"{seen.description}; {finding.description}",
             )
     return sorted(merged.values(), key=lambda f: (f.rule, f.environment, f.path))
-
-
-@contextmanager
-def isolated_run(extra_env: dict[str, str] | None = None) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A scratch working directory and environment for one tool run. Both tools read config files
-    from the working directory and from HOME (.cfnlintrc, .checkov.yaml) that can silently switch
-    checks off; the gates' options are all on the command line, and only the register acknowledges."""
-    with tempfile.TemporaryDirectory(prefix="policy-gate-") as scratch:
-        env = {**os.environ, "HOME": scratch, **(extra_env or {})}
-        yield Path(scratch), env
-
-
-def tail(text: str, lines: int = 15) -> str:
-    """The end of a tool's output, for an error message."""
-    return "\n".join(text.strip().splitlines()[-lines:])

@@ -17,7 +17,6 @@ Fn::Join with an empty delimiter, ~60 per operator synth), not properties of our
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +24,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stacks import synth
-from stacks.policy.gates import GateError, GateResult, isolated_run, merge_findings, tail
+from stacks.policy.findings import Finding, qualified_rule_id
+from stacks.policy.gates import GateError, GateResult, merge_findings
 from stacks.policy.gates.assembly import StackTemplate, stack_templates
+from stacks.policy.gates.process import isolated_run, run_tool, tail
 
 TOOL = "cfn-lint"
 DEFAULT_REGION = "us-east-1"  # for environment-agnostic stacks, as cfn-lint itself defaults
-TIMEOUT_SECONDS = 600
 # Matches that say the tool failed, not the template: E0002 is a rule that crashed.
 TOOL_FAILURE_RULES = frozenset({"E0002"})
 _SECTIONS_WITH_LOGICAL_IDS = frozenset({"Resources", "Outputs", "Parameters", "Conditions", "Rules", "Mappings"})
@@ -79,7 +78,8 @@ def _lint(
     args = [str(command), "--format", "json", "--non-zero-exit-code", "none", "--regions", region]
     if include_informational:
         args += ["--include-checks", "I"]
-    completed = _call([*args, "--", *map(str, files)], cwd, env)
+    # With --non-zero-exit-code none, any exit status but 0 is a usage error or a crash.
+    completed = run_tool(TOOL, [*args, "--", *map(str, files)], cwd=cwd, env=env)
     try:
         matches = json.loads(completed.stdout)
         if not isinstance(matches, list):
@@ -95,31 +95,6 @@ def _lint(
     return matches
 
 
-def _call(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    try:
-        completed = subprocess.run(  # noqa: S603  (fixed argument list, no shell)
-            args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,  # with no template, cfn-lint would read one from a pipe
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
-    except OSError as exc:
-        raise GateError(f"cfn-lint is not installed ({args[0]}: {exc.strerror}): run make deps.") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise GateError(f"cfn-lint did not finish within {TIMEOUT_SECONDS} s.") from exc
-    # With --non-zero-exit-code none, any other exit status is a usage error or a crash.
-    if completed.returncode != 0:
-        raise GateError(
-            f"cfn-lint failed (exit {completed.returncode}); fix the error below or run make deps:\n"
-            f"{tail(completed.stderr or completed.stdout)}"
-        )
-    return completed
-
-
 def _version(command: Path, *, default: bool) -> str:
     if default:  # the console script of this environment: ask the package metadata, no process needed
         try:
@@ -127,10 +102,10 @@ def _version(command: Path, *, default: bool) -> str:
         except metadata.PackageNotFoundError as exc:
             raise GateError(f"cfn-lint is not installed in {sys.prefix}: run make deps.") from exc
     with isolated_run() as (cwd, env):
-        return _call([str(command), "--version"], cwd, env).stdout.strip().removeprefix("cfn-lint ")
+        return run_tool(TOOL, [str(command), "--version"], cwd=cwd, env=env).stdout.strip().removeprefix("cfn-lint ")
 
 
-def _finding(match: dict[str, Any], by_file: dict[str, StackTemplate]) -> synth.Finding:
+def _finding(match: dict[str, Any], by_file: dict[str, StackTemplate]) -> Finding:
     filename = str(match["Filename"])
     template = by_file.get(filename) or by_file.get(str(Path(filename).resolve()))
     if template is None:
@@ -139,9 +114,9 @@ def _finding(match: dict[str, Any], by_file: dict[str, StackTemplate]) -> synth.
     logical_id = str(location[1]) if len(location) > 1 and location[0] in _SECTIONS_WITH_LOGICAL_IDS else None
     environment, path = template.locate(logical_id)
     rule_id = str(match["Rule"]["Id"])
-    return synth.Finding(
+    return Finding(
         plugin=TOOL,
-        rule=f"{TOOL}::{rule_id}",
+        rule=qualified_rule_id(TOOL, rule_id),
         severity="error" if rule_id.startswith("E") else "warning",
         environment=environment,
         path=path,

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from stacks import synth
-from stacks.policy.gates import ROOT, GateError, GateResult, isolated_run, merge_findings, tail
+from stacks.policy.findings import Finding, qualified_rule_id
+from stacks.policy.gates import ROOT, GateError, GateResult, merge_findings
 from stacks.policy.gates.assembly import StackTemplate, stack_templates
+from stacks.policy.gates.process import isolated_run, run_tool, tail
 
 TOOL = "checkov"
 DEFAULT_EXECUTABLE = ROOT / ".venv-checkov" / "bin" / "checkov"
-TIMEOUT_SECONDS = 600
 OFFLINE_ENV = {
     "BC_SKIP_MAPPING": "TRUE",
     "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
@@ -62,27 +61,8 @@ def _scan(executable: Path, files: list[Path]) -> tuple[dict[str, Any], str]:
     with isolated_run(OFFLINE_ENV) as (cwd, env):
         for name in _PLATFORM_VARIABLES:
             env.pop(name, None)
-        try:
-            completed = subprocess.run(  # noqa: S603  (fixed argument list, no shell)
-                [*args, "--file", *map(str, files)],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_SECONDS,
-                check=False,
-            )
-        except OSError as exc:
-            raise GateError(f"checkov is not installed ({executable}: {exc.strerror}): run make deps.") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise GateError(f"checkov did not finish within {TIMEOUT_SECONDS} s.") from exc
-    # 0: every check passed, 1: some failed. Anything else (2) is a crash.
-    if completed.returncode not in (0, 1):
-        raise GateError(
-            f"checkov failed (exit {completed.returncode}); fix the error below or run make deps:\n"
-            f"{tail(completed.stderr or completed.stdout)}"
-        )
+        # 0: every check passed, 1: some failed. Anything else (2) is a crash.
+        completed = run_tool(TOOL, [*args, "--file", *map(str, files)], cwd=cwd, env=env, ok_exit_codes=(0, 1))
     try:
         output = json.loads(completed.stdout)
     except ValueError as exc:
@@ -101,7 +81,7 @@ def _cloudformation_report(output: Any) -> dict[str, Any]:
     raise GateError(f"checkov printed no CloudFormation report (got {[type(r).__name__ for r in reports]}).")
 
 
-def _finding(check: dict[str, Any], by_file: dict[str, StackTemplate]) -> synth.Finding:
+def _finding(check: dict[str, Any], by_file: dict[str, StackTemplate]) -> Finding:
     filename = str(check.get("file_abs_path", ""))
     template = by_file.get(filename) or by_file.get(os.path.realpath(filename))
     if template is None:
@@ -109,9 +89,9 @@ def _finding(check: dict[str, Any], by_file: dict[str, StackTemplate]) -> synth.
     # "AWS::S3::Bucket.ExportBucket1234": a logical id has no dot, a resource type neither.
     logical_id = str(check.get("resource", "")).rpartition(".")[2] or None
     environment, path = template.locate(logical_id)
-    return synth.Finding(
+    return Finding(
         plugin=TOOL,
-        rule=f"{TOOL}::{check['check_id']}",
+        rule=qualified_rule_id(TOOL, str(check["check_id"])),
         severity="error",
         environment=environment,
         path=path,
