@@ -1,4 +1,5 @@
-"""Every rule of the platform pack, proven on a compliant and a non-compliant fixture stack.
+"""Every rule of the platform pack, proven on a compliant fixture and on one non-compliant fixture
+per failure branch (each asserts the detail that branch reports, so it proves the branch it names).
 
 Fixtures are small CloudFormation templates laid out like a cloud assembly (assembly-<env>/),
 so each rule sees exactly what it sees in a real synth. The real environments are checked too
@@ -72,20 +73,20 @@ def _log_group(key: Any = KEY_REF, tags: Any = NOT_SENSITIVE) -> dict[str, Any]:
     return _res("AWS::Logs::LogGroup", props, "dev/Network/FlowLogs/LogGroup/Resource")
 
 
-def _cluster(instances_zones: list[str | None], force_ssl: str = "1", retention: int = 7) -> dict[str, Any]:
+def _cluster(
+    instances_zones: list[str | None], force_ssl: str = "1", retention: int = 7, parameter_group: bool = True
+) -> dict[str, Any]:
+    cluster_props: dict[str, Any] = {
+        "DBClusterIdentifier": "adp-dev-db",
+        "KmsKeyId": KEY_REF,
+        "BackupRetentionPeriod": retention,
+        "Tags": SENSITIVE,
+    }
+    if parameter_group:
+        cluster_props["DBClusterParameterGroupName"] = {"Ref": "Params"}
     resources: dict[str, Any] = {
         "Params": _res("AWS::RDS::DBClusterParameterGroup", {"Parameters": {"rds.force_ssl": force_ssl}}),
-        "Cluster": _res(
-            "AWS::RDS::DBCluster",
-            {
-                "DBClusterIdentifier": "adp-dev-db",
-                "DBClusterParameterGroupName": {"Ref": "Params"},
-                "KmsKeyId": KEY_REF,
-                "BackupRetentionPeriod": retention,
-                "Tags": SENSITIVE,
-            },
-            "dev/Data/Cluster/Resource",
-        ),
+        "Cluster": _res("AWS::RDS::DBCluster", cluster_props, "dev/Data/Cluster/Resource"),
     }
     for index, zone in enumerate(instances_zones):
         props: dict[str, Any] = {"DBClusterIdentifier": {"Ref": "Cluster"}, "Tags": SENSITIVE}
@@ -95,18 +96,28 @@ def _cluster(instances_zones: list[str | None], force_ssl: str = "1", retention:
     return {"Resources": resources}
 
 
-def _backup(schedule: str, continuous: bool, lock: bool, vault_key: bool = True) -> dict[str, Any]:
+LOCK = {"MinRetentionDays": 7}
+
+
+def _backup(
+    schedule: str,
+    continuous: bool,
+    lock: dict[str, Any] | None = None,
+    vault_key: bool = True,
+    delete_after: bool = True,
+) -> dict[str, Any]:
     vault: dict[str, Any] = {"BackupVaultName": "v", "BackupVaultTags": {"data-classification": "sensitive"}}
     if vault_key:
         vault["EncryptionKeyArn"] = KEY_REF
-    if lock:
-        vault["LockConfiguration"] = {"MinRetentionDays": 7}
-    rules = [
+    if lock is not None:
+        vault["LockConfiguration"] = lock
+    lifecycle = {"DeleteAfterDays": 35} if delete_after else {}
+    rules: list[dict[str, Any]] = [
         {
             "RuleName": "Daily",
             "ScheduleExpression": schedule,
             "TargetBackupVault": {"Ref": "Vault"},
-            "Lifecycle": {"DeleteAfterDays": 35},
+            "Lifecycle": lifecycle,
         }
     ]
     if continuous:
@@ -116,7 +127,7 @@ def _backup(schedule: str, continuous: bool, lock: bool, vault_key: bool = True)
                 "ScheduleExpression": schedule,
                 "EnableContinuousBackup": True,
                 "TargetBackupVault": {"Ref": "Vault"},
-                "Lifecycle": {"DeleteAfterDays": 35},
+                "Lifecycle": lifecycle,
             }
         )
     cluster_ref = {"Fn::GetStackOutput": {"StackName": "adp-dev-data", "OutputName": "ClusterRef"}}
@@ -135,59 +146,90 @@ def _backup(schedule: str, continuous: bool, lock: bool, vault_key: bool = True)
     }
 
 
-def _data_with_output(zones: list[str | None]) -> dict[str, Any]:
-    data = _cluster(zones)
+def _data_with_output(zones: list[str | None], retention: int = 7) -> dict[str, Any]:
+    data = _cluster(zones, retention=retention)
     data["Outputs"] = {"ClusterRef": {"Value": {"Ref": "Cluster"}}}
     return data
 
 
-def _vpn(rule_cidr: str, egress_cidr: str, logging: bool, admit_from_vpn_to: str = "SupportAlbSg") -> dict[str, Any]:
+def _backed_up(**backup: Any) -> dict[str, Any]:
+    """A dev environment whose cluster (two zones) is selected by the backup plan `_backup(**backup)`."""
+    retention = int(backup.pop("retention", 7))
+    return {
+        "dev": {
+            "adp-dev-keys": _keys_stack(),
+            "adp-dev-data": _data_with_output(["eu-west-1a", "eu-west-1b"], retention=retention),
+            "adp-dev-backup": _backup(**{"schedule": "cron(0 3 * * ? *)", "continuous": True, **backup}),
+        }
+    }
+
+
+SUPPORT_EGRESS = {"CidrIp": "10.10.60.0/24", "FromPort": 443, "ToPort": 443, "IpProtocol": "tcp"}
+VPN_SG = {"Fn::GetAtt": ["VpnSg", "GroupId"]}
+
+
+def _vpn(
+    rule_cidr: str = "10.10.60.0/24",
+    *,
+    egress: dict[str, Any] = SUPPORT_EGRESS,
+    logging: bool = True,
+    support_subnet: bool = True,
+    own_security_group: bool = True,
+    admit_from_vpn_to: Any = "SupportAlbSg",
+    app_sg_admits_vpn: bool = False,
+) -> dict[str, Any]:
+    subnet_tier = "support" if support_subnet else "app"
+    app_sg: dict[str, Any] = {}
+    if app_sg_admits_vpn:
+        app_sg["SecurityGroupIngress"] = [{"SourceSecurityGroupId": VPN_SG, "FromPort": 8443, "IpProtocol": "tcp"}]
+    target = (
+        admit_from_vpn_to if not isinstance(admit_from_vpn_to, str) else {"Fn::GetAtt": [admit_from_vpn_to, "GroupId"]}
+    )
     return {
         "Resources": {
             "Subnet": _res(
                 "AWS::EC2::Subnet",
-                {"CidrBlock": "10.10.60.0/24", "Tags": [{"Key": "aws-cdk:subnet-name", "Value": "support"}]},
+                {"CidrBlock": "10.10.60.0/24", "Tags": [{"Key": "aws-cdk:subnet-name", "Value": subnet_tier}]},
             ),
             "AppSubnet": _res(
                 "AWS::EC2::Subnet",
                 {"CidrBlock": "10.10.16.0/20", "Tags": [{"Key": "aws-cdk:subnet-name", "Value": "app"}]},
             ),
-            "VpnSg": _res(
-                "AWS::EC2::SecurityGroup",
-                {"SecurityGroupEgress": [{"CidrIp": egress_cidr, "FromPort": 443, "ToPort": 443, "IpProtocol": "tcp"}]},
-            ),
+            "VpnSg": _res("AWS::EC2::SecurityGroup", {"SecurityGroupEgress": [egress]}, "dev/Access/VpnSg/Resource"),
             "Vpn": _res(
                 "AWS::EC2::ClientVpnEndpoint",
                 {
                     "ConnectionLogOptions": {"Enabled": logging},
-                    "SecurityGroupIds": [{"Fn::GetAtt": ["VpnSg", "GroupId"]}],
+                    "SecurityGroupIds": [VPN_SG] if own_security_group else [],
                 },
                 "dev/Access/Vpn/Resource",
             ),
-            "Rule": _res("AWS::EC2::ClientVpnAuthorizationRule", {"TargetNetworkCidr": rule_cidr}),
-            "SupportAlbSg": _res("AWS::EC2::SecurityGroup", {}),
-            "AppSg": _res("AWS::EC2::SecurityGroup", {}),
+            "Rule": _res(
+                "AWS::EC2::ClientVpnAuthorizationRule",
+                {"TargetNetworkCidr": rule_cidr},
+                "dev/Access/SupportRule/Resource",
+            ),
+            "SupportAlbSg": _res("AWS::EC2::SecurityGroup", {}, "dev/Service/SupportAlb/SecurityGroup/Resource"),
+            "AppSg": _res("AWS::EC2::SecurityGroup", app_sg, "dev/Service/AppSg/Resource"),
             "SupportAlb": _res(
                 "AWS::ElasticLoadBalancingV2::LoadBalancer",
                 {"Scheme": "internal", "SecurityGroups": [{"Fn::GetAtt": ["SupportAlbSg", "GroupId"]}]},
             ),
             "Ingress": _res(
                 "AWS::EC2::SecurityGroupIngress",
-                {
-                    "GroupId": {"Fn::GetAtt": [admit_from_vpn_to, "GroupId"]},
-                    "SourceSecurityGroupId": {"Fn::GetAtt": ["VpnSg", "GroupId"]},
-                    "FromPort": 443,
-                    "ToPort": 443,
-                },
+                {"GroupId": target, "SourceSecurityGroupId": VPN_SG, "FromPort": 443, "ToPort": 443},
+                "dev/Service/FromVpn/Resource",
             ),
         }
     }
 
 
-def _listener(protocol: str, policy: str | None = None, action: str = "forward") -> dict[str, Any]:
-    props: dict[str, Any] = {"Protocol": protocol, "DefaultActions": [{"Type": action}]}
+def _listener(
+    protocol: str, policy: str | None = None, action: str | None = "forward", redirect_to: str = "HTTPS"
+) -> dict[str, Any]:
+    props: dict[str, Any] = {"Protocol": protocol, "DefaultActions": [{"Type": action}] if action else []}
     if action == "redirect":
-        props["DefaultActions"][0]["RedirectConfig"] = {"Protocol": "HTTPS", "Port": "443"}
+        props["DefaultActions"][0]["RedirectConfig"] = {"Protocol": redirect_to, "Port": "443"}
     if policy:
         props["SslPolicy"] = policy
     return {"Resources": {"Listener": _res("AWS::ElasticLoadBalancingV2::Listener", props)}}
@@ -203,138 +245,229 @@ def _task(environment: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
-# rule id -> (compliant fixture, non-compliant fixture); each fixture: env -> stack -> template
-FIXTURES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "P1-NoCrossEnvironmentReference": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "adp-dev-network": {"Resources": {"Logs": _log_group()}}}},
-        {
-            "dev": {
-                "adp-dev-network": {
-                    "Resources": {
-                        "Logs": _log_group(
-                            key={"Fn::GetStackOutput": {"StackName": "adp-prod-keys", "OutputName": "KeyArn"}}
-                        )
-                    }
-                }
-            }
-        },
-    ),
-    "P1-DisjointAddressSpaces": (
-        {
-            "dev": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": "10.10.0.0/16"})}}},
-            "prod": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": "10.30.0.0/16"})}}},
-        },
-        {
-            "dev": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": "10.10.0.0/16"})}}},
-            "prod": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": "10.10.128.0/17"})}}},
-        },
-    ),
-    "P2-DataStoresClassified": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "n": {"Resources": {"Logs": _log_group()}}}},
-        {"dev": {"adp-dev-keys": _keys_stack(), "n": {"Resources": {"Logs": _log_group(tags=[])}}}},
-    ),
-    "P4-SupportVpnConfined": (
-        {"dev": {"a": _vpn("10.10.60.0/24", "10.10.60.0/24", logging=True)}},
-        {"dev": {"a": _vpn("10.10.0.0/16", "10.10.60.0/24", logging=True)}},  # authorizes the whole VPC
-    ),
-    "P5-ListenersHttpsOnly": (
-        {"dev": {"s": _listener("HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06")}},
-        {"dev": {"s": _listener("HTTPS", "ELBSecurityPolicy-2016-08")}},  # allows TLS 1.0
-    ),
-    "P5-DatabaseForcesTls": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(["eu-west-1a", "eu-west-1b"])}},
-        {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(["eu-west-1a", "eu-west-1b"], force_ssl="0")}},
-    ),
-    "P5-HipaaTargetsHttps": (
-        {
-            "prod": {
-                "s": {
-                    "Resources": {
-                        "T": _res(
-                            "AWS::ElasticLoadBalancingV2::TargetGroup",
-                            {"Protocol": "HTTPS", "HealthCheckProtocol": "HTTPS"},
-                        )
-                    }
-                }
-            }
-        },
-        {"prod": {"s": {"Resources": {"T": _res("AWS::ElasticLoadBalancingV2::TargetGroup", {"Protocol": "HTTP"})}}}},
-    ),
-    "P6-CustomerManagedKeys": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "n": {"Resources": {"Logs": _log_group()}}}},
-        {"dev": {"adp-dev-keys": _keys_stack(rotation=False), "n": {"Resources": {"Logs": _log_group()}}}},
-    ),
-    "P7-NoSecretsInTaskEnvironment": (
-        {"dev": {"s": _task([{"Name": "PLATFORM_DATABASE_HOST", "Value": "db.internal"}])}},
-        {"dev": {"s": _task([{"Name": "DATABASE_PASSWORD", "Value": "hunter2"}])}},
-    ),
-    "P7-SensitiveStoresConfined": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(["eu-west-1a", "eu-west-1b"])}},
-        {"dev": {"adp-dev-keys": _keys_stack(), "n": {"Resources": {"Logs": _log_group(tags=SENSITIVE)}}}},
-    ),
-    "P8-MultiAzDatabase": (
-        {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(["eu-west-1a", "eu-west-1b"])}},
-        {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(["eu-west-1a", "eu-west-1a"])}},
-    ),
-    "P9-DailyEncryptedBackups": (
-        {
-            "dev": {
-                "adp-dev-keys": _keys_stack(),
-                "adp-dev-data": _data_with_output(["eu-west-1a", "eu-west-1b"]),
-                "adp-dev-backup": _backup("cron(0 3 * * ? *)", continuous=True, lock=False),
-            }
-        },
-        {
-            "dev": {
-                "adp-dev-keys": _keys_stack(),
-                "adp-dev-data": _data_with_output(["eu-west-1a", "eu-west-1b"]),
-                "adp-dev-backup": _backup("cron(0 3 ? * MON *)", continuous=True, lock=False),
-            }
-        },  # weekly
-    ),
-    "P11-PointInTimeRecovery": (
-        {
-            "dev": {
-                "adp-dev-keys": _keys_stack(),
-                "adp-dev-data": _data_with_output(["eu-west-1a", "eu-west-1b"]),
-                "adp-dev-backup": _backup("cron(0 3 * * ? *)", continuous=True, lock=False),
-            }
-        },
-        {
-            "dev": {
-                "adp-dev-keys": _keys_stack(),
-                "adp-dev-data": {
-                    **_data_with_output(["eu-west-1a", "eu-west-1b"]),
-                    "Resources": _cluster(["eu-west-1a", "eu-west-1b"], retention=0)["Resources"],
-                },
-                "adp-dev-backup": _backup("cron(0 3 * * ? *)", continuous=False, lock=False),
-            }
-        },
-    ),
-    "P9-ProductionVaultLock": (
-        {"prod": {"b": _backup("cron(0 3 * * ? *)", continuous=True, lock=True)}},
-        {"prod": {"b": _backup("cron(0 3 * * ? *)", continuous=True, lock=False)}},
-    ),
+def _in_dev(*resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """A dev environment with its keys stack and one stack holding `resources` (logical id, resource)."""
+    return {"dev": {"adp-dev-keys": _keys_stack(), "adp-dev-n": {"Resources": dict(resources)}}}
+
+
+def _vpcs(dev_cidr: Any, prod_cidr: str) -> dict[str, Any]:
+    return {
+        "dev": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": dev_cidr})}}},
+        "prod": {"n": {"Resources": {"Vpc": _res("AWS::EC2::VPC", {"CidrBlock": prod_cidr})}}},
+    }
+
+
+def _target_group(props: dict[str, Any]) -> dict[str, Any]:
+    return {"prod": {"s": {"Resources": {"T": _res("AWS::ElasticLoadBalancingV2::TargetGroup", props)}}}}
+
+
+TWO_ZONES: list[str | None] = ["eu-west-1a", "eu-west-1b"]
+HTTPS_LISTENER = _listener("HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06")
+
+# rule id -> its compliant fixture; each fixture: env -> stack -> template
+COMPLIANT: dict[str, dict[str, Any]] = {
+    "P1-NoCrossEnvironmentReference": {
+        "dev": {"adp-dev-keys": _keys_stack(), "adp-dev-n": {"Resources": {"Logs": _log_group()}}}
+    },
+    "P1-DisjointAddressSpaces": _vpcs("10.10.0.0/16", "10.30.0.0/16"),
+    "P2-DataStoresClassified": _in_dev(("Logs", _log_group())),
+    "P4-SupportVpnConfined": {"dev": {"a": _vpn()}},
+    "P5-ListenersHttpsOnly": {"dev": {"s": HTTPS_LISTENER, "r": _listener("HTTP", action="redirect")}},
+    "P5-DatabaseForcesTls": {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(TWO_ZONES)}},
+    "P5-HipaaTargetsHttps": _target_group({"Protocol": "HTTPS", "HealthCheckProtocol": "HTTPS"}),
+    "P6-CustomerManagedKeys": _in_dev(("Logs", _log_group())),
+    "P7-NoSecretsInTaskEnvironment": {
+        "dev": {"s": _task([{"Name": "PLATFORM_DATABASE_HOST", "Value": "db.internal"}])}
+    },
+    "P7-SensitiveStoresConfined": {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(TWO_ZONES)}},
+    "P8-MultiAzDatabase": {"dev": {"adp-dev-keys": _keys_stack(), "d": _cluster(TWO_ZONES)}},
+    "P9-DailyEncryptedBackups": _backed_up(),
+    "P11-PointInTimeRecovery": _backed_up(),
+    "P9-ProductionVaultLock": {"prod": {"b": _backup("cron(0 3 * * ? *)", continuous=True, lock=LOCK)}},
 }
+
+# rule id -> failure branch -> (a fixture that reaches it, a fragment of the detail that branch reports).
+# One case per way the rule can return non-compliant, as cdk-nag numbers its non-compliance cases.
+NON_COMPLIANT: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
+    "P1-NoCrossEnvironmentReference": {
+        "stack output of another environment": (
+            _in_dev(
+                ("Logs", _log_group(key={"Fn::GetStackOutput": {"StackName": "adp-prod-keys", "OutputName": "K"}}))
+            ),
+            "references stack adp-prod-keys",
+        ),
+        "export of another environment": (
+            _in_dev(("Logs", _log_group(key={"Fn::ImportValue": "adp-prod-keys:KeyArn"}))),
+            "references stack adp-prod-keys",
+        ),
+        "another environment's account": (
+            _in_dev(("Logs", _log_group(key="arn:aws:kms:eu-west-1:333333333333:key/1234abcd"))),
+            "names prod's account 333333333333",
+        ),
+        "another environment's key alias": (
+            _in_dev(("Logs", _log_group(key="alias/adp/prod/logs"))),
+            "names a resource of prod",
+        ),
+        "another environment's resource name": (
+            _in_dev(
+                ("Role", _res("AWS::IAM::Role", {"RoleName": "adp-prod-exports-writer"}, "dev/Service/Role/Resource"))
+            ),
+            "names a resource of prod",
+        ),
+        "peering": (
+            _in_dev(("Peer", _res("AWS::EC2::VPCPeeringConnection", {"VpcId": "vpc-1", "PeerVpcId": "vpc-2"}))),
+            "is a AWS::EC2::VPCPeeringConnection",
+        ),
+    },
+    "P1-DisjointAddressSpaces": {
+        "overlapping ranges": (_vpcs("10.10.0.0/16", "10.10.128.0/17"), "overlaps prod (10.10.128.0/17)"),
+        "range not a literal": (_vpcs({"Ref": "VpcCidr"}, "10.30.0.0/16"), "the VPC's CIDR is not a literal"),
+    },
+    "P2-DataStoresClassified": {
+        "no tag": (_in_dev(("Logs", _log_group(tags=[]))), "no data-classification tag"),
+        "unknown class": (
+            _in_dev(("Logs", _log_group(tags=[{"Key": "data-classification", "Value": "secret"}]))),
+            "data-classification=secret",
+        ),
+    },
+    "P4-SupportVpnConfined": {
+        "connection logging off": ({"dev": {"a": _vpn(logging=False)}}, "connection logging is off"),
+        "no support subnets": ({"dev": {"a": _vpn(support_subnet=False)}}, "no support subnets found to authorize"),
+        "rule beyond the support tier": (
+            {"dev": {"a": _vpn("10.10.0.0/16")}},  # authorizes the whole VPC
+            "authorization rule Access/SupportRule/Resource targets 10.10.0.0/16, outside the support tier",
+        ),
+        "no security group of its own": (
+            {"dev": {"a": _vpn(own_security_group=False)}},
+            "no security group of its own",
+        ),
+        "egress beyond the support tier": (
+            {"dev": {"a": _vpn(egress={**SUPPORT_EGRESS, "CidrIp": "0.0.0.0/0"})}},
+            "VPN security group lets traffic out to 0.0.0.0/0",
+        ),
+        "egress to a security group": (
+            {"dev": {"a": _vpn(egress={"DestinationSecurityGroupId": {"Fn::GetAtt": ["AppSg", "GroupId"]}})}},
+            "VPN security group lets traffic out to {'DestinationSecurityGroupId'",
+        ),
+        "ingress rule admits the VPN elsewhere": (
+            {"dev": {"a": _vpn(admit_from_vpn_to="AppSg")}},
+            "Service/FromVpn/Resource admits the VPN to Service/AppSg/Resource",
+        ),
+        "ingress rule admits the VPN to an unknown group": (
+            {"dev": {"a": _vpn(admit_from_vpn_to="sg-0123456789abcdef0")}},
+            "Service/FromVpn/Resource admits the VPN to an unknown group",
+        ),
+        "security group admits the VPN inline": (
+            {"dev": {"a": _vpn(app_sg_admits_vpn=True)}},
+            "Service/AppSg/Resource admits the VPN: ",
+        ),
+    },
+    "P5-ListenersHttpsOnly": {
+        "HTTPS below TLS 1.2": (
+            {"dev": {"s": _listener("HTTPS", "ELBSecurityPolicy-2016-08")}},  # allows TLS 1.0
+            "HTTPS with ELBSecurityPolicy-2016-08",
+        ),
+        "plain HTTP serving": ({"dev": {"s": _listener("HTTP")}}, "HTTP serves"),
+        "plain HTTP without actions": ({"dev": {"s": _listener("HTTP", action=None)}}, "HTTP serves"),
+        "plain HTTP redirecting to HTTP": (
+            {"dev": {"s": _listener("HTTP", action="redirect", redirect_to="HTTP")}},
+            "HTTP serves",
+        ),
+    },
+    "P5-DatabaseForcesTls": {
+        "force_ssl off": ({"dev": {"d": _cluster(TWO_ZONES, force_ssl="0")}}, "rds.force_ssl=0"),
+        "no parameter group": ({"dev": {"d": _cluster(TWO_ZONES, parameter_group=False)}}, "rds.force_ssl=None"),
+    },
+    "P5-HipaaTargetsHttps": {
+        "HTTP targets": (_target_group({"Protocol": "HTTP"}), "HTTP (HIPAA mode on)"),
+        "HTTP health checks": (
+            _target_group({"Protocol": "HTTPS", "HealthCheckProtocol": "HTTP"}),
+            "HTTPS (HIPAA mode on)",
+        ),
+    },
+    "P6-CustomerManagedKeys": {
+        "no key": (_in_dev(("Logs", _log_group(key=None))), "no customer-managed key"),
+        "not a key ARN": (_in_dev(("Logs", _log_group(key="alias/aws/logs"))), "is not a customer-managed key ARN"),
+        "key of another account": (
+            _in_dev(("Logs", _log_group(key="arn:aws:kms:eu-west-1:222222222222:key/1234abcd"))),
+            "existing key in account 222222222222",
+        ),
+        "reference to no KMS key": (
+            _in_dev(("Logs", _log_group(key={"Ref": "NoSuchKey"}))),
+            "its key is not a KMS key of this environment",
+        ),
+        "rotation off": (
+            {"dev": {"adp-dev-keys": _keys_stack(rotation=False), "n": {"Resources": {"Logs": _log_group()}}}},
+            "rotation OFF",
+        ),
+    },
+    "P7-NoSecretsInTaskEnvironment": {
+        "secret-looking name": (
+            {"dev": {"s": _task([{"Name": "DATABASE_PASSWORD", "Value": "hunter2"}])}},
+            "variable DATABASE_PASSWORD looks like a secret",
+        ),
+        "secret-looking value": (
+            {"dev": {"s": _task([{"Name": "GREETING", "Value": "AKIAABCDEFGHIJKLMNOP"}])}},
+            "variable GREETING holds secret-looking material",
+        ),
+    },
+    "P7-SensitiveStoresConfined": {
+        "sensitive log group": (_in_dev(("Logs", _log_group(tags=SENSITIVE))), "a SENSITIVE AWS::Logs::LogGroup"),
+        "sensitive bucket that is not the export bucket": (
+            _in_dev(("Bucket", _res("AWS::S3::Bucket", {"Tags": SENSITIVE}, "dev/Storage/Bucket/Resource"))),
+            "a SENSITIVE AWS::S3::Bucket",
+        ),
+    },
+    "P8-MultiAzDatabase": {
+        # A second member is implied by two pinned zones: "fewer than two instances" has no case of its own.
+        "one zone": ({"dev": {"d": _cluster(["eu-west-1a", "eu-west-1a"])}}, "2 instances in zones ['eu-west-1a']"),
+        "a zone left to chance": ({"dev": {"d": _cluster(["eu-west-1a", None])}}, "(some not pinned)"),
+        "single instance": ({"dev": {"d": _cluster(["eu-west-1a"])}}, "1 instances in zones ['eu-west-1a']"),
+    },
+    "P9-DailyEncryptedBackups": {
+        "no daily rule": (_backed_up(schedule="cron(0 3 ? * MON *)"), "no daily backup rule selects it"),  # weekly
+        "vault without a customer-managed key": (
+            _backed_up(vault_key=False),
+            "rule Daily targets a vault without a customer-managed key",
+        ),
+        "copies kept forever": (_backed_up(delete_after=False), "rule Daily keeps copies forever"),
+    },
+    "P11-PointInTimeRecovery": {
+        "no continuous backup, no retention": (
+            _backed_up(continuous=False, retention=0),
+            "continuous backup off, automated retention 0 days",
+        ),
+    },
+    "P9-ProductionVaultLock": {
+        "no lock": ({"prod": {"b": _backup("cron(0 3 * * ? *)", continuous=True)}}, "no lock"),
+        "lock without a minimum retention": (
+            {"prod": {"b": _backup("cron(0 3 * * ? *)", continuous=True, lock={"MaxRetentionDays": 365})}},
+            "lock {'MaxRetentionDays': 365}",
+        ),
+    },
+}
+CASES = [(rule_id, case) for rule_id, cases in NON_COMPLIANT.items() for case in cases]
 
 
 def test_every_rule_has_fixtures_and_cites_promises() -> None:
-    assert set(FIXTURES) == set(RULES)
+    assert set(COMPLIANT) == set(NON_COMPLIANT) == set(RULES)
+    assert all(NON_COMPLIANT[rule_id] for rule_id in RULES)
     for rule in ALL_RULES:
         assert rule.promises and all(p.startswith("P") for p in rule.promises)
         assert len(rule.explanation) > 40 and rule.title
 
 
-@pytest.mark.parametrize("rule_id", sorted(FIXTURES))
+@pytest.mark.parametrize("rule_id", sorted(COMPLIANT))
 def test_rule_compliant_fixture_passes(tmp_path: Path, rule_id: str) -> None:
-    statuses = _statuses(RULES[rule_id], _view(tmp_path, FIXTURES[rule_id][0]))
+    statuses = _statuses(RULES[rule_id], _view(tmp_path, COMPLIANT[rule_id]))
     assert Status.COMPLIANT in statuses and Status.NON_COMPLIANT not in statuses
 
 
-@pytest.mark.parametrize("rule_id", sorted(FIXTURES))
-def test_rule_non_compliant_fixture_fires(tmp_path: Path, rule_id: str) -> None:
-    statuses = _statuses(RULES[rule_id], _view(tmp_path, FIXTURES[rule_id][1]))
-    assert Status.NON_COMPLIANT in statuses
+@pytest.mark.parametrize(("rule_id", "case"), CASES, ids=[f"{rule_id}: {case}" for rule_id, case in CASES])
+def test_rule_non_compliant_fixture_fires_in_its_branch(tmp_path: Path, rule_id: str, case: str) -> None:
+    fixture, detail = NON_COMPLIANT[rule_id][case]
+    failing = [r.detail for r in RULES[rule_id].evaluate(_view(tmp_path, fixture)) if r.status is Status.NON_COMPLIANT]
+    assert any(detail in found for found in failing), failing
 
 
 def test_rule_not_applicable_outside_its_scope(tmp_path: Path) -> None:
@@ -344,7 +477,7 @@ def test_rule_not_applicable_outside_its_scope(tmp_path: Path) -> None:
         {
             "dev": {
                 "s": {"Resources": {"T": _res("AWS::ElasticLoadBalancingV2::TargetGroup", {"Protocol": "HTTP"})}},
-                "b": _backup("cron(0 3 * * ? *)", continuous=True, lock=False),
+                "b": _backup("cron(0 3 * * ? *)", continuous=True),
             }
         },
     )
