@@ -6,7 +6,9 @@
 - Detections through EventBridge (they work with our trail or an organisation trail): KMS key
   disabled or scheduled for deletion, root account use, unauthorized API calls, console sign-in
   without MFA. CloudWatch alarms: repeated database authentication failures, WAF block spikes.
-- GuardDuty and Security Hub, switchable (often organisation-managed).
+- GuardDuty and Security Hub: "create" them here, use the account's "existing" ones (usual where an
+  organisation manages them: creating a second detector or hub fails), or "off". Their high and critical
+  findings notify the incident topic either way (EventBridge receives them in the member account too).
 """
 
 from typing import Any
@@ -18,6 +20,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_guardduty as guardduty
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_securityhub as securityhub
 from aws_cdk import aws_sns as sns
@@ -30,7 +33,7 @@ from stacks.constructs.encrypted_log_group import EncryptedLogGroup
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.constructs.secure_bucket import secure_bucket
 from stacks.data import DataStack
-from stacks.keys import EnvironmentKeys
+from stacks.keys import EnvironmentKeys, trail_name
 from stacks.service import ServiceStack
 from stacks.storage import StorageStack
 
@@ -58,6 +61,23 @@ DETECTIONS: dict[str, dict[str, Any]] = {
             "additionalEventData": {"MFAUsed": ["No"]},
             "responseElements": {"ConsoleLogin": ["Success"]},
         },
+    },
+}
+# Findings of the account's GuardDuty / Security Hub (ours or the organisation's): high and critical only.
+GUARDDUTY_FINDINGS: dict[str, Any] = {
+    "source": ["aws.guardduty"],
+    "detail_type": ["GuardDuty Finding"],
+    "detail": {"severity": [{"numeric": [">=", 7]}]},
+}
+SECURITYHUB_FINDINGS: dict[str, Any] = {
+    "source": ["aws.securityhub"],
+    "detail_type": ["Security Hub Findings - Imported"],
+    "detail": {
+        "findings": {
+            "Severity": {"Label": ["HIGH", "CRITICAL"]},
+            "Workflow": {"Status": ["NEW"]},
+            "RecordState": ["ACTIVE"],
+        }
     },
 }
 DB_AUTH_FAILURE_PATTERN = '?"password authentication failed" ?"PAM authentication failed"'
@@ -96,12 +116,32 @@ class AuditStack(PlatformStack):
             enforce_ssl=True,
         )
         classify(self.topic, DataClass.NOT_SENSITIVE)
+        # CloudWatch alarms publish as cloudwatch.amazonaws.com: admitted for this account's alarms only
+        # (the EventBridge targets below add their own statement). Its key admits them too (stacks/keys.py).
+        region, account = env_config.region, env_config.account
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{region}:{account}:alarm:*"},
+                },
+            )
+        )
         if env_config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(env_config.alarm_email))
 
         if env_config.cloudtrail:
             self._trail(env_config, app_name, keys, storage, removal)
-        for name, pattern in DETECTIONS.items():
+        detections = dict(DETECTIONS)
+        if env_config.guardduty != "off":
+            detections["GuardDutyHighSeverityFinding"] = GUARDDUTY_FINDINGS
+        if env_config.securityhub != "off":
+            detections["SecurityHubHighSeverityFinding"] = SECURITYHUB_FINDINGS
+        for name, pattern in detections.items():
             events.Rule(
                 self,
                 name,
@@ -111,9 +151,10 @@ class AuditStack(PlatformStack):
             )
         self._database_auth_alarm(data)
         self._waf_alarm(env_config, service)
-        if env_config.guardduty:
+        # "existing": the account's own detector / hub (one per account and region) is used, none is created.
+        if env_config.guardduty == "create":
             guardduty.CfnDetector(self, "GuardDuty", enable=True, finding_publishing_frequency="FIFTEEN_MINUTES")
-        if env_config.securityhub:
+        if env_config.securityhub == "create":
             securityhub.CfnHub(self, "SecurityHub", enable_default_standards=True, auto_enable_controls=True)
 
     def _trail(
@@ -144,7 +185,7 @@ class AuditStack(PlatformStack):
         trail = cloudtrail.Trail(
             self,
             "Trail",
-            trail_name=f"{app_name}-{env_config.name}",
+            trail_name=trail_name(app_name, env_config),  # the audit key's policy admits this trail only
             bucket=bucket,
             encryption_key=keys.audit,
             enable_file_validation=True,

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 EnvironmentKind = Literal["dev", "qa", "prod"]
+# GuardDuty / Security Hub: create them here, use the account's existing ones (organisation-managed), or off.
+AccountServiceMode = Literal["create", "existing", "off"]
+ACCOUNT_SERVICES = ("guardduty", "securityhub")
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -113,8 +116,8 @@ class EnvironmentConfig:
     # Portability exports (P13) and audit (P12, P14).
     export_expiry_days: int = 30
     cloudtrail: bool = True
-    guardduty: bool = False
-    securityhub: bool = False
+    guardduty: AccountServiceMode = "off"
+    securityhub: AccountServiceMode = "off"
     alarm_email: str | None = None
     # Self-hosted installs that bring their own VPC and/or keys (no lookups: everything as data).
     existing_vpc_id: str | None = None
@@ -276,8 +279,18 @@ def _build(source: str, name: str, values: dict[str, Any], folder: Path) -> Envi
     for required in ("kind", "account", "region", "vpc_cidr"):
         if required not in values:
             raise fail(required, "is missing. Set it in [defaults] or in this environment's table.")
+    for key in ACCOUNT_SERVICES:
+        if isinstance(values.get(key), bool):  # the former switch: true created the detector / hub
+            values[key] = "create" if values[key] else "off"
     for key, value in values.items():
         _check_type(fail, key, value)
+    for key in ACCOUNT_SERVICES:
+        if values.get(key, "off") not in get_args(AccountServiceMode):
+            raise fail(
+                key,
+                f'{values[key]!r} must be "create" (enable it here), "existing" (the account already has one, '
+                'e.g. organisation-managed: nothing is created, its findings still notify) or "off".',
+            )
 
     kind = values["kind"]
     if kind not in get_args(EnvironmentKind):

@@ -33,6 +33,11 @@ def cluster_name(app_name: str, env_config: EnvironmentConfig) -> str:
     return f"{app_name}-{env_config.name}"
 
 
+def trail_name(app_name: str, env_config: EnvironmentConfig) -> str:
+    """The account trail (stacks/audit.py); named here so the audit key's policy can name that one trail."""
+    return f"{app_name}-{env_config.name}"
+
+
 class KeysStack(PlatformStack):
     def __init__(self, scope: Construct, construct_id: str, *, env_config: EnvironmentConfig, app_name: str) -> None:
         super().__init__(
@@ -116,29 +121,73 @@ class KeysStack(PlatformStack):
                 ),
             ]
         if purpose == "audit":
+            statements += self._audit_statements(account, region, partition)
+        for statement in statements:
+            key.add_to_resource_policy(statement)
+
+    def _audit_statements(self, account: str, region: str, partition: str) -> list[iam.PolicyStatement]:
+        """CloudTrail, CloudWatch alarms and EventBridge rules use the audit key themselves.
+
+        CloudTrail, as its guide documents the key policy of a trail ("Configure AWS KMS key policies for
+        CloudTrail"): GenerateDataKey* under the trail's encryption context and for this trail only
+        (aws:SourceArn); DescribeKey for this trail, with no encryption-context condition (DescribeKey has no
+        encryption context, so such a condition never matches: InsufficientEncryptionPolicyException);
+        Decrypt for this trail, which CloudTrail needs to create the trail when its bucket uses an S3 Bucket Key.
+        """
+        statements: list[iam.PolicyStatement] = []
+        if self._env_config.cloudtrail:
             trails = f"arn:{partition}:cloudtrail:*:{account}:trail/*"
+            name = trail_name(self._app_name, self._env_config)
+            trail = f"arn:{partition}:cloudtrail:{region}:{account}:trail/{name}"
+            cloudtrail = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+            this_trail = {"StringEquals": {"aws:SourceArn": trail}}
             statements += [
                 iam.PolicyStatement(
-                    sid="AllowCloudTrailOfThisAccount",
-                    principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
-                    actions=["kms:GenerateDataKey*", "kms:DescribeKey"],
+                    sid="AllowCloudTrailToEncryptLogsOfThisTrail",
+                    principals=[cloudtrail],
+                    actions=["kms:GenerateDataKey*"],
                     resources=["*"],
                     conditions={
                         "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails},
-                        "StringEquals": {"aws:SourceAccount": account},
+                        **this_trail,
                     },
                 ),
-                # EventBridge rules and CloudWatch alarms publish to the encrypted incident topic.
                 iam.PolicyStatement(
-                    sid="AllowAlarmsToPublishToTheIncidentTopic",
-                    principals=[
-                        iam.ServicePrincipal("events.amazonaws.com"),
-                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    ],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    sid="AllowCloudTrailToDescribeTheKey",
+                    principals=[cloudtrail],
+                    actions=["kms:DescribeKey"],
                     resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                    conditions=this_trail,
+                ),
+                iam.PolicyStatement(
+                    sid="AllowCloudTrailToDecryptForTheBucketKey",
+                    principals=[cloudtrail],
+                    actions=["kms:Decrypt"],
+                    resources=["*"],
+                    conditions=this_trail,
                 ),
             ]
-        for statement in statements:
-            key.add_to_resource_policy(statement)
+        # The encrypted incident topic (SNS "Enable compatibility between event sources from AWS services and
+        # encrypted topics"): the publishing service needs GenerateDataKey* and Decrypt on the topic's key.
+        statements += [
+            # CloudWatch alarms of this account and region only.
+            iam.PolicyStatement(
+                sid="AllowAlarmsOfThisAccountToPublishToTheIncidentTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"},
+                },
+            ),
+            # EventBridge's KMS requests for an SNS target carry no aws:SourceAccount/aws:SourceArn: a condition
+            # on them would drop every notification. The topic's policy admits only this account's rules.
+            iam.PolicyStatement(
+                sid="AllowEventBridgeRulesToPublishToTheIncidentTopic",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            ),
+        ]
+        return statements
