@@ -19,6 +19,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
 from runtime import settings
@@ -196,7 +197,10 @@ class ServiceStack(PlatformStack):
         from ECR (the execution role gets pull rights), or any registry."""
         uri = self._env.image_uri
         if not uri:
-            return ecs.ContainerImage.from_asset(str(RUNTIME_DIR), exclude=["**/__pycache__", "**/*.pyc"])
+            # Built for the tasks' X86_64 platform whatever the builder's architecture (an arm64 laptop).
+            return ecs.ContainerImage.from_asset(
+                str(RUNTIME_DIR), exclude=["**/__pycache__", "**/*.pyc"], platform=Platform.LINUX_AMD64
+            )
         ecr_image = ECR_IMAGE.match(uri)
         if ecr_image:
             repository = ecr.Repository.from_repository_name(self, "ImageRepository", ecr_image["repository"])

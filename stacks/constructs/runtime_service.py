@@ -21,6 +21,8 @@ from stacks.constructs.platform_stack import retain_in_production
 CONTAINER_NAME = "runtime"
 HTTP_PORT = 8080
 HTTPS_PORT = 8443  # HIPAA mode: the task terminates TLS itself
+# Where the ECS Exec agent writes its state and logs; runtime/Dockerfile declares them as volumes too.
+EXEC_AGENT_PATHS = {"exec-agent-state": "/var/lib/amazon", "exec-agent-logs": "/var/log/amazon"}
 
 
 def container_port(env_config: EnvironmentConfig) -> int:
@@ -37,9 +39,10 @@ def add_runtime_container(
     logging: ecs.LogDriver,
     port_mappings: list[ecs.PortMapping] | None = None,
     command: list[str] | None = None,
+    exec_agent: bool = False,
 ) -> ecs.ContainerDefinition:
     """The runtime image as a non-root container on a read-only root filesystem; /tmp (encrypted task
-    storage) is the only writable place."""
+    storage) is the only writable place, and with `exec_agent` (ECS Exec on) the agent's own paths."""
     container = task_definition.add_container(
         name,
         image=image,
@@ -53,6 +56,10 @@ def add_runtime_container(
     )
     task_definition.add_volume(name="tmp")
     container.add_mount_points(ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False))  # noqa: S108
+    if exec_agent:
+        for volume, path in EXEC_AGENT_PATHS.items():
+            task_definition.add_volume(name=volume)
+            container.add_mount_points(ecs.MountPoint(container_path=path, source_volume=volume, read_only=False))
     return container
 
 
@@ -103,6 +110,7 @@ class RuntimeService(Construct):
             secrets=secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=construct_id.lower(), log_group=logs.log_group),
             port_mappings=[ecs.PortMapping(container_port=port)],
+            exec_agent=env_config.ecs_exec,
         )
 
         self.security_group = ec2.SecurityGroup(
