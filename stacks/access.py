@@ -2,10 +2,14 @@
 
 - authentication: mutual TLS (client root certificate) or SAML federation with the support group;
 - split tunnel, every connection logged to an encrypted log group;
+- the VPC's own resolver (its CIDR's base address + 2) as the clients' DNS server, so support staff resolve
+  the internal support load balancer's name (and private hosted zones of the VPC) while connected;
 - authorization rules name the support subnets only, never the whole VPC;
 - the VPN's security group lets traffic out to the support subnets on 443 and nothing else, so
   no packet from a support laptop can reach the app or data tiers or the database.
 """
+
+import ipaddress
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -17,6 +21,11 @@ from stacks.constructs.encrypted_log_group import EncryptedLogGroup
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.keys import EnvironmentKeys
 from stacks.network import NetworkStack
+
+
+def vpc_resolver(vpc_cidr: str) -> str:
+    """The Amazon-provided DNS server of a VPC: the base of its primary CIDR plus two."""
+    return str(ipaddress.IPv4Network(vpc_cidr).network_address + 2)
 
 
 class AccessStack(PlatformStack):
@@ -74,6 +83,7 @@ class AccessStack(PlatformStack):
             client_certificate_arn=env_config.vpn_client_root_certificate_arn,
             user_based_authentication=saml,
             split_tunnel=True,
+            dns_servers=[vpc_resolver(env_config.vpc_cidr)],
             logging=True,
             log_group=connection_logs.log_group,
             authorize_all_users_to_vpc_cidr=False,

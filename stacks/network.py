@@ -5,11 +5,15 @@
 - data: isolated subnets for Aurora; no route to an internet or NAT gateway.
 - support: isolated subnets where the support VPN lands and the internal support load balancer
   listens; the VPN is authorized for these subnets only (P4).
-Tasks reach KMS, Secrets Manager, ECR, CloudWatch Logs, STS and S3 through VPC endpoints.
+Tasks reach every AWS API they call through VPC endpoints (`INTERFACE_ENDPOINTS`, S3 through a
+gateway endpoint), with or without NAT: no AWS traffic of theirs needs the internet.
 A self-hosted install may bring its own VPC (`existing_vpc_id` and subnet ids as data); the
-stacks then add only a flow log to it, never routes or endpoints.
+stacks then add only a flow log to it, never routes or endpoints. What that VPC must give the app
+subnets instead (endpoints or egress to the same services) is the stack output `RequiredAwsServices`,
+made from the same list.
 """
 
+from aws_cdk import CfnOutput
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -26,14 +30,35 @@ APP_TIER = "app"
 DATA_TIER = "data"
 SUPPORT_TIER = "support"
 
+# The AWS APIs the tasks call, the one list of them: endpoints of a new VPC, requirements of an existing one.
 INTERFACE_ENDPOINTS = {
-    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
-    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,  # envelope keys, secrets, logs
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,  # the tasks' secrets
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,  # image pulls
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,  # task logs
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "Sns": ec2.InterfaceVpcEndpointAwsService.SNS,  # incidents to the incident topic (P12)
+    "Email": ec2.InterfaceVpcEndpointAwsService.EMAIL,  # SES API (sesv2): breach notifications (P12)
+    "Rds": ec2.InterfaceVpcEndpointAwsService.RDS,  # the RDS API: restore plan, apply and drill (P11)
 }
+# ECS Exec sessions (only where `ecs_exec` is on): the agent's control and data channels.
+EXEC_ENDPOINTS = {"SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES}
+GATEWAY_ENDPOINTS = {"s3": ec2.GatewayVpcEndpointAwsService.S3}  # exports, the image's layers (ECR)
+
+
+def required_endpoints(env_config: EnvironmentConfig) -> dict[str, ec2.InterfaceVpcEndpointAwsService]:
+    """The interface endpoints the tasks of this environment need."""
+    return {**INTERFACE_ENDPOINTS, **(EXEC_ENDPOINTS if env_config.ecs_exec else {})}
+
+
+def required_services(env_config: EnvironmentConfig) -> list[str]:
+    """The endpoint service names the app subnets must reach, e.g. com.amazonaws.eu-west-1.kms."""
+    short_names = [
+        *(service.short_name for service in required_endpoints(env_config).values()),
+        *GATEWAY_ENDPOINTS,
+    ]
+    return [f"com.amazonaws.{env_config.region}.{name}" for name in short_names]
 
 
 class NetworkStack(PlatformStack):
@@ -73,6 +98,16 @@ class NetworkStack(PlatformStack):
         self._flow_log(flow_log_group.log_group, env_config)
         if not env_config.uses_existing_vpc:
             self._endpoints(env_config)
+        CfnOutput(
+            self,
+            "RequiredAwsServices",
+            value=" ".join(required_services(env_config)),
+            description=(
+                "AWS services the app subnets must reach privately: an interface endpoint with private DNS "
+                "(S3: a gateway endpoint) for each, or egress to them through NAT"
+                + (" (an existing VPC: yours to provide)" if env_config.uses_existing_vpc else " (created here)")
+            ),
+        )
 
     def _existing_vpc(self, env_config: EnvironmentConfig) -> ec2.IVpc:
         """The customer's VPC, from data only: no lookup, so synth needs no credentials."""
@@ -113,7 +148,8 @@ class NetworkStack(PlatformStack):
         )
 
     def _endpoints(self, env_config: EnvironmentConfig) -> None:
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        for name, gateway in GATEWAY_ENDPOINTS.items():
+            self.vpc.add_gateway_endpoint(name.upper(), service=gateway)
         endpoint_security_group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
@@ -125,7 +161,7 @@ class NetworkStack(PlatformStack):
         endpoint_security_group.add_ingress_rule(
             ec2.Peer.ipv4(env_config.vpc_cidr), ec2.Port.tcp(443), "HTTPS from this environment's VPC"
         )
-        for name, service in INTERFACE_ENDPOINTS.items():
+        for name, service in required_endpoints(env_config).items():
             self.vpc.add_interface_endpoint(
                 name,
                 service=service,
