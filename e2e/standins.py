@@ -1,0 +1,327 @@
+"""Stand-ins on the local AWS endpoint for what the templates declare, and the physical ids the resolver uses.
+
+Made, in this order (each resolves its properties against those made before it):
+KMS keys (with their key policies) and aliases; Secrets Manager secrets (values generated as
+`GenerateSecretString` says, by the endpoint's own GetRandomPassword); the Aurora cluster's managed
+master secret; S3 buckets; SNS topics; IAM roles with every policy the templates give them; SES
+identities (template `AWS::SES::EmailIdentity` resources and every task's breach sender).
+
+Everything else (VPC, load balancers, WAF, ECS cluster, log groups, Aurora itself...) gets a synthetic
+physical id whose attributes are made up on demand, so references to it resolve. The one exception is
+the database cluster: its endpoint attributes are the local PostgreSQL's address and port.
+
+IAM deviations, because of what moto can check (shared/notes/moto-iam.md):
+- role policies keep their actions exactly; `Resource` becomes "*" and `Condition` is dropped in Allow
+  statements (moto matches neither reliably); Deny statements are kept as the template says;
+- a role's trust policy becomes "any principal of this account may assume it" (moto cannot evaluate a
+  `Service` principal); the emulation's per-task user, allowed only sts:AssumeRole, stands in for ECS.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from e2e.assembly import Environment, Stack
+from e2e.moto_server import MotoServer
+from e2e.resolve import Physical, Resolver
+
+BREACH_SENDER_VARIABLE = "PLATFORM_BREACH_SENDER"  # runtime/settings.py BREACH_SENDER
+_TRUST_ANY_PRINCIPAL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
+
+
+class _MadeUp(dict[str, Any]):
+    """Attributes of a synthetic stand-in: any attribute resolves to a recognisable made-up value."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__()
+        self._ref = ref
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return f"{self._ref}.{key}"
+
+
+@dataclass(frozen=True)
+class DatabaseStandIn:
+    """The Aurora cluster, as the local PostgreSQL plays it."""
+
+    stack: str
+    logical_id: str
+    cluster_id: str
+    host: str
+    port: int
+    dbname: str
+    master_user: str
+    master_password: str = field(repr=False)
+    master_secret_arn: str | None
+
+
+@dataclass
+class StandIns:
+    resolver: Resolver
+    created: dict[str, list[str]] = field(default_factory=dict)  # resource type -> what was made
+    roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (stack, logical id) -> role ARN
+    database: DatabaseStandIn | None = None
+
+    def record(self, kind: str, what: str) -> None:
+        self.created.setdefault(kind, []).append(what)
+
+
+def create(env: Environment, moto: MotoServer, resolver: Resolver, *, db_host: str, db_port: int) -> StandIns:
+    made = StandIns(resolver)
+    _placeholders(env, made, db_host=db_host, db_port=db_port)
+    _kms(env, moto, made)
+    _secrets(env, moto, made)
+    _database(env, moto, made)
+    _buckets(env, moto, made)
+    _topics(env, moto, made)
+    _roles(env, moto, made)
+    _ses(env, moto, made)
+    return made
+
+
+# --- placeholders ------------------------------------------------------------------------------------
+
+
+def _placeholders(env: Environment, made: StandIns, *, db_host: str, db_port: int) -> None:
+    for stack in env.stacks.values():
+        for logical_id in stack.resources:
+            ref = f"{logical_id.lower()}-local"
+            made.resolver.physical[(stack.name, logical_id)] = Physical(ref, _MadeUp(ref))
+    for stack, logical_id, resource in env.resources("AWS::IAM::Role"):
+        name = _role_name(stack, logical_id, resource)
+        arn = f"arn:aws:iam::{env.account}:role/{name}"
+        made.resolver.physical[(stack.name, logical_id)] = Physical(name, {"Arn": arn, "RoleId": f"AROA{name[:16]}"})
+    for stack, logical_id, resource in env.resources("AWS::RDS::DBCluster"):
+        properties = resource.get("Properties", {})
+        cluster_id = str(properties.get("DBClusterIdentifier") or logical_id.lower())
+        endpoint = {"Endpoint.Address": db_host, "Endpoint.Port": str(db_port),
+                    "ReadEndpoint.Address": db_host, "ReadEndpoint.Port": str(db_port)}
+        made.resolver.physical[(stack.name, logical_id)] = Physical(cluster_id, {
+            **endpoint,
+            "DBClusterArn": f"arn:aws:rds:{env.region}:{env.account}:cluster:{cluster_id}",
+            "DBClusterResourceId": f"cluster-{cluster_id.upper().replace('-', '')}LOCAL",
+        })
+
+
+def _role_name(stack: Stack, logical_id: str, resource: dict[str, Any]) -> str:
+    name = resource.get("Properties", {}).get("RoleName")
+    return str(name) if isinstance(name, str) else f"{stack.name}-{logical_id}"[:64]
+
+
+def _properties(made: StandIns, stack: Stack, logical_id: str, resource: dict[str, Any]) -> dict[str, Any]:
+    resolved = made.resolver.resolve(stack.name, resource.get("Properties", {}), f"Resources.{logical_id}.Properties")
+    return dict(resolved)
+
+
+# --- KMS, Secrets Manager, the database's master secret -----------------------------------------------
+
+
+def _kms(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    kms = moto.client("kms")
+    for stack, logical_id, resource in env.resources("AWS::KMS::Key"):
+        props = _properties(made, stack, logical_id, resource)
+        args: dict[str, Any] = {"Description": str(props.get("Description", logical_id))}
+        if "KeyPolicy" in props:
+            args["Policy"] = json.dumps(props["KeyPolicy"])
+        for name in ("KeySpec", "KeyUsage"):
+            if name in props:
+                args[name] = props[name]
+        key = kms.create_key(**args)["KeyMetadata"]
+        made.resolver.physical[(stack.name, logical_id)] = Physical(key["KeyId"], {"Arn": key["Arn"],
+                                                                                   "KeyId": key["KeyId"]})
+        made.record("kms key", f"{stack.name}/{logical_id} {key['Arn']}")
+    for stack, logical_id, resource in env.resources("AWS::KMS::Alias"):
+        props = _properties(made, stack, logical_id, resource)
+        kms.create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+        made.resolver.physical[(stack.name, logical_id)] = Physical(props["AliasName"], {})
+        made.record("kms alias", props["AliasName"])
+
+
+_PASSWORD_OPTIONS = ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
+                     "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType")
+
+
+def _generated(moto: MotoServer, spec: dict[str, Any]) -> str:
+    """A value as `GenerateSecretString` describes it, generated by the endpoint's GetRandomPassword."""
+    options = {name: spec[name] for name in _PASSWORD_OPTIONS if name in spec}
+    password = str(moto.client("secretsmanager").get_random_password(**options)["RandomPassword"])
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = password
+        return json.dumps(document)
+    return password
+
+
+def _create_secret(moto: MotoServer, name: str, value: str, kms_key: str | None, description: str) -> str:
+    args: dict[str, Any] = {"Name": name, "SecretString": value, "Description": description}
+    if kms_key:
+        args["KmsKeyId"] = kms_key
+    return str(moto.client("secretsmanager").create_secret(**args)["ARN"])
+
+
+def _secrets(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    for stack, logical_id, resource in env.resources("AWS::SecretsManager::Secret"):
+        props = _properties(made, stack, logical_id, resource)
+        if "SecretString" in props:
+            value = str(props["SecretString"])
+        else:
+            value = _generated(moto, props.get("GenerateSecretString", {}))
+        name = str(props.get("Name") or f"{stack.name}-{logical_id}")
+        arn = _create_secret(moto, name, value, props.get("KmsKeyId"), str(props.get("Description", "")))
+        made.resolver.physical[(stack.name, logical_id)] = Physical(arn, {"Id": arn})
+        made.record("secret", f"{stack.name}/{logical_id} {arn}")
+
+
+def _database(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    clusters = env.resources("AWS::RDS::DBCluster")
+    if len(clusters) > 1:
+        raise ValueError(f"the emulation plays one database cluster; environment {env.name} has {len(clusters)}")
+    for stack, logical_id, resource in clusters:
+        props = _properties(made, stack, logical_id, resource)
+        physical = made.resolver.physical[(stack.name, logical_id)]
+        user = str(props.get("MasterUsername") or "postgres")
+        password = random.token_urlsafe(24)
+        secret_arn = None
+        if props.get("ManageMasterUserPassword"):
+            kms_key = (props.get("MasterUserSecret") or {}).get("KmsKeyId")
+            secret_arn = _create_secret(moto, f"rds!cluster-{physical.ref}",
+                                        json.dumps({"username": user, "password": password}), kms_key,
+                                        f"master user of {physical.ref} (managed by RDS)")
+            physical.attributes["MasterUserSecret.SecretArn"] = secret_arn
+            made.record("secret", f"{stack.name}/{logical_id} master user {secret_arn}")
+        elif isinstance(props.get("MasterUserPassword"), str):
+            password = props["MasterUserPassword"]
+        made.database = DatabaseStandIn(
+            stack=stack.name, logical_id=logical_id, cluster_id=physical.ref,
+            host=str(physical.attributes["Endpoint.Address"]), port=int(physical.attributes["Endpoint.Port"]),
+            dbname=str(props.get("DatabaseName") or "postgres"), master_user=user, master_password=password,
+            master_secret_arn=secret_arn,
+        )
+        made.record("database", f"{stack.name}/{logical_id} {physical.ref} -> local PostgreSQL "
+                                f"{made.database.host}:{made.database.port}/{made.database.dbname}")
+
+
+# --- S3, SNS, SES -------------------------------------------------------------------------------------
+
+
+def _buckets(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    s3 = moto.client("s3")
+    for stack, logical_id, resource in env.resources("AWS::S3::Bucket"):
+        props = _properties(made, stack, logical_id, resource)
+        name = str(props.get("BucketName") or f"{stack.name}-{logical_id}".lower()[:63])
+        args: dict[str, Any] = {"Bucket": name}
+        if env.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
+        s3.create_bucket(**args)
+        if "BucketEncryption" in props:
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                 **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]  # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        made.resolver.physical[(stack.name, logical_id)] = Physical(name, {
+            "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{env.region}.amazonaws.com",
+        })
+        made.record("bucket", name)
+
+
+def _topics(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    sns = moto.client("sns")
+    for stack, logical_id, resource in env.resources("AWS::SNS::Topic"):
+        props = _properties(made, stack, logical_id, resource)
+        name = str(props.get("TopicName") or f"{stack.name}-{logical_id}"[:256])
+        attributes = {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
+        arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        made.resolver.physical[(stack.name, logical_id)] = Physical(arn, {"TopicArn": arn, "TopicName": name})
+        made.record("topic", arn)
+
+
+def breach_senders(env: Environment) -> list[str]:
+    """Every literal breach sender any task definition's container sets."""
+    found: list[str] = []
+    for _, _, resource in env.resources("AWS::ECS::TaskDefinition"):
+        for container in resource.get("Properties", {}).get("ContainerDefinitions", []):
+            for variable in container.get("Environment", []):
+                value = variable.get("Value")
+                if variable.get("Name") == BREACH_SENDER_VARIABLE and isinstance(value, str) and value not in found:
+                    found.append(value)
+    return found
+
+
+def _ses(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    ses = moto.client("ses")
+    identities = [
+        str(_properties(made, stack, logical_id, resource)["EmailIdentity"])
+        for stack, logical_id, resource in env.resources("AWS::SES::EmailIdentity")
+    ]
+    for identity in dict.fromkeys([*identities, *breach_senders(env)]):
+        ses.verify_email_identity(EmailAddress=identity)
+        made.record("ses identity", identity)
+
+
+# --- IAM -------------------------------------------------------------------------------------------
+
+
+def widened(document: dict[str, Any]) -> dict[str, Any]:
+    """The policy with its actions exactly, Allow statements on every resource and without conditions."""
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    out = []
+    for statement in statements:
+        statement = dict(statement)
+        if statement.get("Effect") == "Allow":
+            statement.pop("NotResource", None)
+            statement.pop("Condition", None)
+            statement["Resource"] = "*"
+        out.append(statement)
+    return {"Version": document.get("Version", "2012-10-17"), "Statement": out}
+
+
+def _role_names(values: Iterable[Any]) -> list[str]:
+    return [str(v) for v in values]
+
+
+def _roles(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    iam = moto.client("iam")
+    for stack, logical_id, resource in env.resources("AWS::IAM::Role"):
+        props = _properties(made, stack, logical_id, resource)
+        physical = made.resolver.physical[(stack.name, logical_id)]
+        iam.create_role(RoleName=physical.ref, AssumeRolePolicyDocument=json.dumps(_TRUST_ANY_PRINCIPAL),
+                        Description=str(props.get("Description", ""))[:1000])
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(RoleName=physical.ref, PolicyName=policy["PolicyName"],
+                                PolicyDocument=json.dumps(widened(policy["PolicyDocument"])))
+        for arn in props.get("ManagedPolicyArns", []):
+            if ":aws:policy/" in str(arn):
+                made.record("skipped", f"AWS managed policy {arn} on {physical.ref} (moto does not hold it)")
+        made.roles[(stack.name, logical_id)] = str(physical.attributes["Arn"])
+        made.record("role", f"{stack.name}/{logical_id} {physical.attributes['Arn']}")
+    for stack, logical_id, resource in env.resources("AWS::IAM::Policy"):
+        props = _properties(made, stack, logical_id, resource)
+        for role in _role_names(props.get("Roles", [])):
+            iam.put_role_policy(RoleName=role, PolicyName=str(props["PolicyName"]),
+                                PolicyDocument=json.dumps(widened(props["PolicyDocument"])))
+        made.resolver.physical[(stack.name, logical_id)] = Physical(str(props["PolicyName"]), {})
+    for stack, logical_id, resource in env.resources("AWS::IAM::ManagedPolicy"):
+        props = _properties(made, stack, logical_id, resource)
+        name = str(props.get("ManagedPolicyName") or f"{stack.name}-{logical_id}"[:128])
+        arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(widened(props["PolicyDocument"])))[
+            "Policy"]["Arn"]
+        for role in _role_names(props.get("Roles", [])):
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        made.resolver.physical[(stack.name, logical_id)] = Physical(arn, {"PolicyArn": arn})

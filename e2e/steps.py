@@ -1,0 +1,180 @@
+"""The life-cycle test: what users and operators do, against the emulated deployment, each step timed.
+
+Each step raises `StepFailed` (or any exception) to fail; `run_steps` prints one line per step with its
+time and returns the number of failures. Steps after a failed one that they depend on are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from e2e.emulation import Running
+
+
+class StepFailed(AssertionError):
+    """A step's check did not hold."""
+
+
+@dataclass
+class State:
+    org: uuid.UUID = field(default_factory=uuid.uuid4)
+    user: str = "alice@e2e.example"
+    records: dict[str, str] = field(default_factory=dict)
+    export_location: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _call(running: Running, mode: str, method: str, path: str, body: Any = None,
+          headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    if mode in running.failed:
+        raise StepFailed(f"the {mode} service is not running: {running.failed[mode].splitlines()[-1]}")
+    url = running.services[mode].url + path
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 (loopback)
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    context = ssl._create_unverified_context()  # noqa: S323 (the ALB does not verify targets either)
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=context) as answer:  # noqa: S310
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:
+            return error.code, raw.decode(errors="replace")
+
+
+def _owner_headers(running: Running, state: State, **claims: Any) -> dict[str, str]:
+    return running.issuers["owner"].headers(state.user, state.org, **claims)
+
+
+def _expect(status: int, wanted: int, answer: Any, what: str) -> None:
+    if status != wanted:
+        raise StepFailed(f"{what}: HTTP {status} (wanted {wanted}): {str(answer)[:400]}")
+
+
+def register_organisation(running: Running, state: State) -> str:
+    status, answer = _call(running, "owner", "PUT", "/v1/organisation", {"name": "E2E organisation"},
+                           _owner_headers(running, state))
+    _expect(status, 201, answer, "PUT /v1/organisation")
+    return f"organisation {state.org}"
+
+
+def write_and_read_records(running: Running, state: State) -> str:
+    headers = _owner_headers(running, state)
+    body = {"name": "greeting", "body": "Say hello to Alice, in French."}
+    status, answer = _call(running, "owner", "POST", "/v1/prompts", body, headers)
+    _expect(status, 201, answer, "POST /v1/prompts")
+    state.records["prompts"] = answer["id"]
+    status, read = _call(running, "owner", "GET", f"/v1/prompts/{answer['id']}", None, headers)
+    _expect(status, 200, read, "GET /v1/prompts/{id}")
+    if read.get("body") != body["body"]:
+        raise StepFailed(f"read back {read.get('body')!r}, wrote {body['body']!r}")
+    return f"prompt {answer['id']} written and read back"
+
+
+def stored_columns_are_ciphertext(running: Running, state: State) -> str:
+    """Look at the row as the database holds it (superuser): the sensitive text is not there in clear."""
+    with psycopg.connect(running.cluster.superuser_conninfo(running.db.dbname)) as conn:
+        row = conn.execute("SELECT to_jsonb(p) FROM platform.prompts p WHERE id = %s",
+                           (state.records["prompts"],)).fetchone()
+    if row is None:
+        raise StepFailed("the prompt is not in the prompts table")
+    stored = json.dumps(row[0])
+    if "Say hello to Alice" in stored:
+        raise StepFailed("the prompt's body is stored in clear")
+    return "the stored row holds no plaintext body"
+
+
+def support_read(running: Running, state: State) -> str:
+    env = running.services["support"].spec.env if "support" in running.services else {}
+    claim, role = env.get("PLATFORM_AUTH_STAFF_CLAIM", ""), env.get("PLATFORM_AUTH_STAFF_ROLE", "")
+    headers = running.issuers["support"].headers("staff@e2e.example", None, **{claim: [role]}) \
+        if "support" in running.issuers else {}
+    status, answer = _call(running, "support", "GET", "/support/v1/audit-chain-head", None, headers)
+    _expect(status, 200, answer, "GET /support/v1/audit-chain-head")
+    return f"audit chain head at {answer.get('seq')}"
+
+
+def _job(running: Running, command: list[str], what: str) -> str:
+    done = running.job(["python", "-m", "runtime", *command])
+    if done.returncode != 0:
+        raise StepFailed(f"{what} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-600:]}")
+    return done.stdout
+
+
+def export_and_verify(running: Running, state: State) -> str:
+    report = json.loads(_job(running, ["export", "--org", str(state.org), "--format", "json"], "export"))
+    location = str(report.get("location") or report.get("destination") or "")
+    if not location:
+        raise StepFailed(f"export printed no location: {report}")
+    state.export_location = location
+    _job(running, ["export", "verify", location], "export verify")
+    return f"exported to {location}, verified"
+
+
+def erase(running: Running, state: State) -> str:
+    receipt = _job(running, ["erase", "--org", str(state.org)], "erase")
+    _job(running, ["erase", "verify", "--org", str(state.org)], "erase verify")
+    return f"receipt {receipt.strip()[:80]}..., erase verify passed"
+
+
+def breach(running: Running, state: State) -> str:
+    start = (state.started - timedelta(minutes=5)).isoformat()
+    end = datetime.now(UTC).isoformat()
+    out = _job(running, ["breach", "declare", "--from", start, "--to", end, "--summary", "e2e drill incident",
+                         "--report-dir", str(running.workdir / "breach-reports")], "breach declare")
+    sent = running.moto.client("ses").get_send_statistics()
+    return f"{out.strip().splitlines()[-1] if out.strip() else 'declared'}; SES stand-in: {sent.get('SendDataPoints')}"
+
+
+def restore_plan(running: Running, state: State) -> str:
+    to = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    out = _job(running, ["restore", "plan", "--cluster", running.db.cluster_id, "--to", to], "restore plan")
+    return out.strip().splitlines()[0] if out.strip() else "planned"
+
+
+Step = Callable[[Running, State], str]
+STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the steps it needs
+    ("register an organisation", register_organisation, ()),
+    ("write and read records", write_and_read_records, ("register an organisation",)),
+    ("stored columns are ciphertext", stored_columns_are_ciphertext, ("write and read records",)),
+    ("support read (staff identity)", support_read, ()),
+    ("export to the bucket and verify", export_and_verify, ("write and read records",)),
+    ("erase and check the receipt", erase, ("export to the bucket and verify",)),
+    ("declare a breach, notify through SES", breach, ()),
+    ("plan a restore", restore_plan, ()),
+)
+
+
+def run_steps(running: Running, say: Callable[[str], None] = print) -> int:
+    state, failed, passed = State(), set(), 0
+    for name, step, needs in STEPS:
+        started = time.monotonic()
+        missing = [n for n in needs if n in failed]
+        if missing:
+            failed.add(name)
+            say(f"SKIP  {name}: needs {', '.join(missing)}")
+            continue
+        try:
+            detail = step(running, state)
+        except Exception as exc:
+            failed.add(name)
+            say(f"FAIL  {name} ({time.monotonic() - started:.2f} s): {type(exc).__name__}: {exc}")
+            continue
+        passed += 1
+        say(f"ok    {name} ({time.monotonic() - started:.2f} s): {detail}")
+    say(f"{passed} passed, {len(failed)} failed")
+    return len(failed)
