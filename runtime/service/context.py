@@ -19,8 +19,11 @@ dependencies, so they need nothing but FastAPI and this module:
 
 `owner_principal` authenticates the caller (401 otherwise) and binds it to its organisation;
 `owner_data` is the owner mode's database, records and cipher (a 404 in support mode). Both are plain
-functions (FastAPI runs them in a worker thread); the annotations `OwnerPrincipal`, `OwnerDataDep` and
-`AuthenticatedCaller` use their coroutine twins, which run on the event loop.
+functions (FastAPI runs them in a worker thread); the annotations `OwnerPrincipal` and `OwnerDataDep`
+use their coroutine twins, which run on the event loop. `StaffCaller` is the support routes' only
+dependency (P4): a caller the staff rule allows, checked again here whatever the authenticator resolved,
+so even a support service wired with an owner resolver serves no customer; anyone else gets the 401
+of a bad token.
 """
 
 from collections.abc import Callable
@@ -34,10 +37,10 @@ from runtime.db import Database, Principal, Records
 from runtime.db.connect import ConnectionSource
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import EnvelopeCipher
-from runtime.service.auth import AdminRule, Authenticator, CachingAuthenticator
+from runtime.service.auth import AdminRule, AuthenticationError, Authenticator, Refusal
 from runtime.service.auth import Principal as Caller
 from runtime.service.health import Readiness
-from runtime.service.identity import Identities
+from runtime.service.identity import Identities, StaffResolver
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ServiceContext:
     readiness: Readiness
     owner: OwnerData | None = None  # owner mode only
     support: ConnectionSource | None = None  # support mode only: connections as the support role (P4)
+    staff: StaffResolver | None = None  # support mode only: who is support staff; nobody when None (P4)
     www_authenticate: str | None = None  # the challenge a 401 carries ("Bearer" for bearer tokens)
     # Authenticate in a worker thread (the authenticator may wait on the network, e.g. for a key), or on the
     # event loop (CPU only: a signature check, or a cache hit), which saves the request a thread hop.
@@ -118,7 +122,7 @@ async def caller_async(request: Request) -> Caller:
     authenticator = context.authenticator
     if not context.authenticate_in_thread:
         return authenticator.authenticate(request.headers)
-    known = authenticator.cached(request.headers) if isinstance(authenticator, CachingAuthenticator) else None
+    known = authenticator.cached(request.headers)
     if known is not None:
         return known
     return await run_in_threadpool(authenticator.authenticate, request.headers)
@@ -131,6 +135,15 @@ async def owner_principal_async(request: Request) -> Principal:
 
 async def owner_data_async(request: Request) -> OwnerData:
     return owner_data(request)
+
+
+async def staff_caller_async(request: Request) -> Caller:
+    """Support staff only (P4): the authenticated caller, when the context's staff rule allows it."""
+    who = await caller_async(request)
+    context = service_context(request)
+    if context.mode is not ServiceMode.SUPPORT or context.staff is None or not context.staff.allows(who):
+        raise AuthenticationError(Refusal.NOT_STAFF)
+    return who
 
 
 def admin_principal(rule: AdminRule) -> Callable[[Request], Principal]:
@@ -151,4 +164,4 @@ def admin_principal(rule: AdminRule) -> Callable[[Request], Principal]:
 # The dependencies as annotations: `def endpoint(principal: OwnerPrincipal, data: OwnerDataDep)`.
 OwnerPrincipal = Annotated[Principal, Depends(owner_principal_async)]
 OwnerDataDep = Annotated[OwnerData, Depends(owner_data_async)]
-AuthenticatedCaller = Annotated[Caller, Depends(caller_async)]
+StaffCaller = Annotated[Caller, Depends(staff_caller_async)]

@@ -2,6 +2,9 @@
 
 - The OWNER is the caller's organisation, a claim the IdP vouches for; it must be an organisation id
   (a UUID). Anything else is refused like a bad token: the caller is not authenticated as an owner.
+- SUPPORT STAFF (P4) are whoever the staff IdP says holds the staff role (`StaffResolver`): a `sub` and the
+  role in the configured claim. A customer's token, or a staff IdP's token without the role, is refused
+  like a bad token on every support route.
 - The ACTOR is a pseudonymous id: HMAC-SHA-256 of the identity source and the user's `sub` under the
   audit chain key, cut to a UUID. The ledger never holds the `sub` (which may be an e-mail address),
   the same user always gets the same actor id, and whoever holds the chain key (an auditor, breach
@@ -10,13 +13,15 @@
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from runtime.audit.chain import ChainKey
 from runtime.db import Principal as OwnerPrincipal
 from runtime.db.session import parse_id
 from runtime.errors import InvalidOwnerError
-from runtime.service.auth import AuthenticationError, Principal
+from runtime.service.auth import AdminRule, AuthenticationError, Principal, Refusal
 
 ACTOR_LABEL: Final = b"platform/actor-id/v1"
 
@@ -40,17 +45,41 @@ class Identities:
         try:
             owner = parse_id(caller.organisation_id, "organisation")
         except InvalidOwnerError:
-            raise AuthenticationError("the organisation claim is not an organisation id (UUID)") from None
+            raise AuthenticationError(Refusal.NOT_AN_OWNER) from None
         return OwnerPrincipal(owner, self.actor_id(caller.user_id), request_id)
 
 
-class SubjectResolver:
-    """Support staff are not owners: only `sub` is needed, and no organisation is resolved."""
+@dataclass(frozen=True)
+class StaffPrincipal(Principal):
+    """A caller `StaffResolver` vouched for: the only kind the support routes serve. It has no organisation."""
+
+
+@dataclass(frozen=True)
+class StaffResolver:
+    """Support staff (P4): a verified `sub`, and a `claim` (a string or a list of strings) that holds `role`.
+    Staff are not owners: no organisation is resolved, so no owner route can ever serve them."""
+
+    claim: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if not self.claim or not self.role:
+            raise ValueError("support staff need a claim and a role (PLATFORM_AUTH_STAFF_CLAIM, _ROLE)")
+
+    def allows(self, caller: Principal) -> bool:
+        """Whether `caller` is staff: resolved as staff (no organisation, whatever its token says), and the
+        same rule as an admin's on the staff claim and role. An owner's principal never is."""
+        return (isinstance(caller, StaffPrincipal) and bool(caller.user_id) and not caller.organisation_id
+                and AdminRule(claim=self.claim, role=self.role).allows(caller))
 
     def __call__(self, claims: Mapping[str, Any]) -> Principal:
         user = claims.get("sub")
         if not isinstance(user, str) or not user:
-            raise AuthenticationError("token lacks sub")
+            raise AuthenticationError(Refusal.MISSING_CLAIM)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
-        return Principal(user_id=user, organisation_id="", expires_at=expires_at)
+        caller = StaffPrincipal(user_id=user, organisation_id="", expires_at=expires_at,
+                                claims=MappingProxyType(dict(claims)))
+        if not self.allows(caller):
+            raise AuthenticationError(Refusal.NOT_STAFF)
+        return caller

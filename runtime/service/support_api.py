@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, JsonValue
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.schema import SUPPORT_SCHEMA
-from runtime.service.context import AuthenticatedCaller
+from runtime.service.context import StaffCaller
 from runtime.service.problems import problem_responses
 
 PREFIX: Final = "/support/v1"
@@ -90,7 +90,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/audit-events", name="support.audit_events", response_model=AuditEvents, responses=_PROBLEMS,
              summary="audit events after a chain position, oldest first (no payloads: P14)")
     def audit_events(
-        _: AuthenticatedCaller, after: After = 0, limit: Page = 100
+        _: StaffCaller, after: After = 0, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL(
             "SELECT id, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} WHERE id > %s "
@@ -105,7 +105,7 @@ def router(connections: ConnectionSource) -> APIRouter:
 
     @api.get("/audit-chain-head", name="support.audit_chain_head", response_model=ChainHead, responses=_PROBLEMS,
              summary="the audit chain's last position and hash")
-    def chain_head(_: AuthenticatedCaller) -> dict[str, Any]:
+    def chain_head(_: StaffCaller) -> dict[str, Any]:
         rows = _rows(connections, sql.SQL("SELECT seq, hash FROM {}").format(_view("audit_chain_head")), ())
         seq, digest = rows[0] if rows else (0, bytes(32))
         return {"seq": seq, "hash": bytes(digest).hex()}
@@ -113,7 +113,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/audit-checkpoints", name="support.audit_checkpoints", response_model=Checkpoints,
              responses=_PROBLEMS, summary="keyed checkpoints of the audit chain")
     def checkpoints(
-        _: AuthenticatedCaller, after: After = 0, limit: Page = 100
+        _: StaffCaller, after: After = 0, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL("SELECT seq, at, hash, mac FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(
             _view("audit_checkpoints")
@@ -124,7 +124,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/telemetry-events", name="support.telemetry_events", response_model=TelemetryEvents,
              responses=_PROBLEMS, summary="operational telemetry, newest first")
     def telemetry_events(
-        _: AuthenticatedCaller, limit: Page = 100
+        _: StaffCaller, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL("SELECT id, at, event, fields FROM {} ORDER BY at DESC LIMIT %s").format(
             _view("telemetry_events")

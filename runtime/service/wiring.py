@@ -4,6 +4,10 @@ service builds clients and opens connections, and only when `build_context` is c
 Start-up refuses to serve (raises) when the database cannot be reached over verified TLS, or when the
 self-check finds the role could read past row-level security (P3) or, in support mode, holds any
 privilege on a SENSITIVE table (P4).
+
+Who may call: owner mode resolves a caller's organisation from its token (`ClaimResolver`); support mode
+admits support staff only (`StaffResolver`: the staff IdP's token with the staff role), so a customer's
+credentials never open a support route (P4).
 """
 
 import dataclasses
@@ -19,6 +23,7 @@ from runtime.db.config import DatabaseSettings
 from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerPassword
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import AwsKmsKeyring, DataKeyCache, EnvelopeCipher, Keyring
+from runtime.errors import ConfigurationError
 from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
 from runtime.service.auth import (
     ALB_HEADER,
@@ -28,13 +33,16 @@ from runtime.service.auth import (
     BearerJwtAuthenticator,
     CachingAuthenticator,
     ClaimResolver,
+    HeaderDispatchAuthenticator,
+    OrganisationResolver,
 )
-from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
+from runtime.service.config import AuthSettings, ServiceConfig
 from runtime.service.context import OwnerData, ServiceContext, admin_principal
 from runtime.service.health import Readiness
-from runtime.service.identity import Identities, SubjectResolver
-from runtime.service.jwks import StaticJwks
+from runtime.service.identity import Identities, StaffResolver
+from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router
+from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE
 
 KEY_POOL_MAX = 3  # the key store's own pool: a cache miss never waits for the connection its request holds
 ClientFactory = Callable[[str], Any]  # AWS service name -> client
@@ -56,17 +64,54 @@ def password_source(db: DatabaseSettings, clients: ClientFactory = aws_client) -
 
 
 def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https_get) -> Authenticator:
-    """The configured authenticator, behind a cache of verified credentials."""
-    resolve: Any = ClaimResolver(auth.organisation_claim) if mode is ServiceMode.OWNER else SubjectResolver()
-    if auth.mode is AuthMode.ALB_OIDC:
+    """The configured authenticator, each credential path behind its own cache of verified credentials.
+    The mixed mode sends a request with an Authorization header to the bearer path only, any other to the
+    load balancer's header."""
+    resolve = _resolver(auth, mode)
+    alb: Authenticator | None = None
+    bearer: Authenticator | None = None
+    if auth.mode.uses_alb:
         assert auth.alb_signer_arn is not None
         keys = AlbPublicKeys(region=auth.alb_region, partition=auth.alb_partition, fetch=fetch)
-        alb = AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve)
-        return CachingAuthenticator(alb, header=ALB_HEADER)
-    assert auth.jwks is not None and auth.jwt_issuer and auth.jwt_audience
-    bearer = BearerJwtAuthenticator(keys=StaticJwks(auth.jwks), issuer=auth.jwt_issuer, audience=auth.jwt_audience,
-                                    resolve=resolve)
-    return CachingAuthenticator(bearer, header="authorization")
+        alb = CachingAuthenticator(
+            AlbOidcAuthenticator(expected_signer_arn=auth.alb_signer_arn, public_key=keys, resolve=resolve),
+            header=ALB_HEADER,
+        )
+    if auth.mode.uses_bearer:
+        assert auth.jwt_issuer and auth.jwt_audience
+        bearer = CachingAuthenticator(
+            BearerJwtAuthenticator(keys=_signing_keys(auth), issuer=auth.jwt_issuer, audience=auth.jwt_audience,
+                                   resolve=resolve),
+            header="authorization",
+        )
+    if alb is not None and bearer is not None:
+        return HeaderDispatchAuthenticator(bearer=bearer, alb=alb)
+    found = alb or bearer
+    assert found is not None
+    return found
+
+
+def staff_resolver(auth: AuthSettings) -> StaffResolver:
+    """Support mode's rule of who is staff (P4); without the staff claim and role nobody is."""
+    if not auth.staff_claim or not auth.staff_role:
+        raise ConfigurationError(f"the support service needs {AUTH_STAFF_CLAIM} and {AUTH_STAFF_ROLE}: the staff "
+                                 "IdP's claim and the role in it that makes a caller support staff")
+    return StaffResolver(auth.staff_claim, auth.staff_role)
+
+
+def _resolver(auth: AuthSettings, mode: ServiceMode) -> OrganisationResolver:
+    if mode is ServiceMode.OWNER:
+        return ClaimResolver(auth.organisation_claim)
+    if mode is ServiceMode.SUPPORT:
+        return staff_resolver(auth)
+    raise ConfigurationError(f"the {mode.value} mode serves no API")
+
+
+def _signing_keys(auth: AuthSettings) -> SigningKeys:
+    if auth.jwks_url:
+        return RemoteJwks(auth.jwks_url)
+    assert auth.jwks is not None
+    return StaticJwks(auth.jwks)
 
 
 def service_routers(config: ServiceConfig) -> list[APIRouter]:
@@ -88,6 +133,9 @@ def build_context(
 ) -> ServiceContext:
     """Open the pools, run the self-check and assemble the service. `passwords` overrides the password
     source chosen from the settings (IAM token, Secrets Manager secret, libpq's own)."""
+    # Who may call, first: a bad key set or staff rule stops start-up before any connection is opened.
+    who = authenticator(config.auth, config.mode, fetch=fetch)
+    staff = staff_resolver(config.auth) if config.mode is ServiceMode.SUPPORT else None
     source = passwords if passwords is not None else password_source(config.database, clients)
     closers: list[Callable[[], None]] = []
     try:
@@ -102,13 +150,14 @@ def build_context(
         raise
     return ServiceContext(
         mode=config.mode,
-        authenticate_in_thread=config.auth.mode is AuthMode.ALB_OIDC,  # a key fetch may block on the network
-        authenticator=authenticator(config.auth, config.mode, fetch=fetch),
+        authenticate_in_thread=config.auth.may_block,  # a key fetch may block on the network
+        authenticator=who,
         identities=Identities(config.chain_key, source=config.auth.identity_source),
         readiness=Readiness(pool, config.mode),
         owner=owner,
         support=pool if config.mode is ServiceMode.SUPPORT else None,
-        www_authenticate="Bearer" if config.auth.mode is AuthMode.BEARER_JWT else None,
+        staff=staff,
+        www_authenticate="Bearer" if config.auth.mode.uses_bearer else None,
         worker_threads=config.database.pool_max_size,
         closers=tuple(reversed(closers)),
     )

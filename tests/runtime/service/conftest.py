@@ -1,5 +1,6 @@
 """The service on the real test cluster: an owner-mode app and a support-mode app, built by the service's
-own wiring (pools, self-check, keyring, ledger), a development token issuer, and two organisations."""
+own wiring (pools, self-check, keyring, ledger), two development token issuers (the customers' and the
+support staff's, as deployed: P4), and two organisations."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from runtime.service.config import AuthMode, AuthSettings, ServiceConfig
 from runtime.service.context import ServiceContext
 from runtime.service.wiring import build_context
 from tests.support.platform_db import PlatformDatabase
-from tests.support.tokens import TokenIssuer
+from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
 
 with warnings.catch_warnings():  # Starlette's test client would like httpx2; the pinned httpx works the same
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -41,19 +42,27 @@ def issuer() -> TokenIssuer:
 
 
 @pytest.fixture(scope="session")
+def staff_issuer() -> TokenIssuer:
+    """The support staff's own IdP: the support app trusts it, and only it."""
+    return TokenIssuer.generate_staff()
+
+
+@pytest.fixture(scope="session")
 def service_chain_key() -> ChainKey:
     return ChainKey(os.urandom(32))
 
 
 def service_config(db: PlatformDatabase, issuer: TokenIssuer, chain_key: ChainKey, mode: ServiceMode,
                    **overrides: object) -> ServiceConfig:
+    """Bearer tokens of `issuer`; in support mode its tokens with the staff role are support staff."""
     role = APP_ROLE if mode is ServiceMode.OWNER else SUPPORT_ROLE
+    staff = {"staff_claim": DEV_STAFF_CLAIM, "staff_role": DEV_STAFF_ROLE} if mode is ServiceMode.SUPPORT else {}
     values: dict[str, object] = {
         "mode": mode,
         "environment": "test",
         "database": db.settings(role, pool_min_size=1, pool_max_size=6),
         "auth": AuthSettings(AuthMode.BEARER_JWT, jwt_issuer=issuer.issuer, jwt_audience=issuer.audience,
-                             jwks=issuer.jwks()),
+                             jwks=issuer.jwks(), **staff),
         "chain_key": chain_key,
         "host": "127.0.0.1",
         "local_keyring": LocalKeyring(KeyMaterial(os.urandom(32)), environment="test") if role == APP_ROLE else None,
@@ -72,9 +81,9 @@ def owner_context(platform_db: PlatformDatabase, issuer: TokenIssuer,
 
 
 @pytest.fixture(scope="session")
-def support_context(platform_db: PlatformDatabase, issuer: TokenIssuer,
+def support_context(platform_db: PlatformDatabase, staff_issuer: TokenIssuer,
                     service_chain_key: ChainKey) -> Iterator[ServiceContext]:
-    config = service_config(platform_db, issuer, service_chain_key, ServiceMode.SUPPORT)
+    config = service_config(platform_db, staff_issuer, service_chain_key, ServiceMode.SUPPORT)
     context = build_context(config, passwords=platform_db.password(SUPPORT_ROLE))
     yield context
     context.close()

@@ -10,8 +10,8 @@ import pytest
 
 from runtime.audit.chain import ChainKey
 from runtime.service.alb_keys import AlbPublicKeys, KeyLookupError, key_url
-from runtime.service.auth import AuthenticationError, CachingAuthenticator, Principal
-from runtime.service.identity import Identities, SubjectResolver
+from runtime.service.auth import AuthenticationError, CachingAuthenticator, Principal, Refusal
+from runtime.service.identity import Identities, StaffPrincipal, StaffResolver
 
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 
@@ -34,14 +34,60 @@ def test_identity_owner_is_the_organisation_claim_and_must_be_an_id() -> None:
     principal = identities.owner_principal(Principal("alice", str(org)), "0d5c1b6e-3b8e-4a51-9f87-6c1c7c3c1f00")
     assert principal.owner_id == org and principal.actor_id == identities.actor_id("alice")
     for organisation in ("acme", "", "00000000-0000-0000-0000-00000000000g"):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError) as refused:
             identities.owner_principal(Principal("alice", organisation), "r-1")
+        assert refused.value.reason is Refusal.NOT_AN_OWNER
 
 
-def test_identity_staff_need_only_a_subject() -> None:
-    assert SubjectResolver()({"sub": "engineer"}) == Principal("engineer", "")
-    with pytest.raises(AuthenticationError):
-        SubjectResolver()({"org_id": str(uuid.uuid4())})
+STAFF = StaffResolver(claim="staff_roles", role="platform-support")
+
+
+@pytest.mark.parametrize("roles", ["platform-support", ["reader", "platform-support"], ("platform-support",)])
+def test_staff_resolver_subject_with_the_role_is_staff(roles: object) -> None:
+    caller = STAFF({"sub": "engineer", "staff_roles": roles, "exp": 1_900_000_000})
+    assert caller == StaffPrincipal("engineer", "") and caller.expires_at == 1_900_000_000
+    assert STAFF.allows(caller)
+
+
+def test_staff_resolver_an_owners_principal_is_never_staff() -> None:
+    org = str(uuid.uuid4())
+    claims = {"sub": "alice", "org_id": org, "staff_roles": ["platform-support"]}
+    assert not STAFF.allows(Principal("alice", org, claims=claims))  # e.g. from ClaimResolver
+    assert not STAFF.allows(Principal("alice", "", claims=claims))
+    assert not STAFF.allows(StaffPrincipal("alice", org, claims=claims))
+    assert STAFF.allows(StaffPrincipal("alice", "", claims=claims))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "alice", "org_id": str(uuid.uuid4())},  # a customer: no staff claim
+        {"sub": "alice", "staff_roles": "platform-support-x"},
+        {"sub": "alice", "staff_roles": ["PLATFORM-SUPPORT"]},
+        {"sub": "alice", "staff_roles": "reader platform-support"},
+        {"sub": "alice", "staff_roles": [["platform-support"]]},
+        {"sub": "alice", "staff_roles": {"platform-support": True}},
+        {"sub": "alice", "org_roles": ["platform-support"]},  # the role, in another claim
+        {"sub": "alice", "staff_roles": None},
+    ],
+)
+def test_staff_resolver_without_the_role_refuses_not_staff(claims: dict[str, object]) -> None:
+    with pytest.raises(AuthenticationError) as refused:
+        STAFF(claims)
+    assert refused.value.reason is Refusal.NOT_STAFF
+
+
+@pytest.mark.parametrize("sub", [None, "", 7, ["engineer"]])
+def test_staff_resolver_without_a_subject_refuses_missing_claim(sub: object) -> None:
+    with pytest.raises(AuthenticationError) as refused:
+        STAFF({"sub": sub, "staff_roles": ["platform-support"]})
+    assert refused.value.reason is Refusal.MISSING_CLAIM
+
+
+def test_staff_resolver_needs_a_claim_and_a_role() -> None:
+    for claim, role in (("", "platform-support"), ("staff_roles", "")):
+        with pytest.raises(ValueError, match="PLATFORM_AUTH_STAFF_CLAIM"):
+            StaffResolver(claim, role)
 
 
 def test_alb_keys_are_fetched_once_from_the_regional_endpoint() -> None:
@@ -102,9 +148,12 @@ class _Counting:
     def authenticate(self, headers: Any) -> Principal:
         self.calls += 1
         if headers.get("authorization") == "Bearer bad":
-            raise AuthenticationError("bad")
+            raise AuthenticationError(Refusal.BAD_SIGNATURE)
         expires = None if self.expires_in is None else NOW + self.expires_in
         return Principal("alice", "org", expires_at=expires)
+
+    def cached(self, headers: Any) -> Principal | None:
+        return None
 
 
 NOW = 1_000_000.0

@@ -25,8 +25,8 @@ CANARY = "SUPPORT-CANARY-5be1"
 
 
 @pytest.fixture(scope="module")
-def staff(issuer: TokenIssuer) -> dict[str, str]:
-    return issuer.headers("support-engineer-7", None)  # staff belong to no organisation
+def staff(staff_issuer: TokenIssuer) -> dict[str, str]:
+    return staff_issuer.staff_headers("support-engineer-7")  # staff belong to no organisation
 
 
 def test_support_api_serves_the_audit_trail_without_payloads(
@@ -62,9 +62,9 @@ def test_support_api_is_not_routed_in_owner_mode(client: TestClient, org_a: Org)
     assert not [p for p in client.get("/openapi.json").json()["paths"] if p.startswith("/support")]
 
 
-def test_support_api_requires_authentication(support_client: TestClient, issuer: TokenIssuer) -> None:
-    other = TokenIssuer.generate()
-    for headers in ({}, other.headers("support-engineer-7", None), {"Authorization": "Bearer x.y.z"}):
+def test_support_api_requires_authentication(support_client: TestClient, staff_issuer: TokenIssuer) -> None:
+    other = TokenIssuer.generate_staff()  # the staff IdP's issuer and audience, another key: forged
+    for headers in ({}, other.staff_headers("support-engineer-7"), {"Authorization": "Bearer x.y.z"}):
         answer = support_client.get("/support/v1/audit-events", headers=headers)
         assert answer.status_code == 401 and answer.json()["detail"] == "authentication required"
 
@@ -76,10 +76,10 @@ def test_support_role_cannot_read_sensitive_tables(support_context: ServiceConte
 
 
 def test_support_mode_refuses_to_start_with_a_role_that_can_read_sensitive_data(
-    platform_db: PlatformDatabase, issuer: TokenIssuer
+    platform_db: PlatformDatabase, staff_issuer: TokenIssuer
 ) -> None:
     """The app role in support mode: the self-check finds its privileges on SENSITIVE tables (P4)."""
-    config = service_config(platform_db, issuer, ChainKey(os.urandom(32)), ServiceMode.SUPPORT,
+    config = service_config(platform_db, staff_issuer, ChainKey(os.urandom(32)), ServiceMode.SUPPORT,
                             database=platform_db.settings(APP_ROLE, pool_min_size=1, pool_max_size=1))
     with pytest.raises(SelfCheckError, match="SENSITIVE table"):
         build_context(config, passwords=platform_db.password(APP_ROLE))
@@ -97,8 +97,10 @@ def test_support_mode_refuses_extra_routers(support_context: ServiceContext) -> 
         create_app(support_context, routers=[APIRouter()])
 
 
-def test_support_mode_starts_with_the_support_role(platform_db: PlatformDatabase, issuer: TokenIssuer) -> None:
-    config = service_config(platform_db, issuer, ChainKey(os.urandom(32)), ServiceMode.SUPPORT,
+def test_support_mode_starts_with_the_support_role(
+    platform_db: PlatformDatabase, staff_issuer: TokenIssuer
+) -> None:
+    config = service_config(platform_db, staff_issuer, ChainKey(os.urandom(32)), ServiceMode.SUPPORT,
                             database=platform_db.settings(SUPPORT_ROLE, pool_min_size=1, pool_max_size=1))
     context = build_context(config, passwords=platform_db.password(SUPPORT_ROLE))
     try:
