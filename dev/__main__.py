@@ -1,12 +1,16 @@
-"""`python -m dev` (what `make dev` runs) and `python -m dev token USER`.
+"""`python -m dev` (what `make dev` runs) and `python -m dev token NAME [--support]`.
 
-    python -m dev [--port 8080]     start PostgreSQL (TLS, 127.0.0.1) and the data service; Ctrl-C stops both
-    python -m dev token alice       print a bearer token for a development user (alice, bob)
+    python -m dev [--port 8080] [--support-port 8081]   start PostgreSQL (TLS, 127.0.0.1), the data service
+                                                        and the support service; Ctrl-C stops all three
+    python -m dev token alice                            print a bearer token for a development user (alice, bob)
+    python -m dev token sam --support                    print a support engineer's staff token (any name)
 
-The service starts the way a task does, `ServiceConfig.from_environment` and all, with three local
-stand-ins: the local keyring (a master key file) instead of KMS, a development token issuer (a key
-file and its JWKS) instead of the IdP, and libpq's password file instead of IAM tokens. Everything
-lives in a private folder under /tmp, made anew by every start and removed at the end.
+The services start the way tasks do, `ServiceConfig.from_environment` and all, with local stand-ins: the
+local keyring (a master key file) instead of KMS, two development token issuers (key files and their
+JWKS) instead of the customers' IdP and the staff IdP (P4: each service trusts its own issuer only), and
+libpq's password file instead of IAM tokens. The support service runs as `python -m runtime serve` in a
+child process, exactly as its task does. Everything lives in a private folder under /tmp, made anew by
+every start and removed at the end.
 """
 
 from __future__ import annotations
@@ -16,56 +20,96 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 STATE = Path(tempfile.gettempdir()) / "platform-dev"
 USERS = ("alice", "bob")
+STAFF_PREFIX = "staff-"  # the staff issuer's files in STATE, beside the customers' issuer's
+STAFF_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+MAX_TTL_SECONDS = 7 * 86_400
+START_TIMEOUT_SECONDS = 30.0
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer; use {low} to {high}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"out of range; use {low} to {high}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command")
-    start = commands.add_parser("start", help="start the database and the service (the default)")
-    start.add_argument("--port", type=int, default=8080)
-    token = commands.add_parser("token", help="print a bearer token for a development user")
-    token.add_argument("user", choices=USERS)
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    start = commands.add_parser("start", help="start the database and both services (the default)")
+    start.add_argument("--port", type=_bounded(1, 65535), default=8080, help="the data service's (default 8080)")
+    start.add_argument("--support-port", type=_bounded(1, 65535), default=None,
+                       help="the support service's (default: --port + 1)")
+    token = commands.add_parser("token", help="print a bearer token for a development user or support engineer")
+    token.add_argument("user", help=f"{' or '.join(USERS)}; with --support any lower-case name, e.g. sam")
+    token.add_argument("--support", action="store_true", help="a staff token for the support service")
+    token.add_argument("--ttl", type=_bounded(60, MAX_TTL_SECONDS), default=12 * 3600,
+                       help=f"seconds, 60 to {MAX_TTL_SECONDS} (default 12 h)")
     args = parser.parse_args(argv)
     if args.command == "token":
-        return print_token(args.user, args.ttl)
-    return run(getattr(args, "port", 8080))
+        return print_token(args.user, args.ttl, support=args.support)
+    port = getattr(args, "port", 8080)
+    support_port = getattr(args, "support_port", None) or (port + 1 if port < 65535 else port - 1)
+    if support_port == port:
+        parser.error("--support-port must differ from --port")
+    return run(port, support_port)
 
 
-def print_token(user: str, ttl: int) -> int:
+def print_token(user: str, ttl: int, *, support: bool = False) -> int:
     from tests.support.tokens import TokenIssuer
 
     if not (STATE / "users.json").is_file():
         print("error: no local run is going on: start one with `make dev`", file=sys.stderr)
         return 1
+    if support:
+        if not STAFF_NAME.fullmatch(user):
+            print("error: a support engineer's name is a lower-case word (letters, digits, -), e.g. sam",
+                  file=sys.stderr)
+            return 2
+        print(TokenIssuer.load(STATE, prefix=STAFF_PREFIX).staff_token(user, ttl=ttl))
+        return 0
     organisations = json.loads((STATE / "users.json").read_text())
+    if user not in organisations:
+        print(f"error: the development users are {' and '.join(USERS)} (support engineers: --support)",
+              file=sys.stderr)
+        return 2
     print(TokenIssuer.load(STATE).token(user, organisations[user], ttl=ttl))
     return 0
 
 
-def run(port: int) -> int:
+def run(port: int, support_port: int) -> int:
     # Imported here so that `python -m dev token` stays quick.
     from runtime import settings
     from runtime.db import Principal
-    from runtime.db.schema import APP_ROLE
+    from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
     from runtime.errors import PlatformError
     from runtime.service import server
     from runtime.service.config import ServiceConfig
     from runtime.service.logs import configure_logging
-    from runtime.service.wiring import build_context
+    from runtime.service.wiring import build_context, service_routers
     from tests.support.platform_db import migrated_database
     from tests.support.postgres import HOST, PostgresCluster
-    from tests.support.tokens import TokenIssuer
+    from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
 
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(mode=0o700)
@@ -73,44 +117,63 @@ def run(port: int) -> int:
         with PostgresCluster.start() as cluster:
             db = migrated_database(cluster, "platform")
             pgpass = STATE / "pgpass"
-            pgpass.write_text(f"{HOST}:{cluster.port}:platform:{APP_ROLE}:{db.passwords[APP_ROLE]}\n")
+            pgpass.write_text("".join(f"{HOST}:{cluster.port}:platform:{role}:{db.passwords[role]}\n"
+                                      for role in (APP_ROLE, SUPPORT_ROLE)))
             pgpass.chmod(0o600)
             os.environ["PGPASSFILE"] = str(pgpass)
             master_key = STATE / "master-key"
             master_key.write_text(base64.b64encode(os.urandom(32)).decode())
             master_key.chmod(0o600)
-            issuer = TokenIssuer.generate()
+            issuer, staff = TokenIssuer.generate(), TokenIssuer.generate_staff()
             issuer.save(STATE)
-            environ = {
+            staff.save(STATE, prefix=STAFF_PREFIX)
+            common = {
                 settings.ENVIRONMENT: "local",
-                settings.SERVICE_MODE: "owner",
                 settings.SERVICE_HOST: HOST,
-                settings.SERVICE_PORT: str(port),
                 settings.DATABASE_HOST: HOST,
                 settings.DATABASE_PORT: str(cluster.port),
                 settings.DATABASE_NAME: "platform",
-                settings.DATABASE_USER: APP_ROLE,
                 settings.DATABASE_IAM_AUTH: "false",
                 settings.DATABASE_CA_BUNDLE: str(cluster.ca_file),
-                settings.LOCAL_MASTER_KEY_FILE: str(master_key),
                 settings.AUDIT_CHAIN_KEY: secrets.token_urlsafe(48),
-                settings.AUTH_MODE: "bearer-jwt",
+                settings.AUTH_MODE: settings.AUTH_MODE_BEARER_JWT,
+            }
+            environ = {
+                **common,
+                settings.SERVICE_MODE: "owner",
+                settings.SERVICE_PORT: str(port),
+                settings.DATABASE_USER: APP_ROLE,
+                settings.LOCAL_MASTER_KEY_FILE: str(master_key),
                 settings.JWT_ISSUER: issuer.issuer,
                 settings.JWT_AUDIENCE: issuer.audience,
                 settings.JWT_JWKS_FILE: str(STATE / "jwks.json"),
             }
+            support_environ = {  # the same variables, the staff IdP's values (as the support task gets them)
+                **common,
+                settings.SERVICE_MODE: "support",
+                settings.SERVICE_PORT: str(support_port),
+                settings.DATABASE_USER: SUPPORT_ROLE,
+                settings.JWT_ISSUER: staff.issuer,
+                settings.JWT_AUDIENCE: staff.audience,
+                settings.JWT_JWKS_FILE: str(STATE / f"{STAFF_PREFIX}jwks.json"),
+                settings.AUTH_STAFF_CLAIM: DEV_STAFF_CLAIM,
+                settings.AUTH_STAFF_ROLE: DEV_STAFF_ROLE,
+            }
             config = ServiceConfig.from_environment(environ)
-            context = build_context(config)
-            organisations = {user: str(uuid.uuid4()) for user in USERS}
-            assert context.owner is not None
-            for user, organisation in organisations.items():  # registered as PUT /v1/organisation would
-                principal = Principal(uuid.UUID(organisation), uuid.uuid4(), f"dev-setup-{user}")
-                with context.owner.database.owner_transaction(principal) as tx:
-                    context.owner.records.insert(tx, "organisations", [{"name": f"{user}'s organisation".encode()}])
-            (STATE / "users.json").write_text(json.dumps(organisations))
-            _banner(port, cluster.port, organisations)
-            configure_logging()
-            server.run(config, context=context)
+            ServiceConfig.from_environment(support_environ)  # its settings' problems, here and now
+            with _support_service(support_environ, f"http://{HOST}:{support_port}"):
+                context = build_context(config)
+                organisations = {user: str(uuid.uuid4()) for user in USERS}
+                assert context.owner is not None
+                for user, organisation in organisations.items():  # registered as PUT /v1/organisation would
+                    principal = Principal(uuid.UUID(organisation), uuid.uuid4(), f"dev-setup-{user}")
+                    with context.owner.database.owner_transaction(principal) as tx:
+                        context.owner.records.insert(tx, "organisations",
+                                                     [{"name": f"{user}'s organisation".encode()}])
+                (STATE / "users.json").write_text(json.dumps(organisations))
+                _banner(port, support_port, cluster.port, organisations)
+                configure_logging()
+                server.run(config, context=context, routers=service_routers(config))
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -121,19 +184,55 @@ def run(port: int) -> int:
     return 0
 
 
-def _banner(port: int, db_port: int, organisations: dict[str, str]) -> None:
+@contextlib.contextmanager
+def _support_service(environ: Mapping[str, str], url: str) -> Iterator[None]:
+    """`python -m runtime serve` in support mode, in a child process; ready on entry, stopped on exit."""
+    from runtime.errors import PlatformError
+
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_")}
+    child = subprocess.Popen([sys.executable, "-m", "runtime", "serve"], env={**inherited, **environ})
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not _ready(url):
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise PlatformError("the support service did not start; its messages are above")
+            time.sleep(0.2)
+        yield
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=25)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310 (our own http URL)
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _banner(port: int, support_port: int, db_port: int, organisations: dict[str, str]) -> None:
     python = Path(sys.executable)
     with contextlib.suppress(ValueError):
         python = python.relative_to(Path.cwd())
     lines = [
         f"Local run: the data service on http://127.0.0.1:{port} (owner API, local keyring),",
+        f"the support service on http://127.0.0.1:{support_port} (support API: staff tokens only, P4),",
         f"PostgreSQL with TLS on 127.0.0.1:{db_port} (throwaway: removed when you stop).",
         "Development users, each in an organisation of its own: "
         + ", ".join(f"{user} ({org})" for user, org in organisations.items()),
         "Tokens (valid 12 h), in another terminal:",
         *(f"  {user.upper()}=$({python} -m dev token {user})" for user in organisations),
+        f"  STAFF=$({python} -m dev token sam --support)",
         f"  curl -s http://127.0.0.1:{port}/v1/organisation -H \"Authorization: Bearer $ALICE\"",
-        f"The API's description: http://127.0.0.1:{port}/openapi.json    Stop: Ctrl-C",
+        f"  curl -s http://127.0.0.1:{support_port}/support/v1/audit-chain-head -H \"Authorization: Bearer $STAFF\"",
+        f"The APIs' descriptions: http://127.0.0.1:{port}/openapi.json, http://127.0.0.1:{support_port}/openapi.json"
+        "    Stop: Ctrl-C",
     ]
     print("\n".join(lines), flush=True)
 
