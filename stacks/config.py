@@ -62,6 +62,28 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class BearerIdentity:
+    """An IdP whose bearer JWTs a service verifies: its public keys by URL, or a JWKS document (a file's)."""
+
+    issuer: str
+    audience: str
+    jwks_url: str  # "" when the keys come from a file
+    jwks: str  # the JWKS document (compact JSON) read from a file; "" when jwks_url is set
+
+
+@dataclass(frozen=True)
+class OidcClient:
+    """A load balancer's OIDC sign-in: the IdP's endpoints, this client, and its secret's Secrets Manager name."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    user_info_endpoint: str
+    client_id: str
+    client_secret_name: str
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """One segregated environment (P1): its own account/region, VPC, keys, database and cluster."""
 
@@ -99,11 +121,30 @@ class EnvironmentConfig:
     oidc_user_info_endpoint: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret_name: str | None = None
-    # Users' identity provider: bearer JWTs (always: the support service uses them over the VPN).
+    # The users' identity provider: the data service verifies its bearer JWTs (P3). Its public keys come from
+    # jwt_jwks_url (https://, fetched and cached by the tasks, so the IdP can rotate them) or, for air-gapped
+    # installs, jwt_jwks_file (a JWKS next to the config file, baked into the task definition): exactly one.
     jwt_issuer: str = ""
     jwt_audience: str = ""
-    jwt_jwks_file: str = ""  # the IdP's public keys (JWKS), a file next to the config file
-    jwt_jwks: str = ""  # its content, read by the loader (not settable)
+    jwt_jwks_url: str = ""
+    jwt_jwks_file: str = ""
+    jwt_jwks: str = ""  # the file's content, read by the loader (not settable)
+    # The support staff's identity (P4), never the users': bearer JWTs of the staff IdP (support_jwt_*), or
+    # sign-in at the internal support load balancer with the staff IdP (support_oidc_*, all or none). Either
+    # way, a caller is staff only when its support_staff_claim holds support_staff_role.
+    support_jwt_issuer: str = ""
+    support_jwt_audience: str = ""
+    support_jwt_jwks_url: str = ""
+    support_jwt_jwks_file: str = ""
+    support_jwt_jwks: str = ""  # the file's content, read by the loader (not settable)
+    support_oidc_issuer: str | None = None
+    support_oidc_authorization_endpoint: str | None = None
+    support_oidc_token_endpoint: str | None = None
+    support_oidc_user_info_endpoint: str | None = None
+    support_oidc_client_id: str | None = None
+    support_oidc_client_secret_name: str | None = None
+    support_staff_claim: str = ""
+    support_staff_role: str = ""
     # Breach response (P12): who impacted users contact; the SES identity notifications come from.
     breach_contact: str = ""
     breach_sender: str | None = None
@@ -145,6 +186,39 @@ class EnvironmentConfig:
         return self.oidc_issuer is not None
 
     @property
+    def user_sign_in(self) -> OidcClient | None:
+        """Users sign in at the public load balancer (browser paths only; API paths take bearer tokens)."""
+        return self._oidc_client("oidc_")
+
+    @property
+    def staff_sign_in(self) -> OidcClient | None:
+        """Support staff sign in at the internal support load balancer with the staff IdP."""
+        return self._oidc_client("support_oidc_")
+
+    def _oidc_client(self, prefix: str) -> OidcClient | None:
+        values = {f.name: getattr(self, prefix + f.name) for f in fields(OidcClient)}
+        return OidcClient(**values) if values["issuer"] is not None else None
+
+    @property
+    def support_alb_oidc(self) -> bool:
+        """Support staff sign in at the internal support load balancer (else: staff bearer tokens)."""
+        return self.support_oidc_issuer is not None
+
+    @property
+    def user_tokens(self) -> BearerIdentity:
+        """The users' IdP, whose bearer tokens the data service accepts."""
+        return BearerIdentity(self.jwt_issuer, self.jwt_audience, self.jwt_jwks_url, self.jwt_jwks)
+
+    @property
+    def staff_tokens(self) -> BearerIdentity | None:
+        """The staff IdP whose bearer tokens the support service accepts; None with support OIDC."""
+        if self.support_alb_oidc:
+            return None
+        return BearerIdentity(
+            self.support_jwt_issuer, self.support_jwt_audience, self.support_jwt_jwks_url, self.support_jwt_jwks
+        )
+
+    @property
     def is_production(self) -> bool:
         return self.kind == "prod"
 
@@ -183,7 +257,7 @@ class PlatformConfig:
 
 
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(EnvironmentConfig)}
-_SETTABLE = sorted(set(_FIELD_TYPES) - {"name", "jwt_jwks"})
+_SETTABLE = sorted(set(_FIELD_TYPES) - {"name", "jwt_jwks", "support_jwt_jwks"})
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PlatformConfig:
@@ -378,7 +452,8 @@ def _build(source: str, name: str, values: dict[str, Any], folder: Path) -> Envi
     _check_service(fail, values, region, values["account"], kind)
     _check_vpn(fail, values, network, region, values["account"])
     _check_existing(fail, values, az_count, region, values["account"])
-    values["jwt_jwks"] = _identity_provider(fail, values, folder)
+    values["jwt_jwks"] = _identity_provider(fail, values, folder, "jwt_")
+    values["support_jwt_jwks"] = _staff_identity(fail, values, folder)
     if not re.match(r"^\S+@\S+\.\S+$|^https://\S+$", values.get("breach_contact", "")):
         raise fail("breach_contact", "is missing; give the address or https:// page impacted users contact (P12).")
     if values.get("breach_sender") and not re.match(r"^\S+@\S+\.\S+$", values["breach_sender"]):
@@ -388,26 +463,122 @@ def _build(source: str, name: str, values: dict[str, Any], folder: Path) -> Envi
     )
 
 
-def _identity_provider(fail: Any, values: dict[str, Any], folder: Path) -> str:
-    """The IdP's issuer, audience and public keys: the services verify users' bearer tokens with them."""
-    issuer, audience, jwks_file = (values.get(k, "") for k in ("jwt_issuer", "jwt_audience", "jwt_jwks_file"))
-    if not str(issuer).startswith("https://"):
-        raise fail("jwt_issuer", f"{issuer!r} must be the identity provider's https:// issuer URL.")
+def _identity_provider(fail: Any, values: dict[str, Any], folder: Path, prefix: str) -> str:
+    """An IdP's issuer, audience and public keys (`<prefix>issuer`, ...): a service verifies bearer tokens with
+    them. Returns the JWKS file's content (compact JSON), or "" when the keys come from `<prefix>jwks_url`."""
+    issuer, audience, jwks_url, jwks_file = (
+        values.get(f"{prefix}{k}", "") for k in ("issuer", "audience", "jwks_url", "jwks_file")
+    )
+    if not _https_url(issuer):
+        raise fail(f"{prefix}issuer", f"{issuer!r} must be the identity provider's https:// issuer URL.")
     if not audience:
-        raise fail("jwt_audience", "is missing; give the audience the IdP puts in tokens for this platform.")
-    if not jwks_file:
-        raise fail("jwt_jwks_file", "is missing; give a file with the IdP's public keys (a JWKS document).")
+        raise fail(f"{prefix}audience", "is missing; give the audience the IdP puts in tokens for this platform.")
+    if bool(jwks_url) == bool(jwks_file):
+        raise fail(
+            f"{prefix}jwks_url",
+            f"set exactly one of {prefix}jwks_url (the IdP's https:// JWKS endpoint: keys can rotate) or "
+            f"{prefix}jwks_file (a JWKS file next to the config, for air-gapped installs).",
+        )
+    if jwks_url:
+        if not _https_url(jwks_url):
+            raise fail(
+                f"{prefix}jwks_url",
+                f"{jwks_url!r} must be an https:// URL (P5): the tasks fetch the IdP's keys over TLS only.",
+            )
+        return ""
     path = folder / jwks_file
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise fail("jwt_jwks_file", f"{path} does not exist.") from None
+        raise fail(f"{prefix}jwks_file", f"{path} does not exist.") from None
     except json.JSONDecodeError as exc:
-        raise fail("jwt_jwks_file", f"{path} is not valid JSON ({exc}).") from None
+        raise fail(f"{prefix}jwks_file", f"{path} is not valid JSON ({exc}).") from None
     keys = document.get("keys") if isinstance(document, dict) else None
     if not keys or any("d" in key for key in keys if isinstance(key, dict)):
-        raise fail("jwt_jwks_file", f'{path} must be a JWKS with public keys only (a "keys" list, no private parts).')
+        raise fail(
+            f"{prefix}jwks_file", f'{path} must be a JWKS with public keys only (a "keys" list, no private parts).'
+        )
     return json.dumps(document, separators=(",", ":"))
+
+
+_SUPPORT_JWT = ("support_jwt_issuer", "support_jwt_audience", "support_jwt_jwks_url", "support_jwt_jwks_file")
+SUPPORT_OIDC = (
+    "support_oidc_issuer",
+    "support_oidc_authorization_endpoint",
+    "support_oidc_token_endpoint",
+    "support_oidc_user_info_endpoint",
+    "support_oidc_client_id",
+    "support_oidc_client_secret_name",
+)
+# The runtime's rules for claim and role names (runtime/service/config.py), so a bad value fails at synth.
+_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_:./-]{0,63}")
+_ROLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:./@-]{0,127}")
+_HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?")
+
+
+def _https_url(value: Any) -> bool:
+    return isinstance(value, str) and _HTTPS_URL.fullmatch(value) is not None
+
+
+def _same_issuer(first: Any, second: Any) -> bool:
+    return str(first or "").rstrip("/") == str(second or "").rstrip("/")
+
+
+def _staff_identity(fail: Any, values: dict[str, Any], folder: Path) -> str:
+    """P4: support staff have an identity of their own, which no customer's token or sign-in satisfies."""
+    bearer = [key for key in _SUPPORT_JWT if values.get(key)]
+    oidc = [key for key in SUPPORT_OIDC if values.get(key)]
+    choice = (
+        "set support_jwt_issuer, support_jwt_audience and support_jwt_jwks_url (or support_jwt_jwks_file) for "
+        f"staff bearer tokens, or all of {', '.join(SUPPORT_OIDC)} for sign-in at the support load balancer"
+    )
+    if not bearer and not oidc:
+        raise fail(
+            "support_jwt_issuer",
+            f"is missing; support staff need an identity of their own, never the users' (P4): {choice}.",
+        )
+    if bearer and oidc:
+        raise fail(bearer[0], f"and {oidc[0]} are both set; choose one staff identity: {choice}.")
+    claim, role = values.get("support_staff_claim", ""), values.get("support_staff_role", "")
+    if not _CLAIM.fullmatch(claim):
+        raise fail(
+            "support_staff_claim",
+            f"{claim!r} must name the staff IdP's claim that lists a caller's roles or groups, e.g. "
+            '"staff_roles" (required: only callers holding support_staff_role in it are staff, P4).',
+        )
+    if not _ROLE.fullmatch(role):
+        raise fail(
+            "support_staff_role",
+            f"{role!r} must be the one role (or group) that makes a caller support staff, e.g. "
+            '"platform-support" (letters, digits, _ : . / @ -; required, P4).',
+        )
+    users = [("jwt_issuer", "jwt_audience")]
+    if values.get("oidc_issuer"):
+        users.append(("oidc_issuer", "oidc_client_id"))
+    if oidc:
+        if len(oidc) != len(SUPPORT_OIDC):
+            missing = [key for key in SUPPORT_OIDC if key not in oidc]
+            raise fail(
+                missing[0],
+                f"is missing; support load balancer OIDC needs all of {', '.join(SUPPORT_OIDC)} or none of them.",
+            )
+        for key in SUPPORT_OIDC[:4]:
+            if not _https_url(values[key]):
+                raise fail(key, f"{values[key]!r} must be an https:// URL (P5).")
+        staff = ("support_oidc_issuer", "support_oidc_client_id")
+        jwks = ""
+    else:
+        staff = ("support_jwt_issuer", "support_jwt_audience")
+        jwks = _identity_provider(fail, values, folder, "support_jwt_")
+    for issuer, audience in users:
+        if _same_issuer(values[staff[0]], values.get(issuer)) and values[staff[1]] == values.get(audience):
+            raise fail(
+                staff[1],
+                f"{staff[0]} and {staff[1]} equal the users' {issuer} and {audience}: any customer's token "
+                "(or sign-in) would open the support API (P4). Give support staff their own issuer or audience "
+                "(client id), e.g. a separate application at the staff IdP.",
+            )
+    return jwks
 
 
 def _arn_check(fail: Any, field_name: str, value: Any, service: str, resource: str, region: str, account: str) -> None:

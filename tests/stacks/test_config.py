@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stacks.config import ConfigError, load_config
-from tests.stacks.conftest import OPERATOR_CONFIG, ROOT
+from tests.stacks.conftest import OPERATOR_CONFIG, ROOT, SELFHOSTED_CONFIG
 
 VALID = """
 app_name = "adp"
@@ -21,6 +21,11 @@ domain_name = "api.example.com"
 jwt_issuer = "https://idp.example.com/"
 jwt_audience = "adp-api"
 jwt_jwks_file = "jwks.json"
+support_jwt_issuer = "https://staff.example.com/"
+support_jwt_audience = "adp-support"
+support_jwt_jwks_url = "https://staff.example.com/.well-known/jwks.json"
+support_staff_claim = "staff_roles"
+support_staff_role = "platform-support"
 breach_contact = "privacy@example.com"
 [environments.dev]
 kind = "dev"
@@ -38,6 +43,27 @@ certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/api"
 vpn_server_certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/vpn"
 vpn_client_root_certificate_arn = "arn:aws:acm:eu-west-1:333333333333:certificate/clients"
 """
+
+
+# A dev table line-set that clears the [defaults]' staff bearer identity, and two OIDC sign-ins.
+NO_STAFF_BEARER = 'support_jwt_issuer = ""\nsupport_jwt_audience = ""\nsupport_jwt_jwks_url = ""'
+STAFF_OIDC = "\n".join(
+    [
+        'support_oidc_issuer = "https://staff.example.com"',
+        'support_oidc_authorization_endpoint = "https://staff.example.com/authorize"',
+        'support_oidc_token_endpoint = "https://staff.example.com/token"',
+        'support_oidc_user_info_endpoint = "https://staff.example.com/userinfo"',
+        'support_oidc_client_id = "adp-staff-console"',
+        'support_oidc_client_secret_name = "adp/dev/support-oidc-client-secret"',
+    ]
+)
+WEB_AUDIENCE = 'support_jwt_audience = "adp-web"'
+STAFF_OIDC_AS_USERS = STAFF_OIDC.replace("adp-staff-console", "adp-api").replace("staff.example.com", "idp.example.com")
+USER_OIDC = (
+    STAFF_OIDC.replace("support_oidc_", "oidc_")
+    .replace("staff.example.com", "login.example.com")
+    .replace("adp-staff-console", "adp-web")
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -145,6 +171,98 @@ def test_config_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
         ),
         (('kind = "dev"', 'kind = "dev"\njwt_issuer = "http://idp"'), "environments.dev.jwt_issuer", "https://"),
         (
+            ('kind = "dev"', 'kind = "dev"\njwt_jwks_file = ""\njwt_jwks_url = "http://idp.example.com/jwks"'),
+            "environments.dev.jwt_jwks_url",
+            "must be an https:// URL",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\njwt_jwks_url = "https://idp.example.com/jwks"'),
+            "environments.dev.jwt_jwks_url",
+            "set exactly one of jwt_jwks_url",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\njwt_jwks_file = ""'),
+            "environments.dev.jwt_jwks_url",
+            "set exactly one of jwt_jwks_url",
+        ),
+        (
+            ('kind = "dev"', f'kind = "dev"\n{NO_STAFF_BEARER}'),
+            "environments.dev.support_jwt_issuer",
+            "support staff need an identity of their own, never the users' (P4)",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_jwt_jwks_url = "http://staff.example.com/jwks"'),
+            "environments.dev.support_jwt_jwks_url",
+            "must be an https:// URL",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_jwt_jwks_file = "staff.json"'),
+            "environments.dev.support_jwt_jwks_url",
+            "set exactly one of support_jwt_jwks_url",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_jwt_jwks_url = ""\nsupport_jwt_jwks_file = "missing.json"'),
+            "environments.dev.support_jwt_jwks_file",
+            "does not exist",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_jwt_audience = ""'),
+            "environments.dev.support_jwt_audience",
+            "is missing",
+        ),
+        (
+            (
+                'kind = "dev"',
+                'kind = "dev"\nsupport_jwt_issuer = "https://idp.example.com"\nsupport_jwt_audience = "adp-api"',
+            ),
+            "environments.dev.support_jwt_audience",
+            "equal the users' jwt_issuer and jwt_audience: any customer's token (or sign-in) would open the support",
+        ),
+        (
+            (
+                'kind = "dev"',
+                f'kind = "dev"\n{USER_OIDC}\nsupport_jwt_issuer = "https://login.example.com/"\n{WEB_AUDIENCE}',
+            ),
+            "environments.dev.support_jwt_audience",
+            "equal the users' oidc_issuer and oidc_client_id",
+        ),
+        (
+            ('kind = "dev"', f'kind = "dev"\n{NO_STAFF_BEARER}\nsupport_oidc_issuer = "https://staff.example.com"'),
+            "environments.dev.support_oidc_authorization_endpoint",
+            "support load balancer OIDC needs all of",
+        ),
+        (
+            ('kind = "dev"', f'kind = "dev"\n{STAFF_OIDC}'),
+            "environments.dev.support_jwt_issuer",
+            "choose one staff identity",
+        ),
+        (
+            (
+                'kind = "dev"',
+                f'kind = "dev"\n{NO_STAFF_BEARER}\n{STAFF_OIDC.replace("https://staff.example.com/t", "http://staff/t")}',
+            ),
+            "environments.dev.support_oidc_token_endpoint",
+            "https:// URL",
+        ),
+        (
+            (
+                'kind = "dev"',
+                f'kind = "dev"\n{NO_STAFF_BEARER}\n{STAFF_OIDC_AS_USERS}',
+            ),
+            "environments.dev.support_oidc_client_id",
+            "equal the users' jwt_issuer and jwt_audience",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_staff_claim = ""'),
+            "environments.dev.support_staff_claim",
+            "required: only callers holding support_staff_role",
+        ),
+        (
+            ('kind = "dev"', 'kind = "dev"\nsupport_staff_role = "two roles"'),
+            "environments.dev.support_staff_role",
+            "the one role (or group) that makes a caller support staff",
+        ),
+        (
             ('kind = "dev"', 'kind = "dev"\nbreach_contact = "nobody"'),
             "environments.dev.breach_contact",
             "impacted users",
@@ -159,6 +277,49 @@ def test_config_bad_value_names_file_field_and_fix(
         load_config(path)
     message = str(raised.value)
     assert str(path) in message and field in message and fix in message
+
+
+def test_config_example_files_give_every_environment_its_own_staff_identity() -> None:
+    for path in (OPERATOR_CONFIG, SELFHOSTED_CONFIG):
+        for env in load_config(path).environments:
+            staff = env.staff_tokens or env.staff_sign_in
+            assert staff is not None and staff.issuer != env.jwt_issuer, f"{path.name} {env.name}"
+            assert env.support_staff_claim and env.support_staff_role
+
+
+def test_config_jwks_url_is_kept_as_a_url_and_nothing_is_baked(tmp_path: Path) -> None:
+    text = VALID.replace('jwt_jwks_file = "jwks.json"', 'jwt_jwks_url = "https://idp.example.com/jwks.json"', 1)
+    dev = load_config(_write(tmp_path, text)).environment("dev")
+    assert (dev.user_tokens.jwks_url, dev.user_tokens.jwks) == ("https://idp.example.com/jwks.json", "")
+    assert dev.staff_tokens is not None and dev.staff_tokens.jwks_url.startswith("https://staff.example.com/")
+    assert dev.staff_sign_in is None and not dev.support_alb_oidc
+
+
+def test_config_jwks_file_is_read_as_compact_public_keys(tmp_path: Path) -> None:
+    text = VALID.replace(
+        'support_jwt_jwks_url = "https://staff.example.com/.well-known/jwks.json"',
+        'support_jwt_jwks_file = "jwks.json"',
+    )
+    dev = load_config(_write(tmp_path, text)).environment("dev")
+    assert dev.staff_tokens is not None and dev.staff_tokens.jwks_url == ""
+    assert (
+        json.loads(dev.staff_tokens.jwks)["keys"][0]["kty"] == "RSA" and dev.user_tokens.jwks == dev.staff_tokens.jwks
+    )
+
+
+def test_config_support_oidc_replaces_staff_bearer_tokens(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID.replace('kind = "dev"', f'kind = "dev"\n{NO_STAFF_BEARER}\n{STAFF_OIDC}', 1))
+    dev = load_config(path).environment("dev")
+    assert dev.support_alb_oidc and dev.staff_tokens is None
+    assert dev.staff_sign_in is not None and dev.staff_sign_in.client_id == "adp-staff-console"
+    assert dev.user_sign_in is None
+
+
+def test_config_staff_identity_sharing_the_users_issuer_with_its_own_audience_is_accepted(tmp_path: Path) -> None:
+    text = VALID.replace('kind = "dev"', 'kind = "dev"\nsupport_jwt_issuer = "https://idp.example.com/"', 1)
+    dev = load_config(_write(tmp_path, text)).environment("dev")
+    assert dev.staff_tokens is not None and dev.staff_tokens.issuer == dev.jwt_issuer
+    assert dev.staff_tokens.audience != dev.jwt_audience
 
 
 def test_config_bad_override_names_the_field(tmp_path: Path) -> None:
