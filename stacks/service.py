@@ -1,8 +1,11 @@
 """P4, P5, P6, P7: the ECS cluster and the runtime's services of ONE environment.
 
-- data service: the owner API behind the public ALB (HTTPS only, TLS 1.2+, WAF, access logs);
+- data service: the owner API behind the public ALB (HTTPS only, TLS 1.2+, WAF, access logs); it verifies
+  the users' IdP's bearer tokens. With ALB OIDC (qa) browser paths sign in at the load balancer first, API
+  paths (runtime.routes.API_PATH_PATTERNS) are forwarded as they are, so API clients are never redirected;
 - support service: the same image in support mode behind an internal ALB in the support
-  subnets, reachable from the support VPN on 443 only (P4);
+  subnets, reachable from the support VPN on 443 only; it accepts only the staff IdP's identity (staff
+  bearer tokens, or sign-in at the support ALB) with the staff role, never a customer's (P4);
 - lifecycle job: the task definition that exports and erasure jobs run as (P10, P13).
 Each task role may use the application key only under this environment's encryption context,
 connect to the database only as its own user, and read only its own secret.
@@ -24,7 +27,8 @@ from constructs import Construct
 
 from runtime import settings
 from runtime.envelope.keyrings.base import PURPOSE as ENVELOPE_PURPOSE
-from stacks.config import EnvironmentConfig
+from runtime.routes import API_PATH_PATTERNS, READINESS_PATH
+from stacks.config import BearerIdentity, EnvironmentConfig, OidcClient
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
@@ -40,6 +44,7 @@ RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 DB_USERS = {"data": "platform_app", "support": "platform_support", "job": "platform_jobs"}
 ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repository>[^:@]+):(?P<tag>[\w.-]+)$")
 RDS_CA_BUNDLE = "/app/certs/rds-global-bundle.pem"  # baked into the image (runtime/Dockerfile)
+BEARER_API_RULE_PRIORITY = 10  # the public listener's rule that forwards API paths without OIDC sign-in
 
 
 class ServiceStack(PlatformStack):
@@ -105,13 +110,13 @@ class ServiceStack(PlatformStack):
             subnets=network.app_subnets,
             task_role=self._task_role("DataTaskRole", DB_USERS["data"], envelope=True),
             logs_key=keys.logs,
-            environment=self._environment("owner", DB_USERS["data"]),
+            environment={**self._environment("owner", DB_USERS["data"]), **self._owner_auth()},
             secrets=secrets,
             min_tasks=env_config.service_min_tasks,
             max_tasks=env_config.service_max_tasks,
         )
         self.public_alb = self._public_load_balancer(network, storage)
-        if env_config.alb_oidc:
+        if env_config.user_sign_in is not None:
             # The data service trusts the x-amzn-oidc-data header only when THIS load balancer signed it.
             self.data_service.container.add_environment(settings.ALB_SIGNER_ARN, self.public_alb.load_balancer_arn)
         self.web_acl = LoadBalancerWebAcl(
@@ -128,12 +133,15 @@ class ServiceStack(PlatformStack):
             subnets=network.app_subnets,
             task_role=self._task_role("SupportTaskRole", DB_USERS["support"], envelope=False),
             logs_key=keys.logs,
-            environment=self._environment("support", DB_USERS["support"]),
+            environment={**self._environment("support", DB_USERS["support"]), **self._support_auth()},
             secrets=secrets,
             min_tasks=1,
             max_tasks=2,
         )
         self.support_alb = self._support_load_balancer(network, storage, vpn_security_group)
+        if env_config.staff_sign_in is not None:
+            # Staff sign in at the support load balancer: the support service trusts ITS signed header only.
+            self.support_service.container.add_environment(settings.ALB_SIGNER_ARN, self.support_alb.load_balancer_arn)
 
         # One-off lifecycle jobs (export, erasure) run with their own group, named in the outputs.
         self.job_security_group = ec2.SecurityGroup(
@@ -227,7 +235,8 @@ class ServiceStack(PlatformStack):
         )
 
     def _environment(self, mode: str, db_user: str) -> dict[str, str]:
-        """Plain settings only (names from runtime/settings.py); secrets go through ECS secrets."""
+        """Plain settings only (names from runtime/settings.py); secrets go through ECS secrets. Callers'
+        authentication is per service (_owner_auth, _support_auth); the lifecycle job serves no requests."""
         env = self._env
         return {
             settings.ENVIRONMENT: env.name,
@@ -244,12 +253,22 @@ class ServiceStack(PlatformStack):
             settings.SERVICE_TLS: "true" if env.hipaa else "false",
             # HIPAA: the task makes its own certificate; the load balancer encrypts to it without verifying.
             settings.SERVICE_TLS_SELF_SIGNED: "true" if env.hipaa else "false",
-            # Bearer tokens from the IdP: the support service always, the data service without ALB OIDC.
-            settings.AUTH_MODE: "alb-oidc" if mode == "owner" and env.alb_oidc else "bearer-jwt",
-            settings.JWT_ISSUER: env.jwt_issuer,
-            settings.JWT_AUDIENCE: env.jwt_audience,
-            settings.JWT_JWKS: env.jwt_jwks,
         }
+
+    def _owner_auth(self) -> dict[str, str]:
+        """The users' IdP: bearer tokens always; with ALB OIDC (browser paths) also the load balancer's signed
+        header (ALB_SIGNER_ARN, added once the load balancer exists)."""
+        mode = settings.AUTH_MODE_ALB_OIDC_OR_BEARER_JWT if self._env.user_sign_in else settings.AUTH_MODE_BEARER_JWT
+        return {settings.AUTH_MODE: mode, **_bearer_settings(self._env.user_tokens)}
+
+    def _support_auth(self) -> dict[str, str]:
+        """P4: the staff IdP only, under the same variable names, and the staff role a caller must hold."""
+        env = self._env
+        staff = {settings.AUTH_STAFF_CLAIM: env.support_staff_claim, settings.AUTH_STAFF_ROLE: env.support_staff_role}
+        tokens = env.staff_tokens
+        if tokens is None:  # sign-in at the support load balancer (ALB_SIGNER_ARN added once it exists)
+            return {settings.AUTH_MODE: settings.AUTH_MODE_ALB_OIDC, **staff}
+        return {settings.AUTH_MODE: settings.AUTH_MODE_BEARER_JWT, **_bearer_settings(tokens), **staff}
 
     def _task_role(
         self,
@@ -305,7 +324,8 @@ class ServiceStack(PlatformStack):
             protocol=protocol,
             target_type=elbv2.TargetType.IP,
             targets=[service.service],
-            health_check=elbv2.HealthCheck(path="/healthz", protocol=elbv2.Protocol(protocol.value)),
+            # Readiness, not liveness: a task whose database or self-check fails gets no traffic.
+            health_check=elbv2.HealthCheck(path=READINESS_PATH, protocol=elbv2.Protocol(protocol.value)),
             deregistration_delay=Duration.seconds(30),
         )
 
@@ -325,15 +345,25 @@ class ServiceStack(PlatformStack):
         self.data_service.security_group.add_ingress_rule(
             alb.connections.security_groups[0], ec2.Port.tcp(self.data_service.port), "from the public ALB"
         )
-        alb.add_listener(
+        sign_in = env.user_sign_in
+        listener = alb.add_listener(
             "Https",
             port=443,
             protocol=elbv2.ApplicationProtocol.HTTPS,
             certificates=[elbv2.ListenerCertificate.from_arn(env.certificate_arn)],
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-            default_action=self._front_door(targets),
+            default_action=self._signed_in(sign_in, targets),
             open=True,
         )
+        if sign_in is not None:
+            # API clients send bearer tokens and must never be redirected to a login page: their paths go
+            # straight to the service, which verifies the token (401 without one). Browser paths sign in.
+            listener.add_action(
+                "BearerApi",
+                priority=BEARER_API_RULE_PRIORITY,
+                conditions=[elbv2.ListenerCondition.path_patterns(list(API_PATH_PATTERNS))],
+                action=elbv2.ListenerAction.forward([targets]),
+            )
         alb.add_redirect(source_port=80, target_port=443)
         CfnOutput(self, "ServiceUrl", value=f"https://{env.domain_name}", description="The public API")
         CfnOutput(
@@ -344,20 +374,20 @@ class ServiceStack(PlatformStack):
         )
         return alb
 
-    def _front_door(self, targets: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
-        """Forward, or first sign the user in with the configured OIDC provider (then the service
-        verifies the ALB's signed x-amzn-oidc-data header)."""
-        env = self._env
+    @staticmethod
+    def _signed_in(client: OidcClient | None, targets: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
+        """Forward, or first sign the caller in with the OIDC provider (then the service verifies the ALB's
+        signed x-amzn-oidc-data header). The client secret is resolved at deploy, never in the template."""
         forward = elbv2.ListenerAction.forward([targets])
-        if not env.alb_oidc:
+        if client is None:
             return forward
         return elbv2.ListenerAction.authenticate_oidc(
-            issuer=env.oidc_issuer or "",
-            authorization_endpoint=env.oidc_authorization_endpoint or "",
-            token_endpoint=env.oidc_token_endpoint or "",
-            user_info_endpoint=env.oidc_user_info_endpoint or "",
-            client_id=env.oidc_client_id or "",
-            client_secret=SecretValue.secrets_manager(env.oidc_client_secret_name or ""),
+            issuer=client.issuer,
+            authorization_endpoint=client.authorization_endpoint,
+            token_endpoint=client.token_endpoint,
+            user_info_endpoint=client.user_info_endpoint,
+            client_id=client.client_id,
+            client_secret=SecretValue.secrets_manager(client.client_secret_name),
             next=forward,
         )
 
@@ -394,13 +424,18 @@ class ServiceStack(PlatformStack):
         self.support_service.security_group.add_ingress_rule(
             alb_security_group, ec2.Port.tcp(self.support_service.port), "from the support ALB"
         )
+        if env.staff_sign_in is not None:
+            # The load balancer itself calls the staff IdP's token and user-info endpoints during sign-in.
+            alb_security_group.add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the staff IdP (OIDC token and user info)"
+            )
         alb.add_listener(
             "Https",
             port=443,
             protocol=elbv2.ApplicationProtocol.HTTPS,
             certificates=[elbv2.ListenerCertificate.from_arn(env.support_certificate_arn or env.certificate_arn)],
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-            default_action=elbv2.ListenerAction.forward([targets]),
+            default_action=self._signed_in(env.staff_sign_in, targets),
             open=False,
         )
         return alb
@@ -519,3 +554,10 @@ class ServiceStack(PlatformStack):
             logging=ecs.LogDrivers.aws_logs(stream_prefix="job", log_group=logs.log_group),
         )
         return task
+
+
+def _bearer_settings(identity: BearerIdentity) -> dict[str, str]:
+    """An IdP's issuer, audience and keys: by URL (the task fetches and caches them, so they can rotate), or
+    the JWKS document of a file (air-gapped installs). Never both."""
+    keys = {settings.JWT_JWKS_URL: identity.jwks_url} if identity.jwks_url else {settings.JWT_JWKS: identity.jwks}
+    return {settings.JWT_ISSUER: identity.issuer, settings.JWT_AUDIENCE: identity.audience, **keys}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from runtime import settings
+from runtime.routes import API_PATH_PATTERNS
 from stacks.constructs.web_acl import REDACTED_HEADERS
 from tests.stacks.conftest import Assembly
 from tests.stacks.template_helpers import statements, walk
@@ -30,6 +31,38 @@ def _all(assembly: Assembly, env: str, resource_type: str) -> list[tuple[str, di
 
 def _env_names(container: dict[str, Any]) -> dict[str, Any]:
     return {item["Name"]: item["Value"] for item in container.get("Environment", [])}
+
+
+def _task_environment(assembly: Assembly, env: str, mode: str) -> dict[str, Any]:
+    """The container variables of the one task definition that runs in `mode` (owner, support, job)."""
+    (found,) = [
+        variables
+        for _, task in _all(assembly, env, "AWS::ECS::TaskDefinition")
+        for variables in map(_env_names, task["Properties"]["ContainerDefinitions"])
+        if variables[settings.SERVICE_MODE] == mode
+    ]
+    return found
+
+
+def _load_balancer_id(assembly: Assembly, env: str, scheme: str) -> str:
+    (found,) = [
+        lid
+        for lid, alb in _all(assembly, env, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        if alb["Properties"]["Scheme"] == scheme
+    ]
+    return found
+
+
+def _https_listener(assembly: Assembly, env: str, scheme: str) -> dict[str, Any]:
+    """The HTTPS listener's properties (with its logical id as `_id`) of the load balancer of `scheme`."""
+    alb_id = _load_balancer_id(assembly, env, scheme)
+    (found,) = [
+        {**listener["Properties"], "_id": lid}
+        for lid, listener in _all(assembly, env, "AWS::ElasticLoadBalancingV2::Listener")
+        if listener["Properties"]["LoadBalancerArn"] == {"Ref": alb_id}
+        and listener["Properties"]["Protocol"] == "HTTPS"
+    ]
+    return found
 
 
 @pytest.fixture(scope="module", params=["operator", "selfhosted"])
@@ -72,16 +105,16 @@ def test_load_balancers_drop_invalid_headers_log_and_are_protected(operator: Ass
             assert redacted == set(REDACTED_HEADERS)
 
 
-def test_oidc_at_the_load_balancer_only_where_configured(operator: Assembly) -> None:
-    for env in ENVIRONMENTS:
-        actions = [
-            action["Type"]
-            for _, listener in _all(operator, env, "AWS::ElasticLoadBalancingV2::Listener")
-            for action in listener["Properties"]["DefaultActions"]
-        ]
-        assert ("authenticate-oidc" in actions) == operator.config.environment(env).alb_oidc
-    text = json.dumps(operator.env_templates("qa"))
-    assert "{{resolve:secretsmanager:adp/qa/oidc-client-secret" in text  # a reference, never the secret
+def test_oidc_at_the_load_balancer_only_where_configured(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        config = assembly.config.environment(env)
+        for scheme, sign_in in (("internet-facing", config.user_sign_in), ("internal", config.staff_sign_in)):
+            actions = [action["Type"] for action in _https_listener(assembly, env, scheme)["DefaultActions"]]
+            assert ("authenticate-oidc" in actions) == (sign_in is not None), f"{env} {scheme}"
+            if sign_in is not None:  # a reference to the client secret, never the secret
+                assert f"{{{{resolve:secretsmanager:{sign_in.client_secret_name}:" in json.dumps(
+                    assembly.templates[env]
+                )
 
 
 def test_tasks_have_no_plaintext_secrets_public_ip_or_writable_root(each_install: list[tuple[Assembly, str]]) -> None:
@@ -301,3 +334,124 @@ def test_no_resource_names_another_environments_account(operator: Assembly) -> N
                 for other, account in accounts.items():
                     if other != env:
                         assert account not in node
+
+
+# --- Issue 12: staff identity for support (P4), IdP keys by URL, qa's ALB OIDC; issue 14 item 12: readiness ---
+
+
+def test_support_task_in_every_environment_gets_the_staff_idp_not_the_users(
+    each_install: list[tuple[Assembly, str]],
+) -> None:
+    for assembly, env in each_install:
+        config = assembly.config.environment(env)
+        data = _task_environment(assembly, env, "owner")
+        support = _task_environment(assembly, env, "support")
+        identity = (settings.JWT_ISSUER, settings.JWT_AUDIENCE)
+        keys = (settings.JWT_JWKS_URL, settings.JWT_JWKS)
+        assert [support.get(name) for name in identity] != [data[name] for name in identity], env
+        assert [support.get(name) for name in keys] != [data.get(name) for name in keys], env
+        assert support[settings.AUTH_STAFF_CLAIM] == config.support_staff_claim
+        assert support[settings.AUTH_STAFF_ROLE] == config.support_staff_role
+        assert settings.AUTH_STAFF_CLAIM not in data and settings.AUTH_STAFF_ROLE not in data
+        staff = config.staff_tokens
+        if staff is None:  # staff sign in at the support load balancer: its signed header, nothing else
+            assert support[settings.AUTH_MODE] == settings.AUTH_MODE_ALB_OIDC
+            assert support[settings.ALB_SIGNER_ARN] == {"Ref": _load_balancer_id(assembly, env, "internal")}
+            assert not set(identity + keys) & set(support)
+        else:
+            assert support[settings.AUTH_MODE] == settings.AUTH_MODE_BEARER_JWT
+            assert (support[settings.JWT_ISSUER], support[settings.JWT_AUDIENCE]) == (staff.issuer, staff.audience)
+            assert settings.ALB_SIGNER_ARN not in support
+
+
+def test_data_task_with_alb_oidc_gets_users_idp_in_mixed_mode(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        config = assembly.config.environment(env)
+        data = _task_environment(assembly, env, "owner")
+        assert (data[settings.JWT_ISSUER], data[settings.JWT_AUDIENCE]) == (config.jwt_issuer, config.jwt_audience)
+        if config.user_sign_in is None:
+            assert data[settings.AUTH_MODE] == settings.AUTH_MODE_BEARER_JWT and settings.ALB_SIGNER_ARN not in data
+        else:
+            assert data[settings.AUTH_MODE] == settings.AUTH_MODE_ALB_OIDC_OR_BEARER_JWT
+            assert data[settings.ALB_SIGNER_ARN] == {"Ref": _load_balancer_id(assembly, env, "internet-facing")}
+
+
+def test_task_definitions_with_jwks_url_bake_no_jwks(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        config = assembly.config.environment(env)
+        for mode, tokens in (("owner", config.user_tokens), ("support", config.staff_tokens)):
+            variables = _task_environment(assembly, env, mode)
+            if tokens is None:
+                continue
+            if tokens.jwks_url:
+                assert variables[settings.JWT_JWKS_URL] == tokens.jwks_url and settings.JWT_JWKS not in variables
+            else:  # air-gapped: the file's public keys, and no URL
+                assert json.loads(variables[settings.JWT_JWKS])["keys"] and settings.JWT_JWKS_URL not in variables
+        if config.jwt_jwks_url and (config.staff_tokens is None or config.support_jwt_jwks_url):
+            text = json.dumps(assembly.templates[env])
+            assert json.dumps(settings.JWT_JWKS) not in text and '"kty' not in text, f"{env} bakes a JWKS"
+
+
+def test_operator_tasks_with_url_config_fetch_keys_over_https(operator: Assembly) -> None:
+    for env in ENVIRONMENTS:
+        for mode in ("owner", "support"):
+            url = _task_environment(operator, env, mode)[settings.JWT_JWKS_URL]
+            assert url.startswith("https://"), f"{env} {mode}"
+
+
+def test_lifecycle_job_serving_no_requests_gets_no_identity_settings(each_install: list[tuple[Assembly, str]]) -> None:
+    auth = {settings.AUTH_MODE, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_JWKS, settings.JWT_JWKS_URL}
+    for assembly, env in each_install:
+        assert not auth & set(_task_environment(assembly, env, "job")), env
+
+
+def test_public_listener_with_oidc_forwards_api_paths_without_sign_in(operator: Assembly) -> None:
+    listener = _https_listener(operator, "qa", "internet-facing")
+    default = sorted(listener["DefaultActions"], key=lambda action: action["Order"])
+    assert [action["Type"] for action in default] == ["authenticate-oidc", "forward"]
+    assert default[0]["AuthenticateOidcConfig"].get("OnUnauthenticatedRequest", "authenticate") == "authenticate"
+    rules = [
+        r["Properties"]
+        for _, r in _all(operator, "qa", "AWS::ElasticLoadBalancingV2::ListenerRule")
+        if r["Properties"]["ListenerArn"] == {"Ref": listener["_id"]}
+    ]
+    (api,) = rules
+    ((condition,),) = [api["Conditions"]]
+    assert condition["Field"] == "path-pattern"
+    assert sorted(condition["PathPatternConfig"]["Values"]) == sorted(API_PATH_PATTERNS)
+    assert {"/v1/*", "/healthz", "/readyz", "/openapi.json"} == set(API_PATH_PATTERNS)
+    (forward,) = api["Actions"]  # straight to the service: no authenticate-oidc, so no login redirect
+    assert forward["Type"] == "forward" and forward["TargetGroupArn"] == default[1]["TargetGroupArn"]
+
+
+def test_listeners_without_oidc_have_no_rules(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        if assembly.config.environment(env).user_sign_in is None:
+            assert not _all(assembly, env, "AWS::ElasticLoadBalancingV2::ListenerRule"), env
+
+
+def test_support_listener_with_staff_oidc_signs_in_and_reaches_the_idp(selfhosted: Assembly) -> None:
+    config = selfhosted.config.environment("acme")
+    sign_in = config.staff_sign_in
+    assert sign_in is not None
+    listener = _https_listener(selfhosted, "acme", "internal")
+    authenticate, forward = sorted(listener["DefaultActions"], key=lambda action: action["Order"])
+    oidc = authenticate["AuthenticateOidcConfig"]
+    assert (oidc["Issuer"], oidc["ClientId"], oidc["TokenEndpoint"]) == (
+        sign_in.issuer,
+        sign_in.client_id,
+        sign_in.token_endpoint,
+    )
+    assert oidc["Issuer"] != config.jwt_issuer and forward["Type"] == "forward"
+    alb_sg = next(
+        r for lid, r in _all(selfhosted, "acme", "AWS::EC2::SecurityGroup") if lid.startswith("SupportAlbSecurityGroup")
+    )
+    egress = alb_sg["Properties"]["SecurityGroupEgress"]
+    assert [(e["FromPort"], e["ToPort"], e["IpProtocol"]) for e in egress] == [(443, 443, "tcp")]
+
+
+def test_target_groups_in_every_install_check_readiness(each_install: list[tuple[Assembly, str]]) -> None:
+    for assembly, env in each_install:
+        groups = _all(assembly, env, "AWS::ElasticLoadBalancingV2::TargetGroup")
+        assert len(groups) == 2
+        assert {group["Properties"]["HealthCheckPath"] for _, group in groups} == {"/readyz"}, env
