@@ -5,6 +5,10 @@ Migrations are `migrations/NNNN_name.sql`, run as the owner role. Each applied o
 stops the run. After the pending migrations, `schema_problems` inspects the catalog; any problem
 (an unclassified column, a SENSITIVE table without forced RLS, a support view reading SENSITIVE
 data) rolls the whole run back, so the database never holds a half-checked schema.
+
+The applied version is readable by every service role through `support.schema_version()` (a SECURITY
+DEFINER function the bookkeeping keeps, EXECUTE granted to the service roles only): readiness compares it
+with the newest migration the code ships (`schema_version`), so a task whose schema is behind is not ready.
 """
 
 import hashlib
@@ -12,6 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from runtime.classification import DataClass, Registry
 from runtime.db.connect import Connection
@@ -21,6 +28,7 @@ from runtime.db.schema import (
     DATABASE_REGISTRY,
     ENVELOPE_DOMAIN,
     SCHEMA,
+    SERVICE_ROLES,
     SUPPORT_SCHEMA,
     sensitive_tables,
 )
@@ -41,6 +49,20 @@ CREATE TABLE IF NOT EXISTS platform.schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
+# The applied version for roles that may not read the bookkeeping table: NOT_SENSITIVE, one integer.
+_SCHEMA_VERSION_FUNCTION = sql.SQL(
+    """
+CREATE OR REPLACE FUNCTION support.schema_version() RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'SELECT coalesce(max(version), 0) FROM platform.schema_migrations';
+REVOKE ALL ON FUNCTION support.schema_version() FROM PUBLIC;
+GRANT USAGE ON SCHEMA support TO {roles};
+GRANT EXECUTE ON FUNCTION support.schema_version() TO {roles};
+"""
+).format(roles=sql.SQL(", ").join(sql.Identifier(role) for role in SERVICE_ROLES))
+# SQLSTATEs that mean "this database was never migrated by code that keeps support.schema_version()".
+_NO_VERSION_YET = (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName,
+                   psycopg.errors.UndefinedTable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +80,42 @@ class Migration:
 class MigrationResult:
     applied: tuple[str, ...]
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """The database's applied migration version against the newest one this code ships."""
+
+    applied: int
+    required: int
+
+    @property
+    def behind(self) -> bool:
+        """The code needs migrations the database lacks: not ready, run `python -m runtime db setup`."""
+        return self.applied < self.required
+
+    @property
+    def ahead(self) -> bool:
+        """The database was migrated by newer code (a rollback, an older image): migrations are forward-only."""
+        return self.applied > self.required
+
+    def describe(self) -> str:
+        if self.behind:
+            return (
+                f"the database schema is at version {self.applied}, behind version {self.required} that this code "
+                "needs; run `python -m runtime db setup` (the deploy runs it before the services start)"
+            )
+        if self.ahead:
+            return (
+                f"the database schema is at version {self.applied}, ahead of this code's newest migration "
+                f"{self.required}; migrations are forward-only, so it stays as it is"
+            )
+        return f"the database schema is at version {self.applied}, as this code needs"
+
+
+def newest_version(migrations: Sequence[Migration]) -> int:
+    """The version the code needs: its newest migration (0 when it ships none)."""
+    return max((m.version for m in migrations), default=0)
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> tuple[Migration, ...]:
@@ -85,6 +143,7 @@ def migrate(
     with translated(), conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
         conn.execute(_BOOKKEEPING.encode())
+        conn.execute(_SCHEMA_VERSION_FUNCTION)
         rows = conn.execute("SELECT version, name, checksum FROM platform.schema_migrations").fetchall()
         done = {int(v): (str(n), bytes(c)) for v, n, c in rows}
         for migration in sorted(migrations, key=lambda m: m.version):
@@ -111,8 +170,25 @@ def migrate(
                 + "\nDeclare every table and column in runtime.classification (or runtime.db.schema), "
                 "and keep the conventions in runtime/db/schema.py"
             )
-    version = max((m.version for m in migrations), default=0)
-    return MigrationResult(tuple(applied_now), max([version, *done]))
+    return MigrationResult(tuple(applied_now), max([newest_version(migrations), *done]))
+
+
+def applied_version(conn: Connection) -> int:
+    """The database's applied migration version, as any service role may read it; 0 when the database was
+    never migrated (or only by code older than `support.schema_version()`, which is behind by definition)."""
+    with translated():
+        try:
+            with conn.transaction():  # a savepoint inside a caller's transaction: a miss leaves it usable
+                row = conn.execute("SELECT support.schema_version()").fetchone()
+        except _NO_VERSION_YET:
+            return 0
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def schema_version(conn: Connection, migrations: Sequence[Migration] | None = None) -> SchemaVersion:
+    """The applied version against the newest migration the code ships (`load_migrations()` by default)."""
+    migrations = load_migrations() if migrations is None else migrations
+    return SchemaVersion(applied=applied_version(conn), required=newest_version(migrations))
 
 
 def schema_problems(conn: Connection, registry: Registry = DATABASE_REGISTRY) -> list[str]:

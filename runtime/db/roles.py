@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from psycopg import sql
 
+from runtime import settings
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.schema import APP_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
@@ -24,15 +25,28 @@ _SAFE_ATTRIBUTES = sql.SQL("LOGIN NOCREATEDB NOCREATEROLE INHERIT")
 _SUPERUSER_ONLY_ATTRIBUTES = sql.SQL("NOSUPERUSER NOBYPASSRLS NOREPLICATION")
 
 
-def bootstrap_roles(admin: Connection, *, dbname: str, passwords: Mapping[str, str] | None = None) -> None:
+def bootstrap_roles(
+    admin: Connection,
+    *,
+    dbname: str,
+    passwords: Mapping[str, str] | None = None,
+    require_rds_iam: bool = False,
+) -> None:
     """Create or repair the four roles and the database-level grants. `passwords` is for installs
-    without IAM authentication (and tests); with IAM, roles get `rds_iam` and no password."""
+    without IAM authentication (and tests); with IAM, every role, the migration owner included, gets
+    `rds_iam` (Aurora and RDS have it) and no password. `require_rds_iam` refuses a cluster without it,
+    where an IAM login (the deploy-time setup's, as platform_owner) could never work."""
     passwords = passwords or {}
     unknown = set(passwords) - set(ALL_ROLES)
     if unknown:
         raise ValueError(f"no such platform role(s): {', '.join(sorted(unknown))}")
     with translated(), admin.transaction():
         has_rds_iam = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone() is not None
+        if require_rds_iam and not has_rds_iam:
+            raise SchemaError(
+                "this cluster has no rds_iam role, so no role can log in with an IAM token; run against Aurora or "
+                f"RDS PostgreSQL, or set {settings.DATABASE_IAM_AUTH}=false and give the roles passwords"
+            )
         is_superuser = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
         attributes: sql.Composable = _SAFE_ATTRIBUTES
         if is_superuser is not None and is_superuser[0]:

@@ -1,9 +1,12 @@
-"""`/healthz` (the process is up) and `/readyz` (the database answers over TLS and the self-check passes).
+"""`/healthz` (the process is up) and `/readyz` (the database answers over TLS, its schema is as new as
+the code needs, and the self-check passes).
 
 The self-check (runtime.db.self_check: the role cannot read past row-level security; in support mode
-it holds no privilege on a SENSITIVE table) runs at start-up and then at most every
-`recheck_seconds` on readiness probes; between runs a probe is one `SELECT 1` on a pooled
-connection, whose TLS is checked too. The reason for "not ready" goes to the log, never to the caller.
+it holds no privilege on a SENSITIVE table) and the schema version check (the database's applied
+migration version, `support.schema_version()`, is not lower than the newest migration this code ships:
+a task whose schema is behind is not ready) run at start-up and then at most every `recheck_seconds`
+on readiness probes; between runs a probe is one `SELECT 1` on a pooled connection, whose TLS is
+checked too. The reason for "not ready" goes to the log, never to the caller.
 """
 
 import logging
@@ -18,6 +21,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from runtime.db.connect import ConnectionSource
+from runtime.db.migrate import SchemaVersion, applied_version, load_migrations, newest_version
 from runtime.db.self_check import ServiceMode, inspect
 from runtime.errors import PlatformError
 
@@ -39,9 +43,12 @@ class Readiness:
         *,
         recheck_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        required_version: int | None = None,
     ) -> None:
+        """`required_version`: the schema version the code needs (default: its newest migration)."""
         self._connections = connections
         self._mode = mode
+        self._required = newest_version(load_migrations()) if required_version is None else required_version
         self._recheck = recheck_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -55,6 +62,9 @@ class Readiness:
                 with self._lock:
                     due = self._checked_at is None or self._clock() - self._checked_at >= self._recheck
                 if due:
+                    schema = SchemaVersion(applied=applied_version(conn), required=self._required)
+                    if schema.behind:
+                        return ReadinessResult(False, schema.describe())
                     report = inspect(conn, self._mode)
                     if not report.ok:
                         return ReadinessResult(False, "self-check failed: " + "; ".join(report.findings))
@@ -86,7 +96,7 @@ def router(readiness: Readiness) -> APIRouter:
         "/readyz",
         name="readyz",
         response_model=Status,
-        summary="the database answers over TLS and the self-check passes",
+        summary="the database answers over TLS, its schema is current and the self-check passes",
         responses={503: {"model": Status, "description": "not ready (the reason is in the service's log)"}},
     )
     def readyz() -> Status | JSONResponse:
