@@ -174,5 +174,5 @@ def start(running: Running, mode: str, stack: ExitStack) -> None:
     service = start_service(spec, running.aws_environment(spec.task_role_arn),
                             log=running.workdir / f"{mode}-service.log")
     stack.callback(service.stop)
-    running.services[mode] = service
     service.wait_ready()
+    running.services[mode] = service
