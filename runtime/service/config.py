@@ -24,6 +24,7 @@ from runtime.envelope import CacheLimits, LocalKeyring
 from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError
 from runtime.service.auth import load_jwks
+from runtime.service.jwks import signing_keys
 
 T = TypeVar("T")
 
@@ -339,10 +340,9 @@ def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
             raise ConfigurationError(f"{source}: cannot read {path} ({type(exc).__name__})") from None
     try:
         document = load_jwks(inline)
+        signing_keys(document, strict=True)  # every key usable for exactly one algorithm, as StaticJwks needs
     except ValueError as exc:
         raise ConfigurationError(f"{source}: {exc}") from None
-    if not any(isinstance(k, dict) and k.get("kid") for k in document["keys"]):
-        raise ConfigurationError(f"{source}: the JWKS has no key with a kid")
     return document
 
 

@@ -14,9 +14,10 @@ from runtime import settings
 from runtime.db.self_check import ServiceMode
 from runtime.errors import ConfigurationError
 from runtime.service.config import AuthMode, ServiceConfig
+from tests.support.tokens import TokenIssuer
 
 SIGNER = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/platform-dev/0123456789abcdef"
-JWKS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "sXch", "e": "AQAB"}]}
+JWKS = TokenIssuer.generate(kid="k1").jwks()
 
 
 @pytest.fixture
@@ -224,7 +225,9 @@ def test_config_bearer_jwt_from_inline_or_file_jwks(ca_file: Path, tmp_path: Pat
     assert ServiceConfig.from_environment(_deployed(ca_file, **from_file)).auth.jwks == JWKS
     for broken, expected in (
         ({settings.JWT_JWKS: "{"}, "not valid JSON"),
-        ({settings.JWT_JWKS: '{"keys": [{"kty": "RSA"}]}'}, "no key with a kid"),
+        ({settings.JWT_JWKS: '{"keys": [{"kty": "RSA"}]}'}, f"{settings.JWT_JWKS}: JWKS entry 0 has no kid"),
+        ({settings.JWT_JWKS: '{"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}'}, "private or secret"),
+        ({settings.JWT_JWKS: json.dumps({"keys": [{**JWKS["keys"][0], "alg": "HS256"}]})}, "does not fit"),
         ({settings.JWT_JWKS: ""}, settings.JWT_JWKS_FILE),
         ({settings.JWT_AUDIENCE: ""}, settings.JWT_AUDIENCE),
         ({settings.JWT_JWKS_FILE: str(path)}, "exactly one of"),
