@@ -120,10 +120,6 @@ class RowLevelSecurityError(PermissionDeniedError):
     """A write was refused by row-level security: the row belongs to another owner than the bound one (P3)."""
 
 
-class OwnerNotBoundError(DatabaseError):
-    """Owner-scoped data was used outside an owner-bound transaction; nothing was read or written."""
-
-
 class InvalidOwnerError(DatabaseError, ValueError):
     """An owner, actor or request id is not a well-formed identifier; checked before any SQL is sent."""
 
@@ -208,10 +204,6 @@ class NotificationError(BreachError):
 
 class NotifierConfigurationError(BreachError, ConfigurationError):
     """The notifier (SES sender, file directory, incident topic) is not configured."""
-
-
-class DrillFailedError(BreachError):
-    """A drill step failed or its result did not match the synthetic ground truth; the drill record says which."""
 
 
 # --- Point-in-time restore (P11) -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from runtime.breach.impact import Impact
 from runtime.breach.incident import Claimed, Incident
-from runtime.breach.outbox import Counts, RetryPolicy, State
+from runtime.breach.outbox import Counts, RetryPolicy
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.errors import IncidentNotFoundError
@@ -213,7 +213,3 @@ class PostgresIncidentStore:
                 "FROM platform.breach_notifications WHERE incident_id = %s ORDER BY owner_id, user_id",
                 (incident_id,),
             ).fetchall()
-
-
-def state_of(row: Mapping[str, Any]) -> State:
-    return State(row["state"])

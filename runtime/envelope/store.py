@@ -1,7 +1,7 @@
 """Where wrapped data keys live. Deleting an owner's keys crypto-shreds its data (P10).
 
-Only wrapped keys are ever stored. The in-memory store serves development and tests; a
-Postgres store with the same interface follows with the schema.
+Only wrapped keys are ever stored. The in-memory store serves development and tests;
+`runtime.db.key_store.PostgresWrappedKeyStore` implements the same interface in the database.
 """
 
 import threading

@@ -165,14 +165,6 @@ def verify_receipt(key: ReceiptKey, document: object) -> ErasureReceipt:
     return receipt
 
 
-def parse_receipt(text: str | bytes, key: ReceiptKey) -> ErasureReceipt:
-    try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ReceiptError("the receipt is not valid JSON") from None
-    return verify_receipt(key, document)
-
-
 def _time(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("receipt times must be timezone-aware")
