@@ -320,7 +320,7 @@ def test_selfhosted_uses_the_customers_vpc_image_and_key(selfhosted: Assembly) -
     templates = selfhosted.env_templates("acme")
     assert not _all(selfhosted, "acme", "AWS::EC2::VPC") and not _all(selfhosted, "acme", "AWS::EC2::Subnet")
     text = json.dumps(templates)
-    assert config.existing_vpc_id in text
+    assert config.existing_vpc_id is not None and config.existing_vpc_id in text
     assert "adp-runtime" in text and "cdk-hnb659fds-container-assets" not in text
     database_key_arn = config.existing_keys["database"]
     (_, _, cluster) = next(selfhosted.resources("acme", "AWS::RDS::DBCluster"))
