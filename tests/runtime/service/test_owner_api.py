@@ -161,13 +161,14 @@ def test_owner_api_list_limit_is_bounded(client: TestClient, org_a: Org) -> None
 
 
 def test_owner_api_accesses_are_in_the_audit_ledger_with_pseudonymous_actor_and_no_payload(
-    client: TestClient, support_client: TestClient, issuer: TokenIssuer, owner_context: ServiceContext
+    client: TestClient, support_client: TestClient, issuer: TokenIssuer, staff_issuer: TokenIssuer,
+    owner_context: ServiceContext,
 ) -> None:
     org = register(client, issuer, "frank@f.example")
     payload = "AUDIT-CANARY-7f3a"
     created = client.post("/v1/prompts", json={"body": payload}, headers=org.headers).json()["id"]
     client.get(f"/v1/prompts/{created}", headers=org.headers)
-    support_headers = issuer.headers("support-1", None)
+    support_headers = staff_issuer.staff_headers("support-1")
     events: list[dict[str, Any]] = []
     after = 0
     while True:
