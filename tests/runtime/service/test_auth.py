@@ -12,13 +12,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from runtime.service.alb_keys import AlbPublicKeys
 from runtime.service.auth import (
     ALB_HEADER,
     PUBLIC_MESSAGE,
     AlbOidcAuthenticator,
     AuthenticationError,
+    Authenticator,
     BearerJwtAuthenticator,
+    CachingAuthenticator,
     ClaimResolver,
+    HeaderDispatchAuthenticator,
     Principal,
     Refusal,
     load_jwks,
@@ -161,3 +165,78 @@ def test_load_jwks_rejects_bad_documents() -> None:
         load_jwks("{")
     with pytest.raises(ValueError, match='"keys" list'):
         load_jwks('{"key": []}')
+
+
+def test_authentication_error_keeps_a_fixed_code_and_never_the_text() -> None:
+    assert str(AuthenticationError(Refusal.NOT_STAFF)) == PUBLIC_MESSAGE
+    assert AuthenticationError(Refusal.NOT_AN_OWNER).reason is Refusal.NOT_AN_OWNER
+    legacy = AuthenticationError(f"token lacks sub {ALB_HEADER}")  # type: ignore[arg-type]
+    assert legacy.reason is Refusal.MALFORMED and ALB_HEADER not in repr(vars(legacy))
+    assert {r.value for r in Refusal} >= {
+        "no_credential", "malformed", "alg_not_allowed", "key_type_mismatch", "unknown_kid", "key_unavailable",
+        "bad_signature", "expired", "not_yet_valid", "wrong_issuer", "wrong_audience", "missing_claim",
+        "wrong_signer", "not_an_owner", "not_staff"}
+
+
+def test_bearer_resolver_failure_of_any_kind_is_a_refusal_not_a_500(rsa_key: rsa.RSAPrivateKey) -> None:
+    def broken(claims: Any) -> Principal:
+        raise KeyError("ZZ secret from the claims")
+
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    bearer = BearerJwtAuthenticator(keys=StaticJwks({"keys": [{**jwk, "kid": "idp-1"}]}), issuer=ISSUER,
+                                    audience=AUDIENCE, resolve=broken)
+    error = _rejected(bearer, {"Authorization": f"Bearer {_bearer_token(rsa_key)}"})
+    assert error.reason is Refusal.MALFORMED and error.__cause__ is None
+
+
+def test_alb_key_of_another_type_for_the_kid_is_refused_before_verification(
+    alb_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    alb = AlbOidcAuthenticator(expected_signer_arn=SIGNER, public_key=lambda kid: pem.decode(), resolve=ClaimResolver())
+    assert _rejected(alb, {ALB_HEADER: _alb_token(alb_key)}).reason is Refusal.KEY_TYPE_MISMATCH
+
+
+def test_alb_key_lookup_refusals_keep_their_codes(alb_key: ec.EllipticCurvePrivateKey) -> None:
+    def down(url: str) -> bytes:
+        raise OSError("unreachable")
+
+    keys = AlbPublicKeys(region="eu-west-1", fetch=down, max_fetches=1)
+    alb = AlbOidcAuthenticator(expected_signer_arn=SIGNER, public_key=keys, resolve=ClaimResolver())
+    assert _rejected(alb, {ALB_HEADER: _alb_token(alb_key, kid="kid-1")}).reason is Refusal.UNKNOWN_KID
+    assert _rejected(alb, {ALB_HEADER: _alb_token(alb_key, kid="kid-2")}).reason is Refusal.KEY_UNAVAILABLE
+    assert _rejected(alb, {ALB_HEADER: _alb_token(alb_key, kid="kid/../x")}).reason is Refusal.MALFORMED
+
+
+class _Fixed:
+    def __init__(self, name: str) -> None:
+        self.name, self.calls = name, 0
+
+    def authenticate(self, headers: Any) -> Principal:
+        self.calls += 1
+        return Principal(user_id=self.name, organisation_id="o", expires_at=time.time() + 60)
+
+    def cached(self, headers: Any) -> Principal | None:
+        return None
+
+
+def test_dispatch_authorization_header_goes_to_bearer_only_else_alb() -> None:
+    bearer, alb = _Fixed("bearer"), _Fixed("alb")
+    dispatch: Authenticator = HeaderDispatchAuthenticator(bearer=bearer, alb=alb)
+    assert dispatch.authenticate({"AUTHORIZATION": "", ALB_HEADER: "x"}).user_id == "bearer"
+    assert dispatch.authenticate({ALB_HEADER: "x"}).user_id == "alb"
+    assert dispatch.authenticate({}).user_id == "alb"
+    assert (bearer.calls, alb.calls) == (1, 2)
+
+
+def test_cached_every_authenticator_answers_cached_and_only_the_cache_knows(
+    alb_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    headers = {ALB_HEADER: _alb_token(alb_key)}
+    caching = CachingAuthenticator(_alb(alb_key), header=ALB_HEADER)
+    dispatch = HeaderDispatchAuthenticator(bearer=_bearer(rsa_key), alb=caching)
+    plain: list[Authenticator] = [_alb(alb_key), _bearer(rsa_key), caching, dispatch]
+    assert [a.cached(headers) for a in plain] == [None] * 4
+    dispatch.authenticate(headers)
+    assert dispatch.cached(headers) == caching.cached(headers) == Principal(user_id="user-1", organisation_id="org-a")
+    assert dispatch.cached({**headers, "Authorization": "Bearer x"}) is None  # a bearer request: not the ALB cache
