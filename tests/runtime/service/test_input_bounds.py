@@ -321,5 +321,11 @@ def test_openapi_owner_and_lifecycle_inputs_all_document_their_range(lifecycle_a
 
 
 def test_openapi_support_inputs_all_document_their_range(support_app: FastAPI) -> None:
-    inputs, unbounded = _unbounded_inputs(support_app.openapi())
+    document = support_app.openapi()
+    inputs, unbounded = _unbounded_inputs(document)
     assert inputs >= 5 and unbounded == []
+    expected = {"after": bounds.CHAIN_POSITION, "limit": bounds.SUPPORT_PAGE}  # support_api.py states them too
+    for operations in document["paths"].values():
+        for parameter in operations["get"].get("parameters", []):
+            limits, schema = expected[parameter["name"]], parameter["schema"]
+            assert (schema["minimum"], schema["maximum"]) == (limits.minimum, limits.maximum), parameter
