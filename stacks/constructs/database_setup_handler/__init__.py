@@ -1,0 +1,1 @@
+"""The deploy-time database setup custom resource handler (Lambda asset: this directory, `index.handler`)."""
