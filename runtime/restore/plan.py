@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from runtime.bounds import RESTORE_INSTANCES
 from runtime.errors import RestorePlanError, RestoreWindowError
 from runtime.restore.cluster import TAG_PURPOSE, TAG_RESTORE_OF, TAG_RESTORE_TO, ClusterFacts, InstanceFacts
 
@@ -205,8 +206,8 @@ def make_plan(
     if target == facts.identifier:
         raise RestorePlanError("--target must differ from the source: a restore never overwrites the live cluster")
     count = len(facts.instances) if instances is None else instances
-    if not 1 <= count <= 16:
-        raise RestorePlanError("--instances must be between 1 and 16")
+    if not RESTORE_INSTANCES.minimum <= count <= RESTORE_INSTANCES.maximum:
+        raise RestorePlanError(f"--instances must be from {RESTORE_INSTANCES.describe()}")
     # Copy each source instance's shape in order (writer first); extra instances copy the writer.
     templates: list[InstanceFacts] = [*facts.instances, *[facts.writer] * max(0, count - len(facts.instances))]
     planned = tuple(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from psycopg import sql
 from pydantic import BaseModel, Field, JsonValue
 
+from runtime.bounds import CHAIN_POSITION, SUPPORT_PAGE
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.schema import SUPPORT_SCHEMA
@@ -21,10 +22,10 @@ from runtime.service.context import StaffCaller
 from runtime.service.problems import problem_responses
 
 PREFIX: Final = "/support/v1"
-MAX_PAGE: Final = 1000
 _PROBLEMS: Final = problem_responses(401, 422, 503)
-After = Annotated[int, Query(ge=0, le=2**62, description="the position to start after")]
-Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="how many at most")]
+After = Annotated[int, Query(ge=CHAIN_POSITION.minimum, le=CHAIN_POSITION.maximum,
+                             description="the position to start after")]
+Page = Annotated[int, Query(ge=SUPPORT_PAGE.minimum, le=SUPPORT_PAGE.maximum, description="how many at most")]
 
 
 class AuditEvent(BaseModel):
