@@ -28,7 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -103,6 +103,16 @@ class Principal:
     expires_at: float | None = field(default=None, compare=False)  # the credential's `exp`, when it has one
     # The verified token's claims, for authorisation rules (e.g. `AdminRule`); never logged.
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Who vouched for `user_id` (set by the authenticator that verified it): part of the pseudonymous actor id,
+    # so the same `sub` from two identity providers (the mixed mode's two paths) names two different actors.
+    source: str = ""
+
+
+ALB_SOURCE: Final = "alb-oidc"
+
+
+def bearer_source(issuer: str) -> str:
+    return f"jwt:{issuer}"
 
 
 def _expiry(claims: Mapping[str, Any]) -> float | None:
@@ -330,7 +340,7 @@ class AlbOidcAuthenticator:
         claims = jwt.decode(token, _es256_key(found), algorithms=["ES256"], options={"require": ["exp", "sub"]},
                             leeway=LEEWAY_SECONDS)
         _check_claims(claims)
-        return self._resolve(claims)
+        return replace(self._resolve(claims), source=ALB_SOURCE)
 
 
 # The key type each asymmetric algorithm verifies with: a header naming another family is refused early.
@@ -393,7 +403,7 @@ class BearerJwtAuthenticator:
             leeway=LEEWAY_SECONDS,
         )
         _check_claims(claims)
-        return self._resolve(claims)
+        return replace(self._resolve(claims), source=bearer_source(self._issuer))
 
 
 class HeaderDispatchAuthenticator:

@@ -23,13 +23,12 @@ from runtime.db.self_check import ServiceMode
 from runtime.envelope import CacheLimits, LocalKeyring
 from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError
-from runtime.service.auth import load_jwks
+from runtime.service.auth import ALB_SOURCE, bearer_source, load_jwks
 from runtime.service.jwks import signing_keys
+from runtime.wiring.keyring import choose_keyring
 
 T = TypeVar("T")
 
-# The local keyring keeps its master key in a variable or a file: for local runs and tests only.
-LOCAL_KEYRING_ENVIRONMENTS: Final = ("local", "test")
 ALB_ARN: Final = re.compile(
     r"arn:(?P<partition>aws|aws-cn|aws-us-gov):elasticloadbalancing:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):"
     r"\d{12}:loadbalancer/app/[\w-]+/[0-9a-f]+"
@@ -95,10 +94,10 @@ class AuthSettings:
 
     @property
     def identity_source(self) -> str:
-        """Who vouches for user ids: part of the pseudonymous actor id, so two IdPs' `sub`s never collide. In
-        the mixed mode the load balancer signs users in with the bearer tokens' IdP, so both paths name the
-        same users: the issuer's."""
-        return "alb-oidc" if self.mode is AuthMode.ALB_OIDC else f"jwt:{self.jwt_issuer}"
+        """Who vouches for user ids when a caller does not say (every authenticator sets `Principal.source`, so
+        in the mixed mode each path keeps its own: a `sub` of the load balancer's IdP and the same `sub` of the
+        bearer tokens' IdP are two different actors)."""
+        return ALB_SOURCE if self.mode is AuthMode.ALB_OIDC else bearer_source(self.jwt_issuer or "")
 
     @property
     def may_block(self) -> bool:
@@ -347,24 +346,6 @@ def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
 
 
 def _keyring(environ: Mapping[str, str], environment: str) -> tuple[str | None, LocalKeyring | None]:
-    kms_key = text(environ, settings.KMS_APPLICATION_KEY_ID)
-    local = text(environ, settings.LOCAL_MASTER_KEY) or text(environ, settings.LOCAL_MASTER_KEY_FILE)
-    if kms_key and local:
-        raise ConfigurationError(
-            f"set {settings.KMS_APPLICATION_KEY_ID} (KMS) or a local master key, not both: the owner API must use "
-            "one keyring"
-        )
-    if kms_key:
-        return kms_key, None
-    if not local:
-        raise ConfigurationError(
-            f"the owner API needs a keyring: {settings.KMS_APPLICATION_KEY_ID} (the service stack sets it), or for a "
-            f"local run {settings.LOCAL_MASTER_KEY} / {settings.LOCAL_MASTER_KEY_FILE}"
-        )
-    if environment not in LOCAL_KEYRING_ENVIRONMENTS:
-        raise ConfigurationError(
-            f"the local keyring is for local runs and tests only ({settings.ENVIRONMENT} "
-            f"{' or '.join(LOCAL_KEYRING_ENVIRONMENTS)}); environment {environment!r} must use "
-            f"{settings.KMS_APPLICATION_KEY_ID}"
-        )
-    return None, LocalKeyring.from_environment(environ, environment=environment)
+    """The owner API's keyring, with the guards every entry point shares (runtime/wiring/keyring.py)."""
+    choice = choose_keyring(environ, environment)
+    return choice.kms_key_id, choice.local

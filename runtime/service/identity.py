@@ -36,8 +36,11 @@ class Identities:
     def __repr__(self) -> str:
         return f"Identities(source={self._source.decode()!r})"
 
-    def actor_id(self, user_id: str) -> uuid.UUID:
-        digest = self._key.mac(ACTOR_LABEL + b"\x00" + self._source + b"\x00" + user_id.encode("utf-8", "replace"))
+    def actor_id(self, user_id: str, source: str = "") -> uuid.UUID:
+        """`source`: who vouched for the user (the caller's `source`); the service's own identity source when
+        the caller carries none."""
+        vouched_by = source.encode() if source else self._source
+        digest = self._key.mac(ACTOR_LABEL + b"\x00" + vouched_by + b"\x00" + user_id.encode("utf-8", "replace"))
         return uuid.UUID(bytes=digest[:16], version=5)  # name-based (keyed), not random
 
     def owner_principal(self, caller: Principal, request_id: str) -> OwnerPrincipal:
@@ -46,7 +49,7 @@ class Identities:
             owner = parse_id(caller.organisation_id, "organisation")
         except InvalidOwnerError:
             raise AuthenticationError(Refusal.NOT_AN_OWNER) from None
-        return OwnerPrincipal(owner, self.actor_id(caller.user_id), request_id)
+        return OwnerPrincipal(owner, self.actor_id(caller.user_id, caller.source), request_id)
 
 
 @dataclass(frozen=True)

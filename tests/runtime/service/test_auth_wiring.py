@@ -3,6 +3,7 @@ and the mixed mode (qa) sends bearer requests to the bearer path only and the re
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -13,11 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from runtime import settings
+from runtime.audit.chain import ChainKey
 from runtime.db.self_check import ServiceMode
 from runtime.errors import ConfigurationError
 from runtime.service.auth import ALB_HEADER, AuthenticationError, HeaderDispatchAuthenticator, Refusal
 from runtime.service.config import AuthMode, AuthSettings
-from runtime.service.identity import StaffPrincipal
+from runtime.service.identity import Identities, StaffPrincipal
 from runtime.service.wiring import authenticator
 from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
 
@@ -102,3 +104,23 @@ def test_authenticator_mixed_mode_dispatches_on_the_authorization_header(
     assert _reason(who, {}) is Refusal.NO_CREDENTIAL
     for headers in (customers.headers("alice", api_client), signed_in):  # each path remembers its own
         assert who.cached(headers) is not None
+
+
+def test_identities_mixed_mode_same_sub_on_two_paths_is_two_actors(
+    customers: TokenIssuer, alb_key: ec.EllipticCurvePrivateKey
+) -> None:
+    # qa: the load balancer signs browsers in with one IdP, API clients bring another IdP's tokens; a `sub` of
+    # one is not the same person as the same `sub` of the other (P14: the ledger's actor ids must not merge them).
+    auth = AuthSettings(AuthMode.ALB_OIDC_OR_BEARER_JWT, alb_signer_arn=SIGNER, jwt_issuer=customers.issuer,
+                        jwt_audience=customers.audience, jwks=customers.jwks())
+    who = authenticator(auth, ServiceMode.OWNER, fetch=_alb_fetch(alb_key))
+    key = ChainKey(os.urandom(32))
+    identities = Identities(key, source=auth.identity_source)
+    org = uuid.uuid4()
+    by_bearer = who.authenticate(customers.headers("browser-user", org))
+    by_alb = who.authenticate({ALB_HEADER: _alb_token(alb_key, org)})
+    assert by_bearer.user_id == by_alb.user_id == "browser-user"
+    bearer_actor = identities.owner_principal(by_bearer, "r-1").actor_id
+    assert bearer_actor != identities.owner_principal(by_alb, "r-2").actor_id
+    # Either path alone keeps the actor ids the single-IdP modes always gave.
+    assert bearer_actor == Identities(key, source=f"jwt:{customers.issuer}").actor_id("browser-user")
