@@ -259,18 +259,24 @@ class DatabaseSetup(Construct):
                     resources=[keys.compute.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
                 ),
-                # Lambda's network interfaces in the app subnets, as AWSLambdaVPCAccessExecutionRole grants them:
-                # DescribeNetworkInterfaces has no resource level in IAM, and Lambda checks all five on "*".
+                # Lambda's network interfaces in the app subnets (the actions AWSLambdaVPCAccessExecutionRole
+                # grants, which Lambda checks on "*"): DescribeNetworkInterfaces has no resource level in IAM,
+                # and the changes are held to this environment's region.
                 iam.PolicyStatement(
-                    sid="ItsNetworkInterfaces",
+                    sid="DescribeItsNetworkInterfaces",
+                    actions=["ec2:DescribeNetworkInterfaces"],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="ManageItsNetworkInterfacesInThisRegion",
                     actions=[
                         "ec2:CreateNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
                         "ec2:DeleteNetworkInterface",
                         "ec2:AssignPrivateIpAddresses",
                         "ec2:UnassignPrivateIpAddresses",
                     ],
                     resources=["*"],
+                    conditions={"StringEquals": {"aws:RequestedRegion": region}},
                 ),
             ],
         )
@@ -284,8 +290,9 @@ class DatabaseSetup(Construct):
             timeout=HANDLER_TIMEOUT,
             memory_size=256,
             architecture=lambda_.Architecture.X86_64,
-            # Our policy holds every permission; CDK's automatic grants would add an inline policy.
-            role=handler_role.without_policy_updates(),
+            # Our policy holds every permission: CDK's automatic grants (an inline policy) go nowhere, and the
+            # function waits for the policy (below), not again for the role it already references.
+            role=iam.Role.from_role_arn(self, "HandlerRoleArn", handler_role.role_arn, mutable=False),
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[handler_group],

@@ -63,7 +63,9 @@ def _env() -> EnvironmentConfig:
 
 def _build(outdir: Path) -> tuple[App, EnvironmentConfig]:
     env = _env()
-    app = App(outdir=str(outdir), context={**cdk_json_context(), FAIL_SYNTH_CONTEXT: False})
+    # Path metadata names each resource's construct: the assertions below find resources by it.
+    context = {**cdk_json_context(), FAIL_SYNTH_CONTEXT: False, "aws:cdk:enable-path-metadata": True}
+    app = App(outdir=str(outdir), context=context)
     Validations.of(app).add_plugins(*(pack(app) for pack in PACKS.values()))
     stack = Stack(app, STACK, env=Environment(account=env.account, region=env.region))
     vpc = ec2.Vpc(
