@@ -148,3 +148,10 @@ DATABASE_MIGRATION_USER: Final = "PLATFORM_DATABASE_MIGRATION_USER"
 # How long a setup run waits for another run's lock (two deploys, a retried task) before it fails, in seconds.
 DATABASE_SETUP_LOCK_TIMEOUT_SECONDS: Final = "PLATFORM_DATABASE_SETUP_LOCK_TIMEOUT_SECONDS"
 DEFAULT_DATABASE_SETUP_LOCK_TIMEOUT_SECONDS: Final = 600
+
+# --- The permission contract (runtime/permissions.py) ---
+# The commands a task definition runs, comma-separated, as named in runtime.permissions.CONTRACT ("serve owner",
+# "export", "export verify", "db setup", ...). The service stack sets it on every task; the platform pack's rule
+# checks the task role grants what those commands need (and no more of the master secret); with it set,
+# `python -m runtime` refuses any other command, so the declaration is true by construction.
+TASK_COMMANDS: Final = "PLATFORM_TASK_COMMANDS"
