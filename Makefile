@@ -12,16 +12,17 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 deps: $(STAMP) $(CHECKOV_STAMP) node_modules/.installed
 
-$(STAMP): requirements.txt requirements-dev.txt runtime/requirements.txt
+# Lock files with hashes (requirements/README.md; regenerate with requirements/lock.sh): pip first, then the lock.
+$(STAMP): requirements/pip.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/pip.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
 	touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt
+$(CHECKOV_STAMP): requirements/pip.txt requirements/checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/pip.txt
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
