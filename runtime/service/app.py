@@ -24,8 +24,9 @@ from runtime.service.context import STATE_KEY, ServiceContext
 from runtime.service.middleware import RequestContextMiddleware
 from runtime.settings import DEFAULT_SERVICE_MAX_BODY_BYTES
 from runtime.telemetry import TELEMETRY_SCHEMAS, Emitter, LoggingSink
+from runtime.version import __version__
 
-VERSION: Final = "1.0.0"
+VERSION: Final = __version__  # the OpenAPI description's version: the package's (runtime/version.py)
 _PUBLIC_PATHS: Final = ("/healthz", "/readyz")
 telemetry_log = logging.getLogger("platform.telemetry")
 
