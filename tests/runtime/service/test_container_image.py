@@ -19,10 +19,9 @@ def _instructions(name: str) -> list[str]:
 
 
 def test_container_base_image_is_a_pinned_slim_python_3_11() -> None:
-    [arg] = [line for line in _instructions("ARG") if line.startswith("ARG PYTHON_IMAGE=")]
-    image = arg.split("=", 1)[1]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", image), image
-    assert _instructions("FROM") == ["FROM ${PYTHON_IMAGE}"]
+    [from_line] = _instructions("FROM")
+    image = from_line.split()[1]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", image), image  # digest: test_container_pins
 
 
 def test_container_runs_as_a_non_root_user() -> None:
@@ -52,14 +51,16 @@ def test_container_copies_no_tests_and_context_excludes_caches() -> None:
     assert not list(RUNTIME.glob("**/test_*.py")), "tests live under tests/, outside the build context"
 
 
+# The direct pins (requirements.in); the lock with hashes built from them (requirements.txt) is checked by
+# tests/runtime/test_container_pins.py.
 @pytest.mark.parametrize("line", [
-    line for line in (RUNTIME / "requirements.txt").read_text().splitlines() if line.strip() and line[0] != "#"
+    line for line in (RUNTIME / "requirements.in").read_text().splitlines() if line.strip() and line[0] != "#"
 ])
 def test_container_requirements_are_pinned_exactly(line: str) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_.-]+(\[[a-z,]+\])?==[0-9][0-9A-Za-z.+-]*", line), line
 
 
 def test_container_requirements_include_the_service() -> None:
-    names = {re.split(r"[\[=]", line)[0].lower() for line in (RUNTIME / "requirements.txt").read_text().splitlines()
+    names = {re.split(r"[\[=]", line)[0].lower() for line in (RUNTIME / "requirements.in").read_text().splitlines()
              if line.strip() and line[0] != "#"}
     assert {"fastapi", "uvicorn", "pydantic", "starlette", "psycopg", "cryptography", "pyjwt"} <= names
