@@ -9,7 +9,18 @@ Rules for adding an entry:
 - Fix the resource first. Acknowledge only what is not applicable or cannot be fixed.
 - Never a whole stack: a path names at least a construct inside a stack.
 - A stale entry (matching no finding) fails the build: remove it when the finding is gone.
-- Every entry has a review date; an expired entry fails the build until it is reviewed.
+- Every entry has a review date, set by its risk (below). An entry past its date is overdue: the
+  project's own CI and `make synth STRICT=1` fail on it until it is reviewed; every other synth
+  (an operator's install of a release, `npx cdk synth`) warns, listing what is overdue, and passes.
+
+Review dates by risk, counted from the last review of the whole register (REVIEWED):
+- HIGH, 6 months: a control relaxed where the internet, a secret or platform data is reachable
+  (public routes and listeners, wildcard data access, secrets that do not rotate, operator shells).
+- MEDIUM, 12 months: an AWS or CDK limitation that a new release may lift (AWS-managed policies,
+  CDK-generated inline policies, SSE-S3-only log delivery), or a design trade-off (no replication).
+- LOW, 24 months: a rule that does not apply to how the resource is built (per-cluster backups,
+  imported VPCs, deploy-time helpers, template hygiene, a log bucket that cannot log into itself).
+Reviewing an entry means moving it to the next date of its risk (or changing its risk, saying why).
 
 This module is data only: the entry type, matching and applying are in `stacks/policy/register.py`.
 """
@@ -20,8 +31,11 @@ from datetime import date
 
 from stacks.policy.register import Acknowledgement
 
-# The register is reviewed twice a year; entries carry the date of their next review.
-NEXT_REVIEW = date(2027, 5, 31)
+# The last review of the whole register, and the next review date of each risk class (see above).
+REVIEWED = date(2026, 12, 1)
+REVIEW_HIGH = date(2027, 6, 1)  # REVIEWED + 6 months
+REVIEW_MEDIUM = date(2027, 12, 1)  # REVIEWED + 12 months
+REVIEW_LOW = date(2028, 12, 1)  # REVIEWED + 24 months
 
 _INTERNET_FACING = (
     "The public tier exists only for internet-facing load balancers (HTTPS only, P5); its route "
@@ -39,7 +53,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             paths=("Network/Vpc/publicSubnet*/DefaultRoute",),
             reason=_INTERNET_FACING,
             concerns="P5 (public endpoints are HTTPS-only load balancers)",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_HIGH,
             applies=lambda env: not env.uses_existing_vpc,  # a customer's VPC brings its own routes
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
@@ -50,7 +64,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             paths=("Data/Cluster/Writer", "Data/Cluster/Reader*"),
             reason=_AURORA_BACKUP,
             concerns="P9",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_LOW,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5")
     ),
@@ -60,7 +74,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="AWS's service-role policy for RDS Enhanced Monitoring, maintained by AWS for exactly this role; "
         "it only writes OS metrics to the RDSOSMetrics log group.",
         concerns="least-privilege IAM",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_MEDIUM,
     ),
     Acknowledgement(
         rule="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]",
@@ -68,7 +82,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="AWS's service-role policy for AWS Backup jobs, maintained by AWS as services gain backup "
         "support; the role is assumable only by backup.amazonaws.com.",
         concerns="least-privilege IAM, P9",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_MEDIUM,
     ),
     Acknowledgement(
         rule="Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
@@ -76,7 +90,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="A customer's existing VPC is imported from data without route table ids: the stacks never "
         "add routes or gateway endpoints to a VPC they do not own.",
         concerns="P1 (the customer's network stays theirs)",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_LOW,
         applies=lambda env: env.uses_existing_vpc,
     ),
     # --- Service, storage and audit stacks (issue #6) ---
@@ -86,7 +100,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="The lifecycle job writes one object per table of an export under a fresh prefix and presigns "
         "them; object keys are not known in advance. Scoped to the one exports bucket.",
         concerns="P13",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_HIGH,
     ),
     Acknowledgement(
         rule="AwsSolutions-EC23",
@@ -94,7 +108,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="The public load balancer is the platform's internet endpoint: it must accept 443 (and 80, which "
         "only redirects to 443) from anywhere. WAF and TLS 1.2+ protect it.",
         concerns="P5",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_HIGH,
     ),
     *(
         Acknowledgement(
@@ -103,7 +117,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="The port-80 listener only answers with a permanent redirect to HTTPS; it carries no data, "
             "so it has no certificate.",
             concerns="P5",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_HIGH,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -113,7 +127,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="Only non-secret settings (names in runtime/settings.py: environment, mode, database host, key ARN) "
         "are plain variables; the only secret reaches the task through ECS secrets.",
         concerns="P7",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_MEDIUM,
     ),
     *(
         Acknowledgement(
@@ -122,7 +136,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="MAC keys of the audit chain and of erasure receipts cannot rotate on a schedule without breaking "
             "verification of what they already signed; the runtime rolls them with a signed checkpoint.",
             concerns="P14, P10",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_HIGH,
         )
         for rule in (
             "AwsSolutions-SMG4",
@@ -137,7 +151,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="CDK writes the execution role's grants (image pull, log stream, its one secret) as the role's "
             "own policy; our task roles use customer-managed policies.",
             concerns="least-privilege IAM",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_MEDIUM,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -147,7 +161,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="ecr:GetAuthorizationToken has no resource-level permissions in IAM; it only issues a registry "
         "login token, pulls are scoped to the image's repository.",
         concerns="least-privilege IAM",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_MEDIUM,
         applies=lambda env: env.image_uri is None or ".dkr.ecr." in env.image_uri,
     ),
     *(
@@ -157,7 +171,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="ECS Exec (on in this environment by config) needs ssmmessages channels, which have no resource "
             "ARNs, and writes each session to its own encrypted log group.",
             concerns="P7 (sessions logged and encrypted)",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_HIGH,
             applies=lambda env: env.ecs_exec,
         )
         for rule in (
@@ -175,7 +189,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="CDK's CloudTrail construct gives its delivery role one statement for one log group, as the role's "
             "own policy; the role is assumable by cloudtrail.amazonaws.com only.",
             concerns="P14",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_MEDIUM,
             applies=lambda env: env.cloudtrail,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
@@ -187,7 +201,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="Versioned, lifecycle-bounded buckets; a replica in another region would be one more copy that "
             "retention and erasure (P10) must reach. Durability is S3's own.",
             concerns="P10, P13",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_MEDIUM,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
     ),
@@ -198,7 +212,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 (AES-256) buckets, "
             "not SSE-KMS; the bucket holds request metadata only.",
             concerns="P6 (AWS limitation)",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_MEDIUM,
         )
         for rule in (
             "HIPAA.Security-S3DefaultEncryptionKMS",
@@ -213,7 +227,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="ECS Exec sessions (dev and qa only; off in prod) are logged for accountability and classified "
         "SENSITIVE because an operator's shell could print data; the log group is KMS-encrypted.",
         concerns="P7 (an operator's session in a non-production environment)",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_HIGH,
         applies=lambda env: env.ecs_exec,
     ),
     # --- cfn-lint and checkov gates (issue #7) ---
@@ -223,7 +237,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="CDK's CloudTrail construct makes the trail depend on its CloudWatch Logs role, which the trail's "
         "GetAtt already implies; redundant, with no effect at deploy time.",
         concerns="template hygiene (P14 trail)",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_LOW,
         applies=lambda env: env.cloudtrail,
     ),
     *(
@@ -233,7 +247,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="CDK's deploy-time handler that closes the default security group (P1): CloudFormation runs it "
             "once per VPC change, it calls only the EC2 API and touches no platform data; a failure fails the deploy.",
             concerns="P1 (deploy-time helper)",
-            review_by=NEXT_REVIEW,
+            review_by=REVIEW_LOW,
             applies=lambda env: not env.uses_existing_vpc,
         )
         for rule in ("cfn-lint::W3005", "checkov::CKV_AWS_115", "checkov::CKV_AWS_116", "checkov::CKV_AWS_117")
@@ -244,7 +258,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="The access-log bucket is the destination of the platform's S3 and ALB access logs; logging it into "
         "itself would loop, and into another bucket would only move the finding.",
         concerns="P14 (audit evidence)",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_LOW,
     ),
     Acknowledgement(
         rule="checkov::CKV_AWS_260",
@@ -252,6 +266,6 @@ REGISTER: tuple[Acknowledgement, ...] = (
         reason="Port 80 on the public load balancer only answers with a permanent redirect to HTTPS (the policy asks "
         "for it); no request is served over plain HTTP.",
         concerns="P5",
-        review_by=NEXT_REVIEW,
+        review_by=REVIEW_HIGH,
     ),
 )

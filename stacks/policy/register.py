@@ -1,7 +1,12 @@
 """The machinery of the acknowledgement register: the entry type and its checks, matching a finding
 id and construct path, applying entries to a stage, and judging a synth's findings against the
-register (acknowledged, unacknowledged, stale, expired). The entries themselves are data, in
+register (acknowledged, unacknowledged, stale, overdue). The entries themselves are data, in
 `stacks/policy/acknowledgements.py`.
+
+An entry past its review date is *overdue*. Overdue entries never break an install: by default they
+are listed as warnings and the synth still passes (a release pinned by an operator must keep
+synthesizing after its review dates). In strict mode (the project's own CI, `make synth STRICT=1`,
+`PLATFORM_STRICT=1`) an overdue entry is *expired* and fails the build until it is reviewed.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class Acknowledgement:
     paths: tuple[str, ...]
     reason: str
     concerns: str
-    review_by: date  # after this date the entry has expired: review it, renew or remove it
+    review_by: date  # after this date the entry is overdue: review it, renew or remove it
     applies: Callable[[EnvironmentConfig], bool] = field(default=_always, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +117,21 @@ class Judgement:
     acknowledged: list[tuple[Finding, Acknowledgement]]
     unacknowledged: list[Finding]
     stale: list[tuple[str, Acknowledgement]]  # (environment, entry that acknowledged nothing there)
-    expired: list[Acknowledgement]  # past their review date
+    expired: list[Acknowledgement]  # overdue entries that fail the build: strict mode only
+    overdue: list[Acknowledgement] = field(default_factory=list)  # past their review date, strict or not
+
+
+def overdue_entries(register: Iterable[Acknowledgement], today: date) -> list[Acknowledgement]:
+    """The entries whose review date has passed (an entry is due on its review date, overdue the day after)."""
+    return [entry for entry in register if entry.review_by < today]
+
+
+def overdue_warning(entry: Acknowledgement) -> str:
+    """One line naming an overdue entry, its review date and its reason."""
+    return (
+        f"{entry.rule} on {', '.join(entry.paths)}: review was due on {entry.review_by.isoformat()} "
+        f"(reason: {entry.reason})"
+    )
 
 
 def judge(
@@ -122,11 +141,13 @@ def judge(
     register: Sequence[Acknowledgement],
     *,
     today: date,
+    strict: bool = False,
     unchecked_rule_prefixes: tuple[str, ...] = (),
 ) -> Judgement:
     """Each finding meets the first applicable entry (in register order) that acknowledges it.
     An applicable entry that acknowledged nothing in an environment is stale, unless its rule
-    starts with one of `unchecked_rule_prefixes` (a check that did not run has nothing to match)."""
+    starts with one of `unchecked_rule_prefixes` (a check that did not run has nothing to match).
+    An entry past its review date is overdue; only with `strict` is it also expired (a failure)."""
     entries = {env.name: applicable(env, register) for env in env_configs}
     by_rule: dict[tuple[str, str], list[Acknowledgement]] = {}  # (environment, finding id) -> entries
     for env in env_configs:
@@ -149,5 +170,11 @@ def judge(
         for entry in env_entries
         if (env, entry) not in used and not entry.rule.startswith(unchecked_rule_prefixes)
     ]
-    expired = [entry for entry in register if entry.review_by < today]
-    return Judgement(acknowledged=acknowledged, unacknowledged=unacknowledged, stale=stale, expired=expired)
+    late = overdue_entries(register, today)
+    return Judgement(
+        acknowledged=acknowledged,
+        unacknowledged=unacknowledged,
+        stale=stale,
+        expired=list(late) if strict else [],
+        overdue=late,
+    )

@@ -3,6 +3,9 @@ resources they checked and their status, and every acknowledgement with its reas
 
 Written by `make synth` into `cdk.out/compliance/` as report.md (for an auditor to read),
 report.json (for tools) and report.csv (one row per check or acknowledgement).
+
+Acknowledgements past their review date on the report's day are flagged as overdue (in strict mode
+they also fail the synth and are listed as open problems).
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from stacks.config import PlatformConfig
+from stacks.policy.acknowledgements import REGISTER
 from stacks.policy.findings import Finding, qualified_rule_id
 from stacks.policy.outcome import SynthOutcome
 from stacks.policy.platform_pack import PACK_NAME
 from stacks.policy.promises import PROMISES, Promise
-from stacks.policy.register import REGISTER_FILE
+from stacks.policy.register import REGISTER_FILE, Acknowledgement, overdue_entries
 from stacks.policy.rules import ALL_RULES, Status
 
 REPORT_DIR = "compliance"
@@ -39,10 +43,16 @@ class Row:
     detail: str
     acknowledged_reason: str = ""
     review_by: str = ""
+    review_overdue: str = ""  # "yes" when the acknowledgement is past its review date
 
 
-def rows(outcome: SynthOutcome) -> list[Row]:
+def rows(outcome: SynthOutcome, *, today: date | None = None) -> list[Row]:
     """One row per platform-rule check and per promise it keeps, then one per other acknowledged finding."""
+    today = today or date.today()
+
+    def late(entry: Acknowledgement | None) -> str:
+        return "yes" if entry is not None and entry.review_by < today else ""
+
     found: list[Row] = []
     acknowledgements = {(f.environment, f.rule, f.path): entry for f, entry in outcome.acknowledged}
     for result in outcome.policy_results:
@@ -64,6 +74,7 @@ def rows(outcome: SynthOutcome) -> list[Row]:
                     detail=result.detail,
                     acknowledged_reason=entry.reason if entry else "",
                     review_by=entry.review_by.isoformat() if entry else "",
+                    review_overdue=late(entry),
                 )
             )
     for finding, entry in outcome.acknowledged:
@@ -81,6 +92,7 @@ def rows(outcome: SynthOutcome) -> list[Row]:
                     detail=finding.description,
                     acknowledged_reason=entry.reason,
                     review_by=entry.review_by.isoformat(),
+                    review_overdue=late(entry),
                 )
             )
     return found
@@ -105,23 +117,40 @@ def pack_totals(outcome: SynthOutcome) -> list[dict[str, Any]]:
     return totals
 
 
-def write_report(outcome: SynthOutcome, config: PlatformConfig, *, now: datetime | None = None) -> Path:
+def write_report(
+    outcome: SynthOutcome,
+    config: PlatformConfig,
+    *,
+    now: datetime | None = None,
+    register: tuple[Acknowledgement, ...] = REGISTER,
+) -> Path:
     folder = outcome.outdir / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    all_rows = rows(outcome)
+    now = now or datetime.now(UTC)
+    generated = now.strftime("%Y-%m-%d %H:%M UTC")
+    all_rows = rows(outcome, today=now.date())
     totals = pack_totals(outcome)
-    (folder / "report.json").write_text(json.dumps(_as_json(outcome, config, generated, all_rows, totals), indent=2))
+    late = overdue_entries(register, now.date())
+    (folder / "report.json").write_text(
+        json.dumps(_as_json(outcome, config, generated, all_rows, totals, late), indent=2)
+    )
     with (folder / "report.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(Row.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(vars(row) for row in all_rows)
-    (folder / "report.md").write_text(_as_markdown(outcome, config, generated, all_rows, totals), encoding="utf-8")
+    (folder / "report.md").write_text(
+        _as_markdown(outcome, config, generated, all_rows, totals, late), encoding="utf-8"
+    )
     return folder
 
 
 def _as_json(
-    outcome: SynthOutcome, config: PlatformConfig, generated: str, all_rows: list[Row], totals: list[dict[str, Any]]
+    outcome: SynthOutcome,
+    config: PlatformConfig,
+    generated: str,
+    all_rows: list[Row],
+    totals: list[dict[str, Any]],
+    late: list[Acknowledgement],
 ) -> dict[str, Any]:
     return {
         "generated": generated,
@@ -141,11 +170,20 @@ def _as_json(
         "unacknowledged": [vars(f) for f in outcome.unacknowledged],
         "stale": [{"environment": env, "rule": e.rule, "paths": list(e.paths)} for env, e in outcome.stale],
         "expired": [{"rule": e.rule, "review_by": e.review_by.isoformat()} for e in outcome.expired],
+        "overdue": [
+            {"rule": e.rule, "paths": list(e.paths), "review_by": e.review_by.isoformat(), "reason": e.reason}
+            for e in late
+        ],
     }
 
 
 def _as_markdown(
-    outcome: SynthOutcome, config: PlatformConfig, generated: str, all_rows: list[Row], totals: list[dict[str, Any]]
+    outcome: SynthOutcome,
+    config: PlatformConfig,
+    generated: str,
+    all_rows: list[Row],
+    totals: list[dict[str, Any]],
+    late: list[Acknowledgement],
 ) -> str:
     lines = [
         f"# Compliance report: {config.app_name}",
@@ -185,7 +223,8 @@ def _as_markdown(
     ]
     for promise in PROMISES:
         lines += _promise_section(promise, config, all_rows)
-    lines += _acknowledgement_section(outcome)
+    lines += _acknowledgement_section(outcome, late)
+    lines += _review_section(late)
     lines += _problems_section(outcome.unacknowledged, outcome)
     return "\n".join(lines) + "\n"
 
@@ -218,7 +257,7 @@ def _promise_section(promise: Promise, config: PlatformConfig, all_rows: list[Ro
     return [*lines, ""]
 
 
-def _acknowledgement_section(outcome: SynthOutcome) -> list[str]:
+def _acknowledgement_section(outcome: SynthOutcome, late: list[Acknowledgement]) -> list[str]:
     lines = [
         "## Acknowledgements",
         "",
@@ -230,8 +269,25 @@ def _acknowledgement_section(outcome: SynthOutcome) -> list[str]:
     for finding, entry in sorted(outcome.acknowledged, key=lambda pair: (pair[0].environment, pair[0].rule)):
         lines.append(
             f"| {finding.environment} | `{finding.rule}` | `{finding.path}` | {entry.reason} | {entry.concerns} | "
-            f"{entry.review_by.isoformat()} |"
+            f"{entry.review_by.isoformat()}{' **(overdue)**' if entry in late else ''} |"
         )
+    return [*lines, ""]
+
+
+def _review_section(late: list[Acknowledgement]) -> list[str]:
+    lines = ["## Reviews", ""]
+    if not late:
+        return [*lines, "No acknowledgement is past its review date.", ""]
+    lines += [
+        f"{len(late)} acknowledgement(s) past their review date: review each, then renew or remove it "
+        f"(`{REGISTER_FILE}`). Strict synths (the project's CI, `make synth STRICT=1`) fail until then.",
+        "",
+        "| Rule | Resources | Review by | Reason |",
+        "|---|---|---|---|",
+    ]
+    for e in late:
+        paths = ", ".join(f"`{p}`" for p in e.paths)
+        lines.append(f"| `{e.rule}` | {paths} | {e.review_by.isoformat()} **(overdue)** | {e.reason} |")
     return [*lines, ""]
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from stacks.policy.acknowledgements import REGISTER, REVIEW_HIGH
 from stacks.policy.promises import PROMISES
 from stacks.policy.report import write_report
 from stacks.policy.rules import ALL_RULES
 from tests.stacks.conftest import Assembly
 
 
-def _report(assembly: Assembly, tmp_path: Path, **changes: object) -> Path:
+def _report(assembly: Assembly, tmp_path: Path, *, now: datetime | None = None, **changes: object) -> Path:
     outcome = replace(assembly.outcome, outdir=tmp_path, **changes)  # type: ignore[arg-type]
-    return write_report(outcome, assembly.config)
+    return write_report(outcome, assembly.config, now=now)
 
 
 def test_report_covers_every_promise_environment_and_rule(operator: Assembly, tmp_path: Path) -> None:
@@ -52,6 +54,29 @@ def test_report_csv_and_json_agree_with_the_checks(operator: Assembly, tmp_path:
     access_logs = [r for r in table if r["resource"] == "Storage/AccessLogs/Resource" and r["promise"] == "P6"]
     assert access_logs and all(r["status"] == "acknowledged" and r["acknowledged_reason"] for r in access_logs)
     assert {r["status"] for r in table} >= {"compliant", "acknowledged"}
+
+
+def test_report_overdue_acknowledgements_are_flagged_with_review_date(operator: Assembly, tmp_path: Path) -> None:
+    later = datetime.combine(REVIEW_HIGH + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    folder = _report(operator, tmp_path, now=later)
+    markdown = (folder / "report.md").read_text()
+    high = [entry for entry in REGISTER if entry.review_by == REVIEW_HIGH]
+    assert "Result: **PASS**" in markdown  # overdue is a warning unless the synth was strict
+    assert f"{len(high)} acknowledgement(s) past their review date" in markdown
+    assert f"{REVIEW_HIGH.isoformat()} **(overdue)**" in markdown
+    data = json.loads((folder / "report.json").read_text())
+    assert {(e["rule"], e["review_by"]) for e in data["overdue"]} == {(e.rule, REVIEW_HIGH.isoformat()) for e in high}
+    with (folder / "report.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    flagged = {r["rule"] for r in table if r["review_overdue"] == "yes"}
+    assert flagged and all(r["review_by"] == REVIEW_HIGH.isoformat() for r in table if r["review_overdue"] == "yes")
+
+
+def test_report_nothing_overdue_flags_nothing(operator: Assembly, tmp_path: Path) -> None:
+    folder = _report(operator, tmp_path, now=datetime.combine(REVIEW_HIGH, datetime.min.time(), tzinfo=UTC))
+    markdown = (folder / "report.md").read_text()
+    assert "No acknowledgement is past its review date." in markdown and "(overdue)" not in markdown
+    assert json.loads((folder / "report.json").read_text())["overdue"] == []
 
 
 def test_report_of_a_failing_synth_names_the_open_problems(operator: Assembly, tmp_path: Path) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+import app
 from stacks.config import load_config
 from stacks.platform import build_app
-from stacks.policy.acknowledgements import NEXT_REVIEW, REGISTER
+from stacks.policy.acknowledgements import REGISTER, REVIEW_HIGH, REVIEW_LOW, REVIEW_MEDIUM, REVIEWED
 from stacks.policy.findings import Finding, qualified_rule_id
-from stacks.policy.register import Acknowledgement, RegisterError, applicable, judge
-from stacks.synth import synthesize
+from stacks.policy.outcome import SynthOutcome
+from stacks.policy.register import Acknowledgement, RegisterError, applicable, judge, overdue_entries
+from stacks.synth import summary_lines, synthesize
 from tests.stacks.conftest import OPERATOR_CONFIG, Assembly, cdk_json_context
 
+NEXT_REVIEW = REVIEW_HIGH  # any valid review date, for entries made up by the tests
 MONITORING_IAM4 = (
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]"
 )
@@ -103,18 +108,66 @@ def test_register_entry_naming_no_construct_is_an_error(tmp_path: Path) -> None:
         synthesize(config, tmp_path, register=(*REGISTER, ghost), context=cdk_json_context(), gates=False)
 
 
-def test_register_entries_have_a_future_review_date(operator: Assembly) -> None:
-    assert operator.outcome.expired == []
-    assert all(entry.review_by >= date(2026, 11, 27) for entry in REGISTER)
+def test_register_review_dates_staggered_by_risk_follow_the_documented_scheme() -> None:
+    assert REVIEWED < REVIEW_HIGH < REVIEW_MEDIUM < REVIEW_LOW
+    assert (REVIEW_HIGH - REVIEWED).days in range(180, 186)  # 6 months
+    assert (REVIEW_MEDIUM - REVIEWED).days in range(365, 367)  # 12 months
+    assert (REVIEW_LOW - REVIEWED).days in range(730, 732)  # 24 months
+    assert {entry.review_by for entry in REGISTER} == {REVIEW_HIGH, REVIEW_MEDIUM, REVIEW_LOW}
+    by_rule = {entry.rule: entry.review_by for entry in REGISTER}
+    assert by_rule["AwsSolutions-EC23"] == REVIEW_HIGH  # the internet-facing security group: soonest
+    assert by_rule["AwsSolutions-SMG4"] == REVIEW_HIGH  # secrets that do not rotate
+    assert by_rule["HIPAA.Security-S3DefaultEncryptionKMS"] == REVIEW_MEDIUM  # an AWS limitation
+    assert by_rule["cfn-lint::W3005"] == REVIEW_LOW  # template hygiene: latest
 
 
-def test_register_expired_entry_fails_the_build(tmp_path: Path) -> None:
+def test_register_overdue_entry_default_synth_warns_and_passes(tmp_path: Path) -> None:
     config = load_config(OPERATOR_CONFIG).only("dev")
-    later = NEXT_REVIEW + timedelta(days=1)
+    later = REVIEW_HIGH + timedelta(days=1)
     outcome = synthesize(config, tmp_path, context=cdk_json_context(), today=later, gates=False)
+    assert outcome.passed and outcome.expired == []
+    lines = summary_lines(outcome, config, today=later)
+    high = [entry for entry in REGISTER if entry.review_by == REVIEW_HIGH]
+    warned = [line for line in lines if line.startswith("  overdue: ")]
+    assert len(warned) == len(high) > 0
+    assert any(line.startswith(f"Warning: {len(high)} acknowledgement(s) overdue") for line in lines)
+    for entry in high:
+        assert any(entry.rule in line and REVIEW_HIGH.isoformat() in line and entry.reason in line for line in warned)
+    assert lines[-1] == "Result: PASS"
+
+
+def test_register_overdue_entry_strict_synth_fails(tmp_path: Path) -> None:
+    config = load_config(OPERATOR_CONFIG).only("dev")
+    later = REVIEW_HIGH + timedelta(days=1)
+    outcome = synthesize(config, tmp_path, context=cdk_json_context(), today=later, gates=False, strict=True)
     assert not outcome.passed
-    assert outcome.unacknowledged == []
-    assert set(outcome.expired) == set(REGISTER)
+    assert outcome.unacknowledged == [] and outcome.stale == []
+    assert set(outcome.expired) == {entry for entry in REGISTER if entry.review_by == REVIEW_HIGH}
+    lines = summary_lines(outcome, config, today=later)
+    assert sum(line.startswith("  expired (strict): ") for line in lines) == len(outcome.expired)
+    assert not any(line.startswith("  overdue: ") for line in lines)
+    assert lines[-1] == "Result: FAIL"
+
+
+def test_register_nothing_overdue_summary_has_no_warning(tmp_path: Path) -> None:
+    outcome = SynthOutcome(
+        outdir=tmp_path, seconds=0.0, stacks={}, findings=[], acknowledged=[], unacknowledged=[], stale=[],
+        cdk_verdict_passed=True,
+    )
+    lines = summary_lines(outcome, load_config(OPERATOR_CONFIG), today=REVIEW_HIGH)  # due that day, not overdue
+    assert not any(line.startswith(("Warning", "  overdue", "  expired")) for line in lines)
+    assert overdue_entries(REGISTER, REVIEW_HIGH) == []
+    assert lines[-1] == "Result: PASS"
+
+
+def test_register_real_clock_nothing_overdue_in_strict_ci() -> None:
+    """The project's CI runs strict (PLATFORM_STRICT=1): it fails here once a review is due, so the register
+    is reviewed. Anywhere else an overdue entry is only a warning, as it is in a synth."""
+    late = overdue_entries(REGISTER, date.today())
+    if late and app.strict_mode(os.environ):
+        pytest.fail("acknowledgements overdue for review:\n" + "\n".join(map(str, late)))
+    if late:
+        warnings.warn(f"{len(late)} acknowledgement(s) overdue for review", stacklevel=1)
 
 
 def _entry(rule: str, path: str) -> Acknowledgement:
@@ -144,8 +197,11 @@ def test_register_judge_sorts_findings_and_finds_stale_and_expired_entries() -> 
     assert judgement.acknowledged == [(covered, used)]
     assert judgement.unacknowledged == [elsewhere, unknown]
     assert judgement.stale == [("dev", unused)]  # the gate's entry was not checked, so it is not stale
-    assert judgement.expired == []
-    assert judge([], [dev], "adp", (used,), today=NEXT_REVIEW + timedelta(days=1)).expired == [used]
+    assert judgement.expired == [] and judgement.overdue == []
+    late = judge([], [dev], "adp", (used,), today=NEXT_REVIEW + timedelta(days=1))
+    assert late.expired == [] and late.overdue == [used]  # overdue: a warning
+    strict = judge([], [dev], "adp", (used,), today=NEXT_REVIEW + timedelta(days=1), strict=True)
+    assert strict.expired == [used] and strict.overdue == [used]  # strict: a failure
 
 
 def test_qualified_rule_id_keeps_pack_and_annotation_ids_and_prefixes_the_others() -> None:
