@@ -4,12 +4,17 @@
                                     (a child process, to a directory), organisation of 1,000,000 rows
                                     (target >= 50,000); wall time of the whole command, start-up included
     export_peak_rss_mb_1m, export_peak_rss_mb_3m      peak RSS of that child at 1,000,000 and 3,000,000 rows
-                                    (target <= 200, and no growth with size)
+                                    (target <= 200, and no growth with size): the export's own high-water
+                                    mark, measured through a fresh launcher (bench/peak_rss.py), not wait4()
+                                    on a child of this process, which includes this process's RSS at fork
     erase_rows_per_s                 rows erased per second by the erasure job (Eraser), 1,000,000 rows
 
 Rows are prompts of a 32-byte name and a 256-byte body, envelope-encrypted with the runtime's cipher and
 loaded with binary COPY (the loading is not timed). Baseline line: `export_rss_baseline_mb`, the peak RSS of
-the same command exporting an organisation of 1 row (interpreter, imports, pools).
+the same command exporting an organisation of 1 row (interpreter, imports, pools). Check lines, measured
+after the loads (when this process is largest): `export_rss_bare_child_mb`, a bare `python -c pass` through
+the same launcher (about 10: the figures are the child's own), and `export_rss_bare_child_mb_naive`, the
+same child read the old way (about this process's RSS).
 
     python -m bench.lifecycle [ROWS ...]        (default 1000000 3000000)
 """
@@ -18,7 +23,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import peak_rss
 from bench.postgres import bench_database
 from runtime import settings
 from runtime.audit.chain import ChainKey
@@ -38,6 +43,7 @@ from runtime.lifecycle.receipt import ReceiptKey
 from tests.support.platform_db import PlatformDatabase
 
 BATCH = 20_000
+ENVIRONMENT = "local"  # the runtime allows the local keyring in local runs and tests only
 
 
 class _One:
@@ -79,16 +85,13 @@ def _export(db: PlatformDatabase, env: dict[str, str], owner: uuid.UUID, fmt: st
     """(seconds, peak RSS in MiB) of `python -m runtime export` in a child process."""
     dest = Path(tempfile.mkdtemp(prefix="bench-export-"))
     try:
-        started = time.perf_counter()
-        child = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        done = peak_rss.run(
             [sys.executable, "-m", "runtime", "export", "--org", str(owner), "--format", fmt, "--dest", str(dest)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        if status != 0:
-            raise RuntimeError(f"export failed: {child.stderr.read().decode() if child.stderr else ''}")
-        return seconds, usage.ru_maxrss / 1024
+        if done.returncode != 0:
+            raise RuntimeError(f"export failed: {done.stderr.decode(errors='replace')[-3000:]}")
+        return done.seconds, done.peak_rss_mib
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
@@ -98,12 +101,12 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
     with bench_database() as db:
         master = os.urandom(32)
         chain_key = ChainKey(os.urandom(32))
-        keyring = LocalKeyring(KeyMaterial(master), environment="bench")
+        keyring = LocalKeyring(KeyMaterial(master), environment=ENVIRONMENT)
         key_conn = db.connect(APP_ROLE, autocommit=True)
         cipher = EnvelopeCipher(keyring=keyring, store=PostgresWrappedKeyStore(_One(key_conn)))
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_")},
-            settings.ENVIRONMENT: "bench", settings.LOCAL_MASTER_KEY: base64.b64encode(master).decode(),
+            settings.ENVIRONMENT: ENVIRONMENT, settings.LOCAL_MASTER_KEY: base64.b64encode(master).decode(),
             settings.AUDIT_CHAIN_KEY: "c" * 64,
             settings.DATABASE_HOST: "localhost", settings.DATABASE_PORT: str(db.cluster.port),
             settings.DATABASE_NAME: db.dbname, settings.DATABASE_USER: JOBS_ROLE,
@@ -127,13 +130,14 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
                 figures[f"export_peak_rss_mb_csv_{label}"] = f"{rss_csv:.0f}"
                 biggest = principal
         assert biggest is not None
+        figures.update({f"export_rss_{name}": value for name, value in peak_rss.self_check().items()})
         jobs = db.connect(JOBS_ROLE, autocommit=True)
         jobs_keys = db.connect(JOBS_ROLE, autocommit=True)
         store = PostgresWrappedKeyStore(_One(jobs_keys))
         eraser = Eraser(
             database=Database(_One(jobs), AuditLedger(chain_key)), key_store=store,
             cipher=EnvelopeCipher(keyring=keyring, store=store), receipt_key=ReceiptKey(os.urandom(32)),
-            settings=ErasureSettings("bench", 35, 300.0),
+            settings=ErasureSettings(ENVIRONMENT, 35, 300.0),
         )
         started = time.perf_counter()
         receipt = eraser.erase(Principal(biggest.owner_id, uuid.uuid4(), "bench-erase"))
