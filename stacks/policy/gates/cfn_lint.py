@@ -1,6 +1,6 @@
 """cfn-lint over every synthesized template: CloudFormation's own schema and best-practice rules.
 
-Runs the pinned cfn-lint (requirements.txt) of this Python environment as a subprocess with JSON
+Runs the pinned cfn-lint (requirements/infra.in) of this Python environment as a subprocess with JSON
 output, all templates of one region in one invocation (a template is linted against the region
 its stack deploys to; the operator's environments span two regions, so two invocations, run
 side by side). cfn-lint works offline: its schemas ship in the package, and only the
@@ -91,7 +91,7 @@ def _lint(
     crashed = [m for m in matches if m.get("Rule", {}).get("Id") in TOOL_FAILURE_RULES]
     if crashed:
         details = "\n".join(f"{m.get('Filename')}: {m.get('Message')}" for m in crashed)
-        raise GateError(f"cfn-lint rules crashed; fix or upgrade cfn-lint (requirements.txt):\n{details}")
+        raise GateError(f"cfn-lint rules crashed; fix or upgrade cfn-lint (requirements/infra.in):\n{details}")
     return matches
 
 

@@ -1,6 +1,6 @@
 """checkov (CloudFormation framework) over every synthesized template.
 
-checkov lives in its own virtual environment, `.venv-checkov/` (requirements-checkov.txt, created
+checkov lives in its own virtual environment, `.venv-checkov/` (requirements/checkov.txt, created
 by `make deps`): its dependency tree pins boto3, botocore and others differently from this
 project. It runs as a subprocess, once over all templates, with JSON output and no network:
 `--skip-download` and BC_SKIP_MAPPING (no policy metadata from the platform, no API key: all
