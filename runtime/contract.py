@@ -1,0 +1,67 @@
+"""The names infrastructure and runtime share, defined once: the stacks import them, so the two sides can't drift.
+
+- Database roles: the four Postgres roles (the SQL migrations grant to them by name:
+  tests/test_contract.py checks the names they use are these), and which service connects as which.
+- Data classification (P2): the tag key every data store carries and its two values.
+- Names of the resources one side creates and the other reaches by name: the incident topic, the exports
+  bucket, the lifecycle job's role. Each name function takes plain values (app name, environment name,
+  account, region), never a config object, so the runtime and tests can call it too.
+
+The split with runtime/settings.py: settings holds the names of the container environment variables (and
+their defaults); this module holds the names of things. Both are pure: no boto3, no aws_cdk, no psycopg.
+tests/test_contract.py fails when one of the literals below appears anywhere else in stacks/ or runtime/.
+"""
+
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+from typing import Final
+
+# --- Database roles (runtime/db/roles.py creates them; stacks grant rds-db:connect to them by name) ---
+OWNER_ROLE: Final = "platform_owner"  # owns the schemas; runs the migrations (database setup) only
+APP_ROLE: Final = "platform_app"  # the owner API: owner-bound reads and writes, never an owner of tables
+SUPPORT_ROLE: Final = "platform_support"  # SELECT on support.* views only (P4)
+JOBS_ROLE: Final = "platform_jobs"  # lifecycle jobs (export, erasure, breach): owner-bound SELECT and DELETE
+
+# The runtime's services, as the service stack names them, and the database role each connects as (its only
+# rds-db:connect grant and its PLATFORM_DATABASE_USER).
+DATA_SERVICE: Final = "data"  # the owner API behind the public load balancer
+SUPPORT_SERVICE: Final = "support"  # the support API behind the internal load balancer (P4)
+LIFECYCLE_JOB: Final = "job"  # one-off export, erasure and breach tasks
+DATABASE_ROLES: Final[Mapping[str, str]] = MappingProxyType(
+    {DATA_SERVICE: APP_ROLE, SUPPORT_SERVICE: SUPPORT_ROLE, LIFECYCLE_JOB: JOBS_ROLE}
+)
+
+
+# --- Data classification (P2) ---
+CLASSIFICATION_TAG: Final = "data-classification"
+
+
+class DataClass(Enum):
+    """The two data classes of P2; the values are those of the `data-classification` tag on stores."""
+
+    SENSITIVE = "sensitive"
+    NOT_SENSITIVE = "not-sensitive"
+
+
+# --- Resource names (suffixes of "<app>-<environment>") ---
+INCIDENTS_SUFFIX: Final = "-incidents"
+EXPORTS_SUFFIX: Final = "-exports-"
+LIFECYCLE_JOB_ROLE_SUFFIX: Final = "-lifecycle-job"
+
+
+def incident_topic_name(app_name: str, environment: str) -> str:
+    """The SNS topic every alarm and the breach job notify (stacks/audit.py creates it; the service stack
+    names it in the job's policy and PLATFORM_INCIDENT_TOPIC_ARN without a reference to that stack)."""
+    return f"{app_name}-{environment}{INCIDENTS_SUFFIX}"
+
+
+def exports_bucket_name(app_name: str, environment: str, account: str, region: str) -> str:
+    """The portability export bucket (P13): named, so the job's IAM policy names it literally at synth time."""
+    return f"{app_name}-{environment}{EXPORTS_SUFFIX}{account}-{region}"
+
+
+def lifecycle_job_role_name(app_name: str, environment: str) -> str:
+    """The lifecycle job's IAM role: named, so the exports bucket's policy can admit it without depending on
+    the service stack."""
+    return f"{app_name}-{environment}{LIFECYCLE_JOB_ROLE_SUFFIX}"
