@@ -27,6 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from runtime.contract import incident_topic_name
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
@@ -110,7 +111,7 @@ class AuditStack(PlatformStack):
         self.topic = sns.Topic(
             self,
             "IncidentTopic",
-            topic_name=f"{app_name}-{env_config.name}-incidents",
+            topic_name=incident_topic_name(app_name, env_config.name),
             display_name=f"{app_name} {env_config.name} incidents",
             master_key=keys.audit,
             enforce_ssl=True,

@@ -26,6 +26,7 @@ from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
 from runtime import settings
+from runtime.contract import DATABASE_ROLES, incident_topic_name
 from runtime.envelope.keyrings.base import PURPOSE as ENVELOPE_PURPOSE
 from runtime.routes import API_PATH_PATTERNS, READINESS_PATH
 from stacks.config import BearerIdentity, EnvironmentConfig, OidcClient
@@ -41,7 +42,7 @@ from stacks.storage import StorageStack, exports_bucket_name, lifecycle_job_role
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 # Database users, one per role of issue #4's schema; each task connects only as its own.
-DB_USERS = {"data": "platform_app", "support": "platform_support", "job": "platform_jobs"}
+DB_USERS = DATABASE_ROLES
 ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repository>[^:@]+):(?P<tag>[\w.-]+)$")
 RDS_CA_BUNDLE = "/app/certs/rds-global-bundle.pem"  # baked into the image (runtime/Dockerfile)
 BEARER_API_RULE_PRIORITY = 10  # the public listener's rule that forwards API paths without OIDC sign-in
@@ -443,7 +444,7 @@ class ServiceStack(PlatformStack):
     def _incident_topic_arn(self, app_name: str) -> str:
         """Named in stacks/audit.py; built from its name so this stack needs no reference to that one."""
         env = self._env
-        return f"arn:{self.partition}:sns:{env.region}:{env.account}:{app_name}-{env.name}-incidents"
+        return f"arn:{self.partition}:sns:{env.region}:{env.account}:{incident_topic_name(app_name, env.name)}"
 
     def _job_environment(self, app_name: str) -> dict[str, str]:
         env = self._env

@@ -9,6 +9,7 @@ from aws_cdk import Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from runtime import contract
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
@@ -18,13 +19,13 @@ from stacks.policy.rules.p7_confinement import EXPORT_PURPOSE, PURPOSE_TAG
 
 
 def exports_bucket_name(app_name: str, env_config: EnvironmentConfig) -> str:
-    """Named, so the job's IAM policy names the bucket literally (and provably) at synth time."""
-    return f"{app_name}-{env_config.name}-exports-{env_config.account}-{env_config.region}"
+    """runtime.contract.exports_bucket_name of this environment."""
+    return contract.exports_bucket_name(app_name, env_config.name, env_config.account, env_config.region)
 
 
 def lifecycle_job_role_name(app_name: str, env_config: EnvironmentConfig) -> str:
-    """Named, so the bucket policy can name it without depending on the service stack."""
-    return f"{app_name}-{env_config.name}-lifecycle-job"
+    """runtime.contract.lifecycle_job_role_name of this environment."""
+    return contract.lifecycle_job_role_name(app_name, env_config.name)
 
 
 class StorageStack(PlatformStack):

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime.classification import PLATFORM_REGISTRY, DataClass, Registry, Table, not_sensitive, table
+from runtime.contract import APP_ROLE as APP_ROLE
+from runtime.contract import JOBS_ROLE as JOBS_ROLE
+from runtime.contract import OWNER_ROLE as OWNER_ROLE
+from runtime.contract import SUPPORT_ROLE as SUPPORT_ROLE
 
 SCHEMA: Final = "platform"  # the data; only the owner role creates objects in it
 SUPPORT_SCHEMA: Final = "support"  # NOT_SENSITIVE views, the only thing the support role can read (P4)
 ENVELOPE_DOMAIN: Final = "envelope"  # platform.envelope: bytea CHECKed to look like envelope ciphertext
 OWNER_SETTING: Final = "platform.owner_id"  # the transaction-local setting RLS policies read (P3)
 
-# Database roles (names match stacks/service.py DB_USERS, so the IAM rds-db:connect grants line up).
-OWNER_ROLE: Final = "platform_owner"  # owns the schema; used by migrations only
-APP_ROLE: Final = "platform_app"  # the owner API: owner-bound reads and writes, never an owner of tables
-SUPPORT_ROLE: Final = "platform_support"  # SELECT on support.* views only (P4)
-JOBS_ROLE: Final = "platform_jobs"  # lifecycle jobs (export, erasure): owner-bound SELECT and DELETE
+# The database roles are named in runtime/contract.py (the stacks grant rds-db:connect to the same names) and
+# re-exported above; the services' login roles:
 SERVICE_ROLES: Final = (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
 
 _PLATFORM = "bookkeeping of the platform; no user data"

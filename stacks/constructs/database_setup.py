@@ -47,7 +47,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from runtime import settings
-from runtime.db.schema import OWNER_ROLE
+from runtime.contract import OWNER_ROLE
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
