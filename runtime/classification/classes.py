@@ -1,14 +1,11 @@
-"""The two data classes of P2, and the rule for derived data."""
+"""The two data classes of P2 (defined in runtime/contract.py with the tag the stacks put on stores), and the
+rule for derived data."""
 
 from collections.abc import Iterable
-from enum import Enum
 
+from runtime.contract import DataClass
 
-class DataClass(Enum):
-    """Values match the `data-classification` tag the infrastructure puts on stores."""
-
-    SENSITIVE = "sensitive"
-    NOT_SENSITIVE = "not-sensitive"
+__all__ = ["DataClass", "derived_class"]
 
 
 def derived_class(sources: Iterable[DataClass]) -> DataClass:

@@ -1,16 +1,13 @@
-"""P2: every data store carries a `data-classification` tag with one of two values."""
+"""P2: every data store carries a `data-classification` tag with one of two values.
 
-from enum import Enum
+The tag key and the values are the runtime's (runtime/contract.py), re-exported here for the stacks."""
 
 from aws_cdk import Tags
 from constructs import IConstruct
 
-CLASSIFICATION_TAG = "data-classification"
+from runtime.contract import CLASSIFICATION_TAG, DataClass
 
-
-class DataClass(Enum):
-    SENSITIVE = "sensitive"
-    NOT_SENSITIVE = "not-sensitive"
+__all__ = ["CLASSIFICATION_TAG", "DataClass", "classify"]
 
 
 def classify(store: IConstruct, data_class: DataClass) -> None:

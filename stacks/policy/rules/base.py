@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 from stacks.config import EnvironmentConfig, PlatformConfig
 
 ASSEMBLY_PREFIX = "assembly-"
-CLASSIFICATION_TAG = "data-classification"
 
 
 class Status(Enum):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stacks.policy.rules.base import CLASSIFICATION_TAG, AssemblyView, Result, Rule
+from runtime.contract import CLASSIFICATION_TAG, DataClass
+from stacks.policy.rules.base import AssemblyView, Result, Rule
 
-ALLOWED_CLASSES = ("sensitive", "not-sensitive")
+ALLOWED_CLASSES = tuple(data_class.value for data_class in DataClass)
 DATA_STORE_TYPES = (
     "AWS::RDS::DBCluster",
     "AWS::RDS::DBInstance",

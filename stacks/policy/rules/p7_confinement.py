@@ -6,7 +6,8 @@ import json
 import re
 from collections.abc import Iterator
 
-from stacks.policy.rules.base import CLASSIFICATION_TAG, AssemblyView, Result, Rule
+from runtime.contract import CLASSIFICATION_TAG, DataClass
+from stacks.policy.rules.base import AssemblyView, Result, Rule
 from stacks.policy.rules.p2_classification import DATA_STORE_TYPES
 
 # A variable that NAMES a secret (…_SECRET_ID, …_SECRET_ARN) is fine; one that holds it is not.
@@ -58,7 +59,7 @@ class SensitiveStoresConfined(Rule):
     def evaluate(self, view: AssemblyView) -> Iterator[Result]:
         for env in view.environments:
             for store in view.resources(env, *DATA_STORE_TYPES):
-                if store.tags.get(CLASSIFICATION_TAG) != "sensitive":
+                if store.tags.get(CLASSIFICATION_TAG) != DataClass.SENSITIVE.value:
                     continue
                 allowed = store.type in SENSITIVE_STORE_TYPES or (
                     store.type == "AWS::S3::Bucket" and store.tags.get(PURPOSE_TAG) == EXPORT_PURPOSE
