@@ -4,15 +4,11 @@ running `audit verify` from outside the task) reads through an injected client.
 """
 
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 from runtime import settings
 from runtime.audit.chain import MIN_KEY_BYTES, ChainKey
 from runtime.errors import AuditKeyError
-
-
-class SecretsManagerClient(Protocol):
-    def get_secret_value(self, **kwargs: Any) -> Any: ...
+from runtime.wiring.protocols import SecretsManagerClient
 
 
 def _key_from_text(text: str, source: str) -> ChainKey:

@@ -4,11 +4,12 @@ the operators' incident topic (KMS-encrypted, stacks/audit.py). Clients are inje
 Only the provider's error CODE is kept from a failure: SES messages can quote the recipient's address.
 """
 
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from runtime.breach.notifiers import Outgoing
 from runtime.errors import NotificationError, NotifierConfigurationError
 from runtime.telemetry.scrubber import LOG_KINDS, Scrubber
+from runtime.wiring.protocols import SesClient, SnsClient
 
 # Codes after which the same request can succeed later.
 RETRYABLE_CODES: Final = frozenset({
@@ -20,14 +21,6 @@ RETRYABLE_CODES: Final = frozenset({
 # Alerts are built from counts, ids and times; redacting is the backstop should anything else slip in.
 _ALERT_TEXT = Scrubber(LOG_KINDS)
 _SUBJECT_MAX: Final = 100
-
-
-class SesClient(Protocol):
-    def send_email(self, **kwargs: Any) -> Any: ...
-
-
-class SnsClient(Protocol):
-    def publish(self, **kwargs: Any) -> Any: ...
 
 
 def error_code(exc: Exception) -> str:

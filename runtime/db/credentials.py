@@ -5,25 +5,19 @@
   connection gets its own.
 - Secrets Manager: the secret's `password` (JSON, as RDS writes it) or its whole string, read per new
   connection so rotation needs no restart.
-Clients are injected (boto3 in the service, moto in tests); nothing here builds one.
+Clients are injected (runtime.wiring.clients in a task, moto in tests); nothing here builds one. Which source a
+process uses: runtime.wiring.passwords.
 """
 
 import json
 from typing import Any, Protocol
 
 from runtime.errors import ConfigurationError, DatabaseError
+from runtime.wiring.protocols import RdsClient, SecretsManagerClient
 
 
 class PasswordSource(Protocol):
     def password(self) -> str: ...
-
-
-class RdsClient(Protocol):
-    def generate_db_auth_token(self, **kwargs: Any) -> str: ...
-
-
-class SecretsManagerClient(Protocol):
-    def get_secret_value(self, **kwargs: Any) -> Any: ...
 
 
 class IamAuthToken:

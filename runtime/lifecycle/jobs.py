@@ -15,9 +15,10 @@ from runtime.errors import ExportDestinationError
 from runtime.lifecycle.export import ExportResult, write_export
 from runtime.lifecycle.pg_export import PostgresExportSource, owner_snapshot, record_export
 from runtime.lifecycle.requests import ExportRequest, LifecycleRequests, utc_now
-from runtime.lifecycle.s3 import S3Client, S3ExportSink
+from runtime.lifecycle.s3 import S3ExportSink
 from runtime.lifecycle.storage import Destination, DirectorySink, ExportSink, S3Location, export_location
 from runtime.lifecycle.writers import ExportFormat
+from runtime.wiring.protocols import S3Client
 
 
 @dataclass(frozen=True)

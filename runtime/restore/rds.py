@@ -2,29 +2,14 @@
 name the AWS error code (never a credential) and leave the next step to the caller, which knows the state."""
 
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from runtime.errors import RestoreError, RestoreSourceNotFoundError
 from runtime.restore.cluster import ClusterFacts, cluster_facts
 from runtime.restore.plan import InstancePlan, RestorePlan
+from runtime.wiring.protocols import RdsClient
 
 NOT_FOUND: Final = frozenset({"DBClusterNotFoundFault", "DBClusterNotFound"})
-
-
-class RdsClient(Protocol):
-    def describe_db_clusters(self, **kwargs: Any) -> Any: ...
-
-    def describe_db_instances(self, **kwargs: Any) -> Any: ...
-
-    def describe_db_cluster_parameters(self, **kwargs: Any) -> Any: ...
-
-    def restore_db_cluster_to_point_in_time(self, **kwargs: Any) -> Any: ...
-
-    def create_db_instance(self, **kwargs: Any) -> Any: ...
-
-    def delete_db_instance(self, **kwargs: Any) -> Any: ...
-
-    def delete_db_cluster(self, **kwargs: Any) -> Any: ...
 
 
 def error_code(exc: Exception) -> str:

@@ -7,7 +7,7 @@ uses, so this module needs no botocore import.
 """
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.envelope.keyrings.base import Keyring, encryption_context
 from runtime.envelope.keys import KEY_BYTES, KeyMaterial
@@ -18,13 +18,7 @@ from runtime.errors import (
     KmsKeyUnavailableError,
     KmsThrottledError,
 )
-
-
-class KmsClient(Protocol):
-    def generate_data_key(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def decrypt(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
+from runtime.wiring.protocols import KmsClient
 
 _THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "LimitExceededException"}
 _DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}

@@ -1,0 +1,10 @@
+"""How every process reaches AWS and its keys: the service and every job command use these and nothing else.
+
+- `clients`: the one AWS client factory (adaptive retries, timeouts, AWS_ENDPOINT_URL), built on first use;
+- `protocols`: the AWS client Protocols the adapters take (KMS, RDS, Secrets Manager, S3, SES, SNS);
+- `passwords`: where a database connection's password comes from (IAM token, Secrets Manager, libpq's own);
+- `keyring`: which keyring a process uses (KMS, or the local one for local runs and tests), with its guards.
+
+Import the submodules by name (`from runtime.wiring.clients import aws_client`). This file imports none of them,
+so a pure package (runtime.envelope) can take `protocols` without loading boto3, psycopg or the rest.
+"""
