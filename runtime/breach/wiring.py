@@ -1,5 +1,7 @@
 """Adapters for the breach commands, from the container environment (runtime/settings.py names). AWS clients
-come from `clients(service)`, called only when a command needs one; nothing is built at import time.
+come from `clients(service)` (runtime.wiring.clients), called only when a command needs one; nothing is built at
+import time. The keyring is chosen, with every entry point's guards (runtime.wiring.keyring), before any
+connection is opened.
 
 The job runs as the jobs role (PLATFORM_DATABASE_USER=platform_jobs): it reads the ledger through support.*,
 the users' ids and addresses owner-bound (audited), and writes the incident tables.
@@ -7,7 +9,7 @@ the users' ids and addresses owner-bound (audited), and writes the incident tabl
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,39 +29,15 @@ from runtime.breach.store import PostgresIncidentStore
 from runtime.breach.trail import Connection, PostgresTrail
 from runtime.db.config import DatabaseSettings
 from runtime.db.connect import connect, open_pool
-from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerPassword, StaticPassword
+from runtime.db.credentials import PasswordSource, StaticPassword
 from runtime.db.key_store import PostgresWrappedKeyStore
 from runtime.db.records import Records
 from runtime.db.session import Database
-from runtime.envelope import AwsKmsKeyring, EnvelopeCipher, Keyring, LocalKeyring
+from runtime.envelope import EnvelopeCipher
 from runtime.errors import ConfigurationError, NotifierConfigurationError
-
-ClientFactory = Callable[[str], Any]
-
-
-def boto3_clients(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]  # built when a command runs, never at import
-
-    return boto3.client(service)
-
-
-def password_source(db: DatabaseSettings, clients: ClientFactory) -> PasswordSource | None:
-    """IAM token per connection, else the Secrets Manager secret, else libpq's own (PGPASSFILE)."""
-    if db.iam_auth:
-        return IamAuthToken(client=clients("rds"), host=db.host, port=db.port, user=db.user)
-    if db.password_secret_id:
-        return SecretsManagerPassword(client=clients("secretsmanager"), secret_id=db.password_secret_id)
-    return None
-
-
-def keyring_from_environment(environ: Mapping[str, str], clients: ClientFactory) -> Keyring:
-    environment = environ.get(settings.ENVIRONMENT, "").strip()
-    if not environment:
-        raise ConfigurationError(f"{settings.ENVIRONMENT} is not set; the service stack sets it on every task")
-    key_id = environ.get(settings.KMS_APPLICATION_KEY_ID, "").strip()
-    if key_id:
-        return AwsKmsKeyring(client=clients("kms"), key_id=key_id, environment=environment)
-    return LocalKeyring.from_environment(environ, environment=environment)
+from runtime.wiring.clients import ClientFactory, aws_client
+from runtime.wiring.keyring import KeyringChoice, choose_keyring
+from runtime.wiring.passwords import password_source
 
 
 def notifier_from_environment(environ: Mapping[str, str], clients: ClientFactory) -> Notifier:
@@ -96,20 +74,22 @@ class BreachWiring:
     database: DatabaseSettings
     passwords: PasswordSource | None = field(repr=False)
     key: ChainKey = field(repr=False)
+    keyring: KeyringChoice
     pool: ConnectionPool = field(repr=False)
     key_pool: ConnectionPool = field(repr=False)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], clients: ClientFactory = boto3_clients) -> "BreachWiring":
+    def from_environment(cls, environ: Mapping[str, str], clients: ClientFactory = aws_client) -> "BreachWiring":
         db = DatabaseSettings.from_environment(environ)
         passwords = password_source(db, clients)
         key = chain_key_from_environment(environ)
+        keyring = choose_keyring(environ)
         pool = open_pool(replace(db, pool_min_size=1, pool_max_size=4), passwords, name="breach")
         key_pool = open_pool(replace(db, pool_min_size=1, pool_max_size=2), passwords, name="breach-keys")
-        return cls(environ, clients, db, passwords, key, pool, key_pool)
+        return cls(environ, clients, db, passwords, key, keyring, pool, key_pool)
 
     def response(self, trail_connection: Connection, *, notify: bool = True) -> BreachResponse:
-        records = Records(EnvelopeCipher(keyring=keyring_from_environment(self.environ, self.clients),
+        records = Records(EnvelopeCipher(keyring=self.keyring.keyring(self.clients),
                                          store=PostgresWrappedKeyStore(self.key_pool)))
         notifier: Notifier = notifier_from_environment(self.environ, self.clients) if notify else _NoNotifier()
         return BreachResponse(

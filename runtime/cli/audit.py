@@ -17,7 +17,8 @@ from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment, chain_key_from_secrets_manager
 from runtime.audit.ledger import AuditLedger, verify_ledger
 from runtime.cli.arguments import trusted_checkpoint
-from runtime.cli.wiring import aws_client, connect_from_environment
+from runtime.cli.wiring import connect_from_environment
+from runtime.wiring.clients import aws_client
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:

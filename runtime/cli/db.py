@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runtime import settings
-from runtime.cli.wiring import aws_client, connect_from_environment, password_source
+from runtime.cli.wiring import connect_from_environment
 from runtime.db.config import DatabaseSettings
 from runtime.db.connect import connect
 from runtime.db.credentials import PasswordSource, StaticPassword
@@ -31,6 +31,8 @@ from runtime.db.self_check import ServiceMode, inspect
 from runtime.db.setup import DEFAULT_LOCK_TIMEOUT_SECONDS, SetupResult, run_setup
 from runtime.environment import integer, required, text
 from runtime.errors import ConfigurationError, DatabaseError, PlatformError
+from runtime.wiring.clients import aws_client
+from runtime.wiring.passwords import password_source
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:

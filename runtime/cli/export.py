@@ -28,11 +28,12 @@ from runtime.errors import ExportDestinationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests, verify_export
 from runtime.lifecycle.jobs import run_export
 from runtime.lifecycle.storage import DirectoryFiles, ExportFiles, S3Location, parse_destination
-from runtime.lifecycle.wiring import LifecycleWiring, boto3_clients, principal
+from runtime.lifecycle.wiring import LifecycleWiring, principal
+from runtime.wiring.clients import aws_client
 
 # Replaced in tests: builds the adapters from the environment.
 make_wiring: Callable[[Mapping[str, str]], LifecycleWiring] = LifecycleWiring.from_environment
-make_s3_client: Callable[[], Any] = partial(boto3_clients, "s3")
+make_s3_client: Callable[[], Any] = partial(aws_client, "s3")
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:

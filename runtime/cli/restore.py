@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from runtime import bounds, settings
-from runtime.breach.wiring import boto3_clients, password_source
 from runtime.cli.arguments import number_help, time_help, utc_time, whole_number
 from runtime.db.config import DatabaseSettings
 from runtime.drill import FileDrillLog
@@ -36,11 +35,11 @@ from runtime.restore.plan import RestorePlan, make_plan
 from runtime.restore.procedure import Restorer, RowCounter, cut_over_steps
 from runtime.restore.rds import RdsClusters
 from runtime.restore.rows import PostgresRowCounter
-
-ClientFactory = Callable[[str], Any]
+from runtime.wiring.clients import ClientFactory, aws_client
+from runtime.wiring.passwords import password_source
 
 # Replaced in tests.
-make_clients: ClientFactory = boto3_clients
+make_clients: ClientFactory = aws_client
 make_restorer: Callable[[RdsClusters], Restorer] = lambda clusters: Restorer(clusters, progress=print)  # noqa: E731
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 

@@ -1,58 +1,35 @@
 """The lifecycle job's adapters, built from the container environment when a command runs (never at import).
 
 Database: the jobs role (platform_jobs) through verified TLS, one pool for owner transactions, one for the
-export snapshot, one for the key store. Keys: the environment's KMS application key (or the local keyring
-in development). S3: a SigV4 client (SSE-KMS objects need it), built only when an export goes to S3.
+export snapshot, one for the key store. Keys: the environment's KMS application key (or the local keyring in
+local runs and tests), chosen with every entry point's guards (runtime.wiring.keyring). AWS clients:
+runtime.wiring.clients (S3 signs with SigV4, which SSE-KMS objects need), S3's built only when an export goes to S3.
 """
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from psycopg_pool import ConnectionPool
 
-from runtime import settings
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment
 from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, DatabaseSettings, PostgresWrappedKeyStore, Principal, open_pool
-from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerPassword
-from runtime.envelope import AwsKmsKeyring, CacheLimits, DataKeyCache, EnvelopeCipher, Keyring, LocalKeyring
+from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring
 from runtime.lifecycle.config import LifecycleSettings
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
 from runtime.lifecycle.jobs import ExportJob
 from runtime.lifecycle.receipt import ReceiptKey
 from runtime.lifecycle.s3 import S3ExportObjects
 from runtime.lifecycle.storage import S3Location
+from runtime.wiring.clients import ClientFactory, aws_client
+from runtime.wiring.keyring import choose_keyring
+from runtime.wiring.passwords import password_source
 
-ClientFactory = Callable[[str], Any]
 # The actor the audit trail names when an operator runs a job by hand without --actor (a fixed, documented id).
 JOB_ACTOR: Final = uuid.UUID("00000000-0000-4000-8000-00000000a1fe")
-
-
-def boto3_clients(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]  # built when a command runs, never at import
-    from botocore.config import Config  # type: ignore[import-untyped]
-
-    if service == "s3":
-        return boto3.client("s3", config=Config(signature_version="s3v4"))
-    return boto3.client(service)
-
-
-def password_source(db: DatabaseSettings, clients: ClientFactory) -> PasswordSource | None:
-    if db.iam_auth:
-        return IamAuthToken(client=clients("rds"), host=db.host, port=db.port, user=db.user)
-    if db.password_secret_id:
-        return SecretsManagerPassword(client=clients("secretsmanager"), secret_id=db.password_secret_id)
-    return None  # libpq's own (PGPASSWORD, PGPASSFILE): development and tests
-
-
-def keyring_from_environment(environ: Mapping[str, str], clients: ClientFactory, environment: str) -> Keyring:
-    key_id = environ.get(settings.KMS_APPLICATION_KEY_ID, "").strip()
-    if key_id:
-        return AwsKmsKeyring(client=clients("kms"), key_id=key_id, environment=environment)
-    return LocalKeyring.from_environment(environ, environment=environment)
 
 
 def principal(owner: uuid.UUID, actor: uuid.UUID | None, what: str) -> Principal:
@@ -73,12 +50,12 @@ class LifecycleWiring:
     _s3: Any = field(default=None, repr=False)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], clients: ClientFactory = boto3_clients) -> "LifecycleWiring":
+    def from_environment(cls, environ: Mapping[str, str], clients: ClientFactory = aws_client) -> "LifecycleWiring":
         config = LifecycleSettings.from_environment(environ)
         db = DatabaseSettings.from_environment(environ)
         passwords = password_source(db, clients)
         chain_key = chain_key_from_environment(environ)
-        keyring = keyring_from_environment(environ, clients, config.environment)
+        keyring = choose_keyring(environ, config.environment).keyring(clients)
         pool = open_pool(replace(db, pool_min_size=1, pool_max_size=3), passwords, name="lifecycle")
         snapshot = open_pool(replace(db, pool_min_size=1, pool_max_size=1), passwords, name="lifecycle-snapshot")
         keys = open_pool(replace(db, pool_min_size=1, pool_max_size=2), passwords, name="lifecycle-keys")

@@ -1,5 +1,6 @@
 """Adapters wired into the service: pools, keyring, cipher, ledger, authenticator. The only place the
-service builds clients and opens connections, and only when `build_context` is called.
+service opens connections, and only when `build_context` is called; AWS clients, the password source and
+the keyring come from runtime.wiring, as in every job command.
 
 Start-up refuses to serve (raises) when the database cannot be reached over verified TLS, or when the
 self-check finds the role could read past row-level security (P3) or, in support mode, holds any
@@ -12,17 +13,15 @@ credentials never open a support route (P4).
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
 from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, require_safe
-from runtime.db.config import DatabaseSettings
-from runtime.db.credentials import IamAuthToken, PasswordSource, SecretsManagerPassword
+from runtime.db.credentials import PasswordSource
 from runtime.db.self_check import ServiceMode
-from runtime.envelope import AwsKmsKeyring, DataKeyCache, EnvelopeCipher, Keyring
+from runtime.envelope import DataKeyCache, EnvelopeCipher
 from runtime.errors import ConfigurationError
 from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
 from runtime.service.auth import (
@@ -43,24 +42,11 @@ from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router
 from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE
+from runtime.wiring.clients import ClientFactory, aws_client
+from runtime.wiring.keyring import KeyringChoice
+from runtime.wiring.passwords import password_source
 
 KEY_POOL_MAX = 3  # the key store's own pool: a cache miss never waits for the connection its request holds
-ClientFactory = Callable[[str], Any]  # AWS service name -> client
-
-
-def aws_client(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]  # built when the service starts, never at import
-
-    return boto3.client(service)
-
-
-def password_source(db: DatabaseSettings, clients: ClientFactory = aws_client) -> PasswordSource | None:
-    """IAM token per connection (deployed), else the Secrets Manager secret, else libpq's own (PGPASSFILE)."""
-    if db.iam_auth:
-        return IamAuthToken(client=clients("rds"), host=db.host, port=db.port, user=db.user)
-    if db.password_secret_id:
-        return SecretsManagerPassword(client=clients("secretsmanager"), secret_id=db.password_secret_id)
-    return None
 
 
 def authenticator(auth: AuthSettings, mode: ServiceMode, *, fetch: Fetch = https_get) -> Authenticator:
@@ -173,12 +159,7 @@ def _owner_data(
     key_settings = dataclasses.replace(config.database, pool_min_size=1, pool_max_size=KEY_POOL_MAX)
     key_pool = open_pool(key_settings, source, name="data-keys")
     closers.append(key_pool.close)
-    keyring: Keyring
-    if config.kms_key_id:
-        keyring = AwsKmsKeyring(client=clients("kms"), key_id=config.kms_key_id, environment=config.environment)
-    else:
-        assert config.local_keyring is not None
-        keyring = config.local_keyring
+    keyring = KeyringChoice(config.environment, config.kms_key_id, config.local_keyring).keyring(clients)
     cipher = EnvelopeCipher(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
     )
