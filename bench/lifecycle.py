@@ -12,9 +12,9 @@
 Rows are prompts of a 32-byte name and a 256-byte body, envelope-encrypted with the runtime's cipher and
 loaded with binary COPY (the loading is not timed). Baseline line: `export_rss_baseline_mb`, the peak RSS of
 the same command exporting an organisation of 1 row (interpreter, imports, pools). Check lines, measured
-after the loads (when this process is largest): `export_rss_bare_child_mb`, a bare `python -c pass` through
-the same launcher (about 10: the figures are the child's own), and `export_rss_bare_child_mb_naive`, the
-same child read the old way (about this process's RSS).
+after the loads: `bare_child_rss_mb`, a bare `python -c pass` through the same launcher (about 10: the
+figures are the child's own), and `bare_child_rss_mb_naive`, the same child read the old way (about this
+process's RSS at that moment).
 
     python -m bench.lifecycle [ROWS ...]        (default 1000000 3000000)
 """
@@ -130,7 +130,7 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
                 figures[f"export_peak_rss_mb_csv_{label}"] = f"{rss_csv:.0f}"
                 biggest = principal
         assert biggest is not None
-        figures.update({f"export_rss_{name}": value for name, value in peak_rss.self_check().items()})
+        figures.update(peak_rss.self_check())  # bare_child_rss_mb, bare_child_rss_mb_naive
         jobs = db.connect(JOBS_ROLE, autocommit=True)
         jobs_keys = db.connect(JOBS_ROLE, autocommit=True)
         store = PostgresWrappedKeyStore(_One(jobs_keys))
