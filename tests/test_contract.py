@@ -8,6 +8,8 @@ the check is that every role they grant to is a contract role.
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,13 @@ def test_migrations_grant_to_contract_roles_only() -> None:
     assert granted, "no GRANT ... TO found in the migrations: the pattern no longer matches them"
     assert granted <= service_roles | {"public"}, f"migrations grant to roles the contract lacks: {granted}"
     assert service_roles <= granted, f"a service role gets no grant in the migrations: {service_roles - granted}"
+
+
+def test_contract_import_loads_no_cdk_boto3_or_psycopg() -> None:
+    code = "import sys, runtime.contract; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    loaded = {name.split(".")[0] for name in out.split()}
+    assert not loaded & {"aws_cdk", "constructs", "boto3", "botocore", "psycopg"}
 
 
 def test_database_roles_every_service_connects_as_its_own_role() -> None:
