@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from stacks.config import ConfigError, load_config
+from stacks.config import ConfigError, EnvironmentConfig, load_config, spec_of
 from tests.stacks.conftest import OPERATOR_CONFIG, ROOT, SELFHOSTED_CONFIG
 
 VALID = """
@@ -349,3 +350,30 @@ def test_app_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Valid environments: dev, qa, prod" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        (f.name, bound)
+        for f in fields(EnvironmentConfig)
+        for bound in (
+            (spec_of(f).low - 1 if spec_of(f).low is not None else None),
+            (spec_of(f).high + 1 if spec_of(f).high is not None else None),
+        )
+        if bound is not None
+    ],
+)
+def test_config_value_outside_a_fields_declared_range_is_refused(tmp_path: Path, field_name: str, value: int) -> None:
+    path = _write(tmp_path, VALID.replace('kind = "dev"', f'kind = "dev"\n{field_name} = {value}', 1))
+    with pytest.raises(ConfigError, match=rf"environments\.dev\.{field_name}: is {value};"):
+        load_config(path)
+
+
+def test_config_unset_fields_take_the_dataclass_defaults(tmp_path: Path) -> None:
+    dev = load_config(_write(tmp_path, VALID)).environment("dev")
+    set_in_valid = {"name", "kind", "account", "region", "vpc_cidr", "availability_zones", "jwt_jwks"}
+    set_in_valid |= {line.split(" = ")[0] for line in VALID.splitlines() if " = " in line}
+    for f in fields(EnvironmentConfig):
+        if f.name not in set_in_valid:
+            assert getattr(dev, f.name) == f.default, f.name
