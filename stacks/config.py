@@ -676,10 +676,16 @@ def _check_keys(source: str, where: str, table: Any) -> None:
 
 
 def _apply_overrides(source: str, merged: dict[str, dict[str, Any]], overrides: Mapping[str, Any]) -> None:
-    """`-c <env>.<field>=value`."""
+    """`-c <env>.<field>=value`. A key naming a field of an environment that is not in the file is refused
+    (a typo would otherwise deploy without the override); keys that name no field are other tools' context."""
     for key, value in overrides.items():
-        env_name, _, field_name = key.partition(".")
+        env_name, dot, field_name = key.partition(".")
         if env_name not in merged:
+            if dot and _NAME.fullmatch(env_name) and field_name in SETTABLE:
+                raise ConfigError(
+                    f"context override {key!r}: {source} has no environment {env_name!r}. "
+                    f"Valid environments: {', '.join(merged)}. Use -c <environment>.{field_name}=VALUE."
+                )
             continue  # not ours: a CDK feature flag or another tool's context key
         if field_name not in SETTABLE:
             raise ConfigError(

@@ -352,6 +352,20 @@ def test_app_unknown_environment_lists_valid_ones(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_config_override_for_unknown_environment_is_refused_with_valid_names(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {"production.db_reader_count": "3"})
+    message = str(raised.value)
+    assert "'production.db_reader_count'" in message and "no environment 'production'" in message
+    assert "Valid environments: dev, prod" in message and str(path) in message
+
+
+def test_config_context_keys_of_other_tools_are_ignored(tmp_path: Path) -> None:
+    context = {"@aws-cdk/core:newStyleStackSynthesis": True, "config": "x.toml", "acme.vendor": "y"}
+    assert load_config(_write(tmp_path, VALID), context).names == ("dev", "prod")
+
+
 @pytest.mark.parametrize(
     ("field_name", "value"),
     [
