@@ -1,0 +1,29 @@
+"""The runtime image: the Dockerfile (built by `cdk deploy`, not at synth), or the customer's own image: from ECR
+by tag or by digest (the execution role gets pull rights), or from any registry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk.aws_ecr_assets import Platform
+from constructs import Construct
+
+RUNTIME_DIR: Final = Path(__file__).resolve().parent.parent.parent / "runtime"
+ECR_IMAGE: Final = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repository>[^:@]+):(?P<tag>[\w.-]+)$")
+
+
+def runtime_image(scope: Construct, image_uri: str | None) -> ecs.ContainerImage:
+    if not image_uri:
+        # Built for the tasks' X86_64 platform whatever the builder's architecture (an arm64 laptop).
+        return ecs.ContainerImage.from_asset(
+            str(RUNTIME_DIR), exclude=["**/__pycache__", "**/*.pyc"], platform=Platform.LINUX_AMD64
+        )
+    ecr_image = ECR_IMAGE.match(image_uri)
+    if ecr_image:
+        repository = ecr.Repository.from_repository_name(scope, "ImageRepository", ecr_image["repository"])
+        return ecs.ContainerImage.from_ecr_repository(repository, tag=ecr_image["tag"])
+    return ecs.ContainerImage.from_registry(image_uri)
