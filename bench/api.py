@@ -196,7 +196,7 @@ def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes
                    seconds: float) -> float:
     from runtime.audit.chain import ChainKey
     from runtime.audit.ledger import AuditLedger
-    from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+    from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
     from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 
     pool = open_pool(db.settings(APP_ROLE, pool_min_size=POOL_CONNECTIONS, pool_max_size=POOL_CONNECTIONS),
@@ -207,7 +207,7 @@ def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes
                                 store=PostgresWrappedKeyStore(key_pool))
         database, records = Database(pool, AuditLedger(ChainKey(os.urandom(32)))), Records(cipher)
         for owner in owners:  # organisations of its own: their data keys are this keyring's
-            with database.owner_transaction(Principal(owner, uuid.uuid4(), "bench-direct-setup")) as tx:
+            with database.owner_transaction(OwnerScope(owner, uuid.uuid4(), "bench-direct-setup")) as tx:
                 records.insert(tx, "organisations", [{"name": b"bench"}])
         row = {"model": b"bench-1", "input": payload}
 
@@ -217,7 +217,7 @@ def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes
             deadline = time.perf_counter() + seconds
 
             def worker(index: int) -> None:
-                principal = Principal(owners[index % len(owners)], uuid.uuid4(), f"bench-direct-{index}")
+                principal = OwnerScope(owners[index % len(owners)], uuid.uuid4(), f"bench-direct-{index}")
                 while time.perf_counter() < deadline:
                     with lock:
                         if remaining[0] == 0:

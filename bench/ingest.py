@@ -28,7 +28,7 @@ import psycopg
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, bulk
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, bulk
 from runtime.db.bulk import Batch
 from runtime.db.schema import APP_ROLE, OWNER_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
@@ -85,14 +85,14 @@ def measure(db: PlatformDatabase) -> dict[str, float]:
     records = Records(cipher)
     actor = uuid.uuid4()
     rows = [{"body": p} for p in payloads]
-    with database.owner_transaction(Principal(owners[0], actor, "bench")) as tx:
+    with database.owner_transaction(OwnerScope(owners[0], actor, "bench")) as tx:
         pass
     for owner in owners:  # organisations (the foreign key's target) and the owners' data keys
-        with database.owner_transaction(Principal(owner, actor, "bench-setup")) as tx:
+        with database.owner_transaction(OwnerScope(owner, actor, "bench-setup")) as tx:
             records.insert(tx, "organisations", [{"name": b"bench organisation"}])
 
     def ingest() -> None:
-        batches = (Batch(Principal(owners[i % OWNERS], actor, "bench"), "prompts", rows) for i in range(BATCHES))
+        batches = (Batch(OwnerScope(owners[i % OWNERS], actor, "bench"), "prompts", rows) for i in range(BATCHES))
         assert len(bulk.ingest(database, records, batches)) == BATCH * BATCHES
 
     copier = db.connect(OWNER_ROLE)

@@ -35,7 +35,7 @@ from bench.postgres import bench_database
 from runtime import settings
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
@@ -56,8 +56,8 @@ class _One:
         return nullcontext(self._conn)
 
 
-def _load(db: PlatformDatabase, cipher: EnvelopeCipher, chain_key: ChainKey, rows: int) -> Principal:
-    principal = Principal(uuid.uuid4(), uuid.uuid4(), "bench-load")
+def _load(db: PlatformDatabase, cipher: EnvelopeCipher, chain_key: ChainKey, rows: int) -> OwnerScope:
+    principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), "bench-load")
     app = db.connect(APP_ROLE, autocommit=True)
     with Database(_One(app), AuditLedger(chain_key)).owner_transaction(principal) as tx:
         Records(cipher).insert(tx, "organisations", [{"name": b"bench organisation"}])
@@ -115,7 +115,7 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
         }
         tiny = _load(db, cipher, chain_key, 1)
         figures["export_rss_baseline_mb"] = f"{_export(db, env, tiny.owner_id, 'jsonl')[1]:.0f}"
-        biggest: Principal | None = None
+        biggest: OwnerScope | None = None
         for rows in sizes:
             started = time.perf_counter()
             principal = _load(db, cipher, chain_key, rows)
@@ -140,7 +140,7 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
             settings=ErasureSettings(ENVIRONMENT, 35, 300.0),
         )
         started = time.perf_counter()
-        receipt = eraser.erase(Principal(biggest.owner_id, uuid.uuid4(), "bench-erase"))
+        receipt = eraser.erase(OwnerScope(biggest.owner_id, uuid.uuid4(), "bench-erase"))
         seconds = time.perf_counter() - started
         figures["erase_rows_per_s"] = f"{int(json.loads(json.dumps(receipt))['rows_total']) / seconds:.0f}"
         for conn in (jobs, jobs_keys, key_conn):

@@ -34,7 +34,7 @@ import psycopg
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, Principal
+from runtime.db import Database, OwnerScope
 from runtime.db.schema import APP_ROLE, OWNER_ROLE
 from tests.support.platform_db import PlatformDatabase
 
@@ -91,7 +91,7 @@ def measure(db: PlatformDatabase, owners: list[uuid.UUID]) -> dict[str, float]:
     clock = time.perf_counter
 
     def rls(owner: uuid.UUID) -> float:
-        with database.owner_transaction(Principal(owner, actor, "bench")) as tx:
+        with database.owner_transaction(OwnerScope(owner, actor, "bench")) as tx:
             started = clock()
             rows = tx.connection.execute(_QUERY_RLS).fetchall()
             took = clock() - started

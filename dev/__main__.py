@@ -100,7 +100,7 @@ def print_token(user: str, ttl: int, *, support: bool = False) -> int:
 def run(port: int, support_port: int) -> int:
     # Imported here so that `python -m dev token` stays quick.
     from runtime import settings
-    from runtime.db import Principal
+    from runtime.db import OwnerScope
     from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
     from runtime.errors import PlatformError
     from runtime.service import server
@@ -166,7 +166,7 @@ def run(port: int, support_port: int) -> int:
                 organisations = {user: str(uuid.uuid4()) for user in USERS}
                 assert context.owner is not None
                 for user, organisation in organisations.items():  # registered as PUT /v1/organisation would
-                    principal = Principal(uuid.UUID(organisation), uuid.uuid4(), f"dev-setup-{user}")
+                    principal = OwnerScope(uuid.UUID(organisation), uuid.uuid4(), f"dev-setup-{user}")
                     with context.owner.database.owner_transaction(principal) as tx:
                         context.owner.records.insert(tx, "organisations",
                                                      [{"name": f"{user}'s organisation".encode()}])

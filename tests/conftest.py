@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
 from runtime.db.schema import APP_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase, copy_of, migrated_database
@@ -96,11 +96,11 @@ def records(db_cipher: EnvelopeCipher) -> Records:
 
 
 @pytest.fixture
-def make_owner(database: Database, records: Records) -> Callable[[], Principal]:
+def make_owner(database: Database, records: Records) -> Callable[[], OwnerScope]:
     """A new organisation (owner) with its row stored; returns a principal acting for it."""
 
-    def make() -> Principal:
-        principal = Principal(uuid.uuid4(), uuid.uuid4(), f"req-{uuid.uuid4().hex[:8]}")
+    def make() -> OwnerScope:
+        principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), f"req-{uuid.uuid4().hex[:8]}")
         with database.owner_transaction(principal) as tx:
             records.insert(tx, "organisations", [{"name": b"Example Org"}])
         return principal

@@ -17,7 +17,7 @@ from runtime.classification import Sensitive
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.records import Records
-from runtime.db.session import Database, Principal, bind_owner
+from runtime.db.session import Database, OwnerScope, bind_owner
 
 Connection = psycopg.Connection[Any]
 # The breach job's pseudonymous actor id, as it appears in the audit ledger.
@@ -55,7 +55,7 @@ class PostgresUserDirectory:
 
     def addresses(self, incident_id: uuid.UUID, owner_id: uuid.UUID,
                   user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Sensitive[str]]:
-        principal = Principal(owner_id, BREACH_ACTOR, request_id(incident_id))
+        principal = OwnerScope(owner_id, BREACH_ACTOR, request_id(incident_id))
         with self._database.owner_transaction(principal) as tx:
             rows = self._records.get(tx, USERS_TABLE, list(user_ids))
         out: dict[uuid.UUID, Sensitive[str]] = {}

@@ -20,7 +20,7 @@ from runtime.audit.ledger import AuditLedger
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.records import Records
-from runtime.db.session import Database, Principal
+from runtime.db.session import Database, OwnerScope
 
 Connection = psycopg.Connection[Any]
 DRILL_DOMAIN: Final = "drill.invalid"
@@ -42,7 +42,7 @@ def seed_organisations(database: Database, records: Records, *, count: int, user
     made: list[SyntheticOrganisation] = []
     for n in range(count):
         owner = uuid.uuid4()
-        with database.owner_transaction(Principal(owner, SEED_ACTOR, f"drill-seed-{tag}-{n}")) as tx:
+        with database.owner_transaction(OwnerScope(owner, SEED_ACTOR, f"drill-seed-{tag}-{n}")) as tx:
             records.insert(tx, "organisations", [{"name": f"Drill organisation {n}".encode()}])
             emails = [f"user{n}.{i}@{tag}.{DRILL_DOMAIN}" for i in range(users_per_organisation)]
             users = records.insert(tx, "users", [{"email": e.encode(), "display_name": b"Drill user"}

@@ -13,7 +13,7 @@ from runtime.db.migrate import migrate, schema_problems
 from runtime.db.records import FieldCipher, Record, Records
 from runtime.db.roles import bootstrap_roles
 from runtime.db.self_check import SelfCheckReport, ServiceMode, inspect, require_safe
-from runtime.db.session import Database, OwnerTransaction, Principal, bind_owner
+from runtime.db.session import Database, OwnerScope, OwnerTransaction, bind_owner
 
 __all__ = [
     "ConnectionSource",
@@ -21,10 +21,10 @@ __all__ = [
     "DatabaseSettings",
     "FieldCipher",
     "IamAuthToken",
+    "OwnerScope",
     "OwnerTransaction",
     "PasswordSource",
     "PostgresWrappedKeyStore",
-    "Principal",
     "Record",
     "Records",
     "SecretsManagerPassword",

@@ -14,12 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from runtime.db.records import Records, SealedRows
-from runtime.db.session import Database, Principal
+from runtime.db.session import Database, OwnerScope
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    principal: Principal
+    principal: OwnerScope
     table: str
     rows: Sequence[Mapping[str, object]]
 

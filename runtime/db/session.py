@@ -47,7 +47,7 @@ def parse_id(value: object, what: str) -> uuid.UUID:
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
+class OwnerScope:
     """Who acts (pseudonymous actor id), for which owner, under which request."""
 
     owner_id: uuid.UUID
@@ -60,7 +60,7 @@ class Principal:
         check_request_id(self.request_id)  # fail before a connection is taken, not at the audit append
 
     @classmethod
-    def parse(cls, *, owner_id: object, actor_id: object, request_id: str) -> "Principal":
+    def parse(cls, *, owner_id: object, actor_id: object, request_id: str) -> "OwnerScope":
         return cls(parse_id(owner_id, "owner_id"), parse_id(actor_id, "actor_id"), request_id)
 
 
@@ -73,7 +73,7 @@ class AuditSink(Protocol):
 class OwnerTransaction:
     """An open transaction bound to one owner. Repositories use `connection` and `record` every access."""
 
-    def __init__(self, conn: Connection, principal: Principal) -> None:
+    def __init__(self, conn: Connection, principal: OwnerScope) -> None:
         self._conn = conn
         self.principal = principal
         self.owner_key = str(principal.owner_id)  # the owner as the envelope's associated data names it
@@ -109,9 +109,9 @@ class Database:
         self.ledger = ledger
 
     @contextmanager
-    def owner_transaction(self, principal: Principal) -> Iterator[OwnerTransaction]:
-        if not isinstance(principal, Principal):
-            raise InvalidOwnerError("owner_transaction needs a Principal")
+    def owner_transaction(self, principal: OwnerScope) -> Iterator[OwnerTransaction]:
+        if not isinstance(principal, OwnerScope):
+            raise InvalidOwnerError("owner_transaction needs an OwnerScope")
         with self._connections.connection() as conn:
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 # Joining someone else's open transaction would mix owners and audit trails: refuse.

@@ -33,7 +33,7 @@ from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.records import FieldCipher
 from runtime.db.schema import RECORD_TABLES, SCHEMA, RecordTable
-from runtime.db.session import Database, OwnerTransaction, Principal
+from runtime.db.session import Database, OwnerScope, OwnerTransaction
 from runtime.envelope import WrappedKeyStore
 from runtime.errors import LifecycleError, ReceiptError, UnknownOrganisationError
 from runtime.lifecycle.plan import ErasureState, deletion_order
@@ -138,7 +138,7 @@ class Eraser:
         self._tables = tables
         self._on_step = on_step  # called after each committed step (progress; tests inject crashes here)
 
-    def erase(self, principal: Principal) -> dict[str, Any]:
+    def erase(self, principal: OwnerScope) -> dict[str, Any]:
         """Erase the principal's organisation; return the signed receipt (the same one on every re-run)."""
         row = self._start(principal)
         if row["state"] == ErasureState.COMPLETE.value:
@@ -162,7 +162,7 @@ class Eraser:
         self._on_step("finished")
         return receipt
 
-    def _start(self, principal: Principal) -> dict[str, Any]:
+    def _start(self, principal: OwnerScope) -> dict[str, Any]:
         owner_id = principal.owner_id
         # The canary is made before the lock (it needs the key store's own connection), only while a key exists.
         canary = canary_ciphertext(self._cipher, owner_id) if self._keys.current(str(owner_id)) else None
@@ -199,7 +199,7 @@ class Eraser:
         self._on_step("started")
         return started
 
-    def _finish(self, principal: Principal, order: Sequence[str]) -> dict[str, Any]:
+    def _finish(self, principal: OwnerScope, order: Sequence[str]) -> dict[str, Any]:
         owner_id = principal.owner_id
         with translated(), self._database.owner_transaction(principal) as tx:
             conn = tx.connection
@@ -277,7 +277,7 @@ def verify_erasure(
     key_store: WrappedKeyStore,
     fresh_cipher: Callable[[], FieldCipher],
     receipt_key: ReceiptKey,
-    principal: Principal,
+    principal: OwnerScope,
     receipt: object | None = None,
     exports: ExportObjects | None = None,
     tables: Mapping[str, RecordTable] = RECORD_TABLES,

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from runtime.db.connect import ConnectionSource
 from runtime.db.records import FieldCipher
-from runtime.db.session import Database, Principal
+from runtime.db.session import Database, OwnerScope
 from runtime.errors import ExportDestinationError
 from runtime.lifecycle.export import ExportResult, write_export
 from runtime.lifecycle.pg_export import PostgresExportSource, owner_snapshot, record_export
@@ -49,7 +49,7 @@ def _sink(job: ExportJob, where: Destination) -> ExportSink:
 
 def run_export(
     job: ExportJob,
-    principal: Principal,
+    principal: OwnerScope,
     fmt: ExportFormat,
     destination: Destination,
     *,

@@ -24,7 +24,7 @@ from runtime.db.connect import Connection, ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.records import FieldCipher
 from runtime.db.schema import SCHEMA
-from runtime.db.session import Database, Principal, bind_owner
+from runtime.db.session import Database, OwnerScope, bind_owner
 from runtime.errors import ErasureInProgressError, UnknownOrganisationError
 from runtime.lifecycle.layout import ColumnKind, TableLayout, export_layouts
 from runtime.lifecycle.requests import erasure_row, organisation_exists
@@ -107,7 +107,7 @@ class PostgresExportSource:
                 yield row
 
 
-def record_export(database: Database, principal: Principal, counts: dict[str, int]) -> None:
+def record_export(database: Database, principal: OwnerScope, counts: dict[str, int]) -> None:
     """Audit the export before any row leaves the database (P14): one EXPORT event per table, with its count
     (the ids would make one event as large as the table; an export reads every row of the owner anyway)."""
     with database.owner_transaction(principal) as tx:

@@ -18,7 +18,7 @@ from runtime import bounds
 from runtime.audit.events import Action
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
-from runtime.db.session import Database, OwnerTransaction, Principal
+from runtime.db.session import Database, OwnerScope, OwnerTransaction
 from runtime.errors import ErasureInProgressError, ExportError, UnknownOrganisationError
 from runtime.lifecycle.plan import ErasureState
 from runtime.lifecycle.writers import ExportFormat
@@ -143,7 +143,7 @@ class LifecycleRequests:
 
     # --- exports (P13) ---------------------------------------------------------------------------------
 
-    def request_export(self, principal: Principal, fmt: ExportFormat,
+    def request_export(self, principal: OwnerScope, fmt: ExportFormat,
                        contract_ended_at: datetime | None = None) -> ExportRequest:
         """Record a request; its deadline is 30 days after the contract ends (default: now).
 
@@ -165,7 +165,7 @@ class LifecycleRequests:
             tx.record(Action.WRITE, "export_requests", [request.id])
         return request
 
-    def export_requests(self, principal: Principal, *, limit: int = 100) -> list[ExportRequest]:
+    def export_requests(self, principal: OwnerScope, *, limit: int = 100) -> list[ExportRequest]:
         with translated(), self._database.owner_transaction(principal) as tx, \
                 tx.connection.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
@@ -175,7 +175,7 @@ class LifecycleRequests:
             ).fetchall()
         return [ExportRequest.of(r) for r in rows]
 
-    def export_request(self, principal: Principal, request_id: uuid.UUID) -> ExportRequest | None:
+    def export_request(self, principal: OwnerScope, request_id: uuid.UUID) -> ExportRequest | None:
         with translated(), self._database.owner_transaction(principal) as tx:
             return self._export(tx, request_id)
 
@@ -187,7 +187,7 @@ class LifecycleRequests:
             ).fetchone()
         return None if row is None else ExportRequest.of(row)
 
-    def begin_export(self, principal: Principal, fmt: ExportFormat, *, request_id: uuid.UUID | None = None,
+    def begin_export(self, principal: OwnerScope, fmt: ExportFormat, *, request_id: uuid.UUID | None = None,
                      contract_ended_at: datetime | None = None) -> ExportRequest:
         """For the job: the given request, else the oldest pending one in this format, else a new one."""
         if request_id is None:
@@ -211,22 +211,22 @@ class LifecycleRequests:
             raise ExportError(f"export request {request_id} asks for {request.format.value}, not {fmt.value}")
         return request
 
-    def export_running(self, principal: Principal, request_id: uuid.UUID, location: str) -> None:
+    def export_running(self, principal: OwnerScope, request_id: uuid.UUID, location: str) -> None:
         self._update_export(principal, request_id,
                             sql.SQL("status = 'running', started_at = %s, location = %s, failure = NULL"),
                             (self._clock(), location))
 
-    def export_complete(self, principal: Principal, request_id: uuid.UUID, *, manifest_sha256: str,
+    def export_complete(self, principal: OwnerScope, request_id: uuid.UUID, *, manifest_sha256: str,
                         rows: int) -> None:
         self._update_export(principal, request_id,
                             sql.SQL("status = 'complete', completed_at = %s, manifest_sha256 = %s, row_count = %s"),
                             (self._clock(), bytes.fromhex(manifest_sha256), rows))
 
-    def export_failed(self, principal: Principal, request_id: uuid.UUID, failure: str) -> None:
+    def export_failed(self, principal: OwnerScope, request_id: uuid.UUID, failure: str) -> None:
         kind = "".join(c for c in failure if c.isascii() and c.isalpha())[:64] or "Error"
         self._update_export(principal, request_id, sql.SQL("status = 'failed', failure = %s"), (kind,))
 
-    def _update_export(self, principal: Principal, request_id: uuid.UUID, assignments: sql.SQL,
+    def _update_export(self, principal: OwnerScope, request_id: uuid.UUID, assignments: sql.SQL,
                        params: tuple[object, ...]) -> None:
         with translated(), self._database.owner_transaction(principal) as tx:
             tx.connection.execute(
@@ -237,7 +237,7 @@ class LifecycleRequests:
 
     # --- erasure (P10) ---------------------------------------------------------------------------------
 
-    def request_erasure(self, principal: Principal) -> ErasureStatus:
+    def request_erasure(self, principal: OwnerScope) -> ErasureStatus:
         """Record the request (idempotent: a second request returns the first). Writes are refused from now."""
         with translated(), self._database.owner_transaction(principal) as tx:
             conn = tx.connection
@@ -256,7 +256,7 @@ class LifecycleRequests:
             assert existing is not None
         return ErasureStatus.of(existing)
 
-    def erasure_status(self, principal: Principal) -> ErasureStatus | None:
+    def erasure_status(self, principal: OwnerScope) -> ErasureStatus | None:
         with translated(), self._database.owner_transaction(principal) as tx:
             row = erasure_row(tx.connection)
         return None if row is None else ErasureStatus.of(row)

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, DatabaseSettings, PostgresWrappedKeyStore, Principal, open_pool
+from runtime.db import Database, DatabaseSettings, OwnerScope, PostgresWrappedKeyStore, open_pool
 from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring
 from runtime.lifecycle.config import LifecycleSettings
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
@@ -32,9 +32,9 @@ from runtime.wiring.passwords import password_source
 JOB_ACTOR: Final = uuid.UUID("00000000-0000-4000-8000-00000000a1fe")
 
 
-def principal(owner: uuid.UUID, actor: uuid.UUID | None, what: str) -> Principal:
+def principal(owner: uuid.UUID, actor: uuid.UUID | None, what: str) -> OwnerScope:
     # Short: the audit scrubber refuses long random strings in request ids (they look like secrets).
-    return Principal(owner, actor or JOB_ACTOR, f"{what}-{uuid.uuid4().hex[:8]}")
+    return OwnerScope(owner, actor or JOB_ACTOR, f"{what}-{uuid.uuid4().hex[:8]}")
 
 
 @dataclass

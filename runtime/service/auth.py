@@ -95,7 +95,7 @@ def _refusal_of(value: object) -> Refusal:
 
 
 @dataclass(frozen=True)
-class Principal:
+class Caller:
     """An authenticated user and the organisation (the contractual owner) it acts for."""
 
     user_id: str
@@ -121,9 +121,9 @@ def _expiry(claims: Mapping[str, Any]) -> float | None:
 
 
 class Authenticator(Protocol):
-    def authenticate(self, headers: Mapping[str, str]) -> Principal: ...
+    def authenticate(self, headers: Mapping[str, str]) -> Caller: ...
 
-    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+    def cached(self, headers: Mapping[str, str]) -> Caller | None:
         """The principal of an already verified credential, without any work that may block; else None."""
         ...
 
@@ -131,7 +131,7 @@ class Authenticator(Protocol):
 class OrganisationResolver(Protocol):
     """Maps verified claims to a principal: the user's organisation comes from our data, or a claim."""
 
-    def __call__(self, claims: Mapping[str, Any]) -> Principal: ...
+    def __call__(self, claims: Mapping[str, Any]) -> Caller: ...
 
 
 @dataclass(frozen=True)
@@ -140,13 +140,13 @@ class ClaimResolver:
 
     organisation_claim: str = "org_id"
 
-    def __call__(self, claims: Mapping[str, Any]) -> Principal:
+    def __call__(self, claims: Mapping[str, Any]) -> Caller:
         user, organisation = claims.get("sub"), claims.get(self.organisation_claim)
         if not isinstance(user, str) or not user:
             raise AuthenticationError(Refusal.MISSING_CLAIM)
         if not isinstance(organisation, str) or not organisation:
             raise AuthenticationError(Refusal.NOT_AN_OWNER)
-        return Principal(user_id=user, organisation_id=organisation, expires_at=_expiry(claims),
+        return Caller(user_id=user, organisation_id=organisation, expires_at=_expiry(claims),
                          claims=MappingProxyType(dict(claims)))
 
 
@@ -158,7 +158,7 @@ class AdminRule:
     claim: str
     role: str
 
-    def allows(self, principal: Principal) -> bool:
+    def allows(self, principal: Caller) -> bool:
         value = principal.claims.get(self.claim)
         if isinstance(value, str):
             return value == self.role
@@ -267,7 +267,7 @@ def _refusal_for(exc: jwt.PyJWTError) -> Refusal:
     return Refusal.MALFORMED
 
 
-def _fail_closed(check: Callable[[], Principal]) -> Principal:
+def _fail_closed(check: Callable[[], Caller]) -> Caller:
     """Run a credential check; anything but an AuthenticationError becomes one (never its text)."""
     try:
         return check()
@@ -308,13 +308,13 @@ class AlbOidcAuthenticator:
         self._public_key = public_key
         self._resolve = resolve
 
-    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+    def cached(self, headers: Mapping[str, str]) -> Caller | None:
         return None
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return _fail_closed(lambda: self._authenticate(headers))
 
-    def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def _authenticate(self, headers: Mapping[str, str]) -> Caller:
         token = _header(headers, ALB_HEADER)
         if not token:
             raise AuthenticationError(Refusal.NO_CREDENTIAL)
@@ -366,13 +366,13 @@ class BearerJwtAuthenticator:
             raise ValueError("a bearer authenticator needs the expected issuer and audience")
         self._keys, self._issuer, self._audience, self._resolve = keys, issuer, audience, resolve
 
-    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+    def cached(self, headers: Mapping[str, str]) -> Caller | None:
         return None
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return _fail_closed(lambda: self._authenticate(headers))
 
-    def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def _authenticate(self, headers: Mapping[str, str]) -> Caller:
         authorization = _header(headers, "authorization")
         if not authorization:
             raise AuthenticationError(Refusal.NO_CREDENTIAL)
@@ -418,10 +418,10 @@ class HeaderDispatchAuthenticator:
         has_bearer = any(key.lower() == "authorization" for key in headers)
         return self._bearer if has_bearer else self._alb
 
-    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+    def cached(self, headers: Mapping[str, str]) -> Caller | None:
         return self._route(headers).cached(headers)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
         return self._route(headers).authenticate(headers)
 
 
@@ -442,7 +442,7 @@ class CachingAuthenticator:
     ) -> None:
         self._inner, self._header = inner, header.lower()
         self._max_entries, self._max_age, self._clock = max_entries, max_age_seconds, clock
-        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _credential(self, headers: Mapping[str, str]) -> str | None:
@@ -451,7 +451,7 @@ class CachingAuthenticator:
         except AuthenticationError:
             return None  # sent twice: never served from the cache; the inner check refuses it
 
-    def cached(self, headers: Mapping[str, str]) -> Principal | None:
+    def cached(self, headers: Mapping[str, str]) -> Caller | None:
         """The principal of an already verified, unexpired credential; None when it must be checked."""
         credential = self._credential(headers)
         if not credential:
@@ -460,7 +460,7 @@ class CachingAuthenticator:
             found = self._entries.get(credential)
         return found[1] if found is not None and found[0] > self._clock() else None
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
         found = self.cached(headers)
         if found is not None:
             return found

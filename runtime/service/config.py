@@ -94,7 +94,7 @@ class AuthSettings:
 
     @property
     def identity_source(self) -> str:
-        """Who vouches for user ids when a caller does not say (every authenticator sets `Principal.source`, so
+        """Who vouches for user ids when a caller does not say (every authenticator sets `Caller.source`, so
         in the mixed mode each path keeps its own: a `sub` of the load balancer's IdP and the same `sub` of the
         bearer tokens' IdP are two different actors)."""
         return ALB_SOURCE if self.mode is AuthMode.ALB_OIDC else bearer_source(self.jwt_issuer or "")

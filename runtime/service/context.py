@@ -4,26 +4,31 @@ Routers of other packages (e.g. the lifecycle routes: export requests, erasure) 
 dependencies, so they need nothing but FastAPI and this module:
 
     from fastapi import APIRouter
-    from runtime.service.context import OwnerDataDep, OwnerPrincipal
+    from runtime.service.context import OwnerDataDep, OwnerScopeDep
 
     def router() -> APIRouter:
         api = APIRouter(prefix="/v1/exports", tags=["exports"])
 
         @api.post("")
-        def request_export(principal: OwnerPrincipal, data: OwnerDataDep) -> ...:
+        def request_export(principal: OwnerScopeDep, data: OwnerDataDep) -> ...:
             with data.database.owner_transaction(principal) as tx: ...
 
         return api
 
     app = create_app(context, routers=[router()])
 
-`owner_principal` authenticates the caller (401 otherwise) and binds it to its organisation;
+`owner_scope` authenticates the caller (401 otherwise) and binds it to its organisation;
 `owner_data` is the owner mode's database, records and cipher (a 404 in support mode). Both are plain
-functions (FastAPI runs them in a worker thread); the annotations `OwnerPrincipal` and `OwnerDataDep`
-use their coroutine twins, which run on the event loop. `StaffCaller` is the support routes' only
+functions (FastAPI runs them in a worker thread); the annotations `OwnerScopeDep` and `OwnerDataDep`
+use their coroutine twins, which run on the event loop. `StaffMemberDep` is the support routes' only
 dependency (P4): a caller the staff rule allows, checked again here whatever the authenticator resolved,
 so even a support service wired with an owner resolver serves no customer; anyone else gets the 401
 of a bad token.
+
+Names: a `Caller` (runtime.service.auth) is who called over HTTP, as its credential says; a `StaffMember`
+(runtime.service.identity) is a caller the staff IdP vouched for; an `OwnerScope` (runtime.db.session) is what
+a transaction is bound to (owner, pseudonymous actor, request). The dependency annotations end in `Dep` and
+hand the route the named value: `OwnerScopeDep`, `OwnerDataDep`, `StaffMemberDep`.
 """
 
 from collections.abc import Callable
@@ -33,14 +38,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from runtime.db import Database, Principal, Records
+from runtime.db import Database, OwnerScope, Records
 from runtime.db.connect import ConnectionSource
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import EnvelopeCipher
-from runtime.service.auth import AdminRule, AuthenticationError, Authenticator, Refusal
-from runtime.service.auth import Principal as Caller
+from runtime.service.auth import AdminRule, AuthenticationError, Authenticator, Caller, Refusal
 from runtime.service.health import Readiness
-from runtime.service.identity import Identities, StaffResolver
+from runtime.service.identity import Identities, StaffMember, StaffResolver
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,10 @@ def caller(request: Request) -> Caller:
     return service_context(request).authenticator.authenticate(request.headers)
 
 
-def owner_principal(request: Request) -> Principal:
+def owner_scope(request: Request) -> OwnerScope:
     """The caller as the data layer's principal: its organisation is the owner every query is bound to."""
     context = service_context(request)
-    return context.identities.owner_principal(caller(request), request_id(request))
+    return context.identities.owner_scope(caller(request), request_id(request))
 
 
 def owner_data(request: Request) -> OwnerData:
@@ -128,32 +132,33 @@ async def caller_async(request: Request) -> Caller:
     return await run_in_threadpool(authenticator.authenticate, request.headers)
 
 
-async def owner_principal_async(request: Request) -> Principal:
+async def owner_scope_async(request: Request) -> OwnerScope:
     who = await caller_async(request)
-    return service_context(request).identities.owner_principal(who, request_id(request))
+    return service_context(request).identities.owner_scope(who, request_id(request))
 
 
 async def owner_data_async(request: Request) -> OwnerData:
     return owner_data(request)
 
 
-async def staff_caller_async(request: Request) -> Caller:
+async def staff_member_async(request: Request) -> StaffMember:
     """Support staff only (P4): the authenticated caller, when the context's staff rule allows it."""
     who = await caller_async(request)
     context = service_context(request)
     if context.mode is not ServiceMode.SUPPORT or context.staff is None or not context.staff.allows(who):
         raise AuthenticationError(Refusal.NOT_STAFF)
+    assert isinstance(who, StaffMember)  # StaffResolver.allows admits staff members only
     return who
 
 
-def admin_principal(rule: AdminRule) -> Callable[[Request], Principal]:
+def admin_scope(rule: AdminRule) -> Callable[[Request], OwnerScope]:
     """A dependency: the caller as the data layer's principal when `rule` says it is its organisation's
     admin (e.g. for the lifecycle routes); 401 when not authenticated, 403 for anyone else. A plain
-    function, like `owner_principal` (FastAPI runs it in a worker thread)."""
+    function, like `owner_scope` (FastAPI runs it in a worker thread)."""
 
-    def organisation_admin(request: Request) -> Principal:
+    def organisation_admin(request: Request) -> OwnerScope:
         who = caller(request)
-        principal = service_context(request).identities.owner_principal(who, request_id(request))
+        principal = service_context(request).identities.owner_scope(who, request_id(request))
         if not rule.allows(who):
             raise HTTPException(403, "only the organisation's admin may do this")
         return principal
@@ -161,7 +166,7 @@ def admin_principal(rule: AdminRule) -> Callable[[Request], Principal]:
     return organisation_admin
 
 
-# The dependencies as annotations: `def endpoint(principal: OwnerPrincipal, data: OwnerDataDep)`.
-OwnerPrincipal = Annotated[Principal, Depends(owner_principal_async)]
+# The dependencies as annotations: `def endpoint(principal: OwnerScopeDep, data: OwnerDataDep)`.
+OwnerScopeDep = Annotated[OwnerScope, Depends(owner_scope_async)]
 OwnerDataDep = Annotated[OwnerData, Depends(owner_data_async)]
-StaffCaller = Annotated[Caller, Depends(staff_caller_async)]
+StaffMemberDep = Annotated[StaffMember, Depends(staff_member_async)]

@@ -18,10 +18,10 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from runtime.audit.chain import ChainKey
-from runtime.db import Principal as OwnerPrincipal
+from runtime.db import OwnerScope
 from runtime.db.session import parse_id
 from runtime.errors import InvalidOwnerError
-from runtime.service.auth import AdminRule, AuthenticationError, Principal, Refusal
+from runtime.service.auth import AdminRule, AuthenticationError, Caller, Refusal
 
 ACTOR_LABEL: Final = b"platform/actor-id/v1"
 
@@ -43,17 +43,17 @@ class Identities:
         digest = self._key.mac(ACTOR_LABEL + b"\x00" + vouched_by + b"\x00" + user_id.encode("utf-8", "replace"))
         return uuid.UUID(bytes=digest[:16], version=5)  # name-based (keyed), not random
 
-    def owner_principal(self, caller: Principal, request_id: str) -> OwnerPrincipal:
+    def owner_scope(self, caller: Caller, request_id: str) -> OwnerScope:
         """The data layer's principal: the caller's organisation as owner, its pseudonymous actor id."""
         try:
             owner = parse_id(caller.organisation_id, "organisation")
         except InvalidOwnerError:
             raise AuthenticationError(Refusal.NOT_AN_OWNER) from None
-        return OwnerPrincipal(owner, self.actor_id(caller.user_id, caller.source), request_id)
+        return OwnerScope(owner, self.actor_id(caller.user_id, caller.source), request_id)
 
 
 @dataclass(frozen=True)
-class StaffPrincipal(Principal):
+class StaffMember(Caller):
     """A caller `StaffResolver` vouched for: the only kind the support routes serve. It has no organisation."""
 
 
@@ -69,20 +69,20 @@ class StaffResolver:
         if not self.claim or not self.role:
             raise ValueError("support staff need a claim and a role (PLATFORM_AUTH_STAFF_CLAIM, _ROLE)")
 
-    def allows(self, caller: Principal) -> bool:
+    def allows(self, caller: Caller) -> bool:
         """Whether `caller` is staff: resolved as staff (no organisation, whatever its token says), and the
         same rule as an admin's on the staff claim and role. An owner's principal never is."""
-        return (isinstance(caller, StaffPrincipal) and bool(caller.user_id) and not caller.organisation_id
+        return (isinstance(caller, StaffMember) and bool(caller.user_id) and not caller.organisation_id
                 and AdminRule(claim=self.claim, role=self.role).allows(caller))
 
-    def __call__(self, claims: Mapping[str, Any]) -> Principal:
+    def __call__(self, claims: Mapping[str, Any]) -> Caller:
         user = claims.get("sub")
         if not isinstance(user, str) or not user:
             raise AuthenticationError(Refusal.MISSING_CLAIM)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
-        caller = StaffPrincipal(user_id=user, organisation_id="", expires_at=expires_at,
-                                claims=MappingProxyType(dict(claims)))
+        caller = StaffMember(user_id=user, organisation_id="", expires_at=expires_at,
+                             claims=MappingProxyType(dict(claims)))
         if not self.allows(caller):
             raise AuthenticationError(Refusal.NOT_STAFF)
         return caller

@@ -2,7 +2,7 @@
 follows their status. The work itself is done by the lifecycle job (`python -m runtime export|erase`), which
 alone may read the whole organisation, destroy its keys and write the export bucket.
 
-    app = create_app(context, routers=[lifecycle_router(admin_principal=org_admin)])
+    app = create_app(context, routers=[lifecycle_router(admin_scope=org_admin)])
 
     POST /v1/lifecycle/exports    {"format": "csv"|"json"|"jsonl", "contract_ended_at"?: T}   admin   202
                                   T: ISO 8601 with a zone, 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z
@@ -13,7 +13,7 @@ alone may read the whole organisation, destroy its keys and write the export buc
 
 An erasure request takes effect at once: from then on the database refuses every write of the
 organisation (and exports), and the job deletes everything. Who is the organisation's admin is the
-caller's to decide: `admin_principal` is a FastAPI dependency returning the principal of an admin and
+caller's to decide: `admin_scope` is a FastAPI dependency returning the principal of an admin and
 raising 403 for anyone else (there is no default: without one, nobody could be allowed to erase).
 Dependencies are injected through the factory, with the data service's own as defaults.
 """
@@ -28,11 +28,11 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from runtime.bounds import BoundedDatetime, time_description
-from runtime.db import Database, Principal
+from runtime.db import Database, OwnerScope
 from runtime.errors import ErasureInProgressError, UnknownOrganisationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests
 from runtime.lifecycle.requests import utc_now
-from runtime.service.context import OwnerData, owner_data, owner_principal
+from runtime.service.context import OwnerData, owner_data, owner_scope
 
 log = logging.getLogger("platform.service.lifecycle")
 
@@ -61,16 +61,16 @@ def _database(data: Annotated[OwnerData, Depends(owner_data)]) -> Database:
 
 def lifecycle_router(
     *,
-    admin_principal: Callable[..., Principal],
-    owner_principal: Callable[..., Principal] = owner_principal,
+    admin_scope: Callable[..., OwnerScope],
+    owner_scope: Callable[..., OwnerScope] = owner_scope,
     database: Callable[..., Database] = _database,
     launch: JobLauncher | None = None,
     clock: Callable[[], datetime] = utc_now,
     prefix: str = "/v1/lifecycle",
 ) -> APIRouter:
     api = APIRouter(prefix=prefix, tags=["lifecycle"])
-    Member = Annotated[Principal, Depends(owner_principal)]
-    Admin = Annotated[Principal, Depends(admin_principal)]
+    Member = Annotated[OwnerScope, Depends(owner_scope)]
+    Admin = Annotated[OwnerScope, Depends(admin_scope)]
     Data = Annotated[Database, Depends(database)]
 
     def requests(db: Database) -> LifecycleRequests:

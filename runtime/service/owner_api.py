@@ -18,8 +18,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from runtime.db import Principal
-from runtime.service.context import OwnerData, OwnerDataDep, OwnerPrincipal
+from runtime.db import OwnerScope
+from runtime.service.context import OwnerData, OwnerDataDep, OwnerScopeDep
 from runtime.service.problems import problem_response, problem_responses, request_id_of
 from runtime.service.resources import (
     DEFAULT_LIST_LIMIT,
@@ -53,7 +53,7 @@ def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, wi
     if body is not None:
         parameters.append(p("body", p.POSITIONAL_OR_KEYWORD, annotation=body))
     parameters += [
-        p("principal", p.POSITIONAL_OR_KEYWORD, annotation=OwnerPrincipal),
+        p("principal", p.POSITIONAL_OR_KEYWORD, annotation=OwnerScopeDep),
         p("data", p.POSITIONAL_OR_KEYWORD, annotation=OwnerDataDep),
     ]
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -63,7 +63,7 @@ def collection_router(resource: Resource) -> APIRouter:
     api = APIRouter(prefix=f"{PREFIX}/{resource.path}", tags=[resource.path])
     table, name = resource.table, resource.table.replace("_", "-")
 
-    def create(request: Request, body: BaseModel, principal: Principal, data: OwnerData) -> Response:
+    def create(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
         row = resource.to_row(body)
         with data.database.owner_transaction(principal) as tx:
             [row_id] = data.records.insert(tx, table, [row])
@@ -71,12 +71,12 @@ def collection_router(resource: Resource) -> APIRouter:
             {"id": str(row_id)}, status_code=201, headers={"Location": f"{PREFIX}/{resource.path}/{row_id}"}
         )
 
-    def read(request: Request, record_id: RecordId, principal: Principal, data: OwnerData) -> Any:
+    def read(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData) -> Any:
         with data.database.owner_transaction(principal) as tx:
             found = data.records.get(tx, table, [record_id])
         return resource.to_json(found[0]) if found else _not_found(request, resource)
 
-    def update(request: Request, record_id: RecordId, body: BaseModel, principal: Principal,
+    def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
                data: OwnerData) -> Response:
         values = resource.to_row(body, partial=True)
         if not values:
@@ -85,7 +85,7 @@ def collection_router(resource: Resource) -> APIRouter:
             changed = data.records.update(tx, table, record_id, values)
         return Response(status_code=204) if changed else _not_found(request, resource)
 
-    def delete(request: Request, record_id: RecordId, principal: Principal, data: OwnerData) -> Response:
+    def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData) -> Response:
         with data.database.owner_transaction(principal) as tx:
             deleted = data.records.delete(tx, table, [record_id])
         return Response(status_code=204) if deleted else _not_found(request, resource)
@@ -116,7 +116,7 @@ def collection_router(resource: Resource) -> APIRouter:
     @api.get("", name=f"{name}.list", response_model=resource.list_model, summary=f"the newest {model}s",
              responses=problem_responses(*_COMMON_PROBLEMS))
     def list_records(
-        principal: OwnerPrincipal, data: OwnerDataDep, limit: ListLimit = DEFAULT_LIST_LIMIT
+        principal: OwnerScopeDep, data: OwnerDataDep, limit: ListLimit = DEFAULT_LIST_LIMIT
     ) -> dict[str, Any]:
         with data.database.owner_transaction(principal) as tx:
             found = data.records.newest(tx, table, limit=limit)
@@ -131,7 +131,7 @@ def organisation_router(resource: Resource = ORGANISATION) -> APIRouter:
     api = APIRouter(prefix=f"{PREFIX}/{resource.path}", tags=[resource.path])
     table = resource.table
 
-    def read(request: Request, principal: Principal, data: OwnerData) -> Any:
+    def read(request: Request, principal: OwnerScope, data: OwnerData) -> Any:
         with data.database.owner_transaction(principal) as tx:
             found = data.records.get(tx, table, [principal.owner_id])
         if not found:
@@ -140,7 +140,7 @@ def organisation_router(resource: Resource = ORGANISATION) -> APIRouter:
             )
         return resource.to_json(found[0])
 
-    def put(request: Request, body: BaseModel, principal: Principal, data: OwnerData) -> Response:
+    def put(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
         row = resource.to_row(body)
         with data.database.owner_transaction(principal) as tx:
             changed = data.records.update(tx, table, principal.owner_id, row)

@@ -18,7 +18,7 @@ from runtime.bounds import CHAIN_POSITION, SUPPORT_PAGE
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.schema import SUPPORT_SCHEMA
-from runtime.service.context import StaffCaller
+from runtime.service.context import StaffMemberDep
 from runtime.service.problems import problem_responses
 
 PREFIX: Final = "/support/v1"
@@ -91,7 +91,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/audit-events", name="support.audit_events", response_model=AuditEvents, responses=_PROBLEMS,
              summary="audit events after a chain position, oldest first (no payloads: P14)")
     def audit_events(
-        _: StaffCaller, after: After = 0, limit: Page = 100
+        _: StaffMemberDep, after: After = 0, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL(
             "SELECT id, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} WHERE id > %s "
@@ -106,7 +106,7 @@ def router(connections: ConnectionSource) -> APIRouter:
 
     @api.get("/audit-chain-head", name="support.audit_chain_head", response_model=ChainHead, responses=_PROBLEMS,
              summary="the audit chain's last position and hash")
-    def chain_head(_: StaffCaller) -> dict[str, Any]:
+    def chain_head(_: StaffMemberDep) -> dict[str, Any]:
         rows = _rows(connections, sql.SQL("SELECT seq, hash FROM {}").format(_view("audit_chain_head")), ())
         seq, digest = rows[0] if rows else (0, bytes(32))
         return {"seq": seq, "hash": bytes(digest).hex()}
@@ -114,7 +114,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/audit-checkpoints", name="support.audit_checkpoints", response_model=Checkpoints,
              responses=_PROBLEMS, summary="keyed checkpoints of the audit chain")
     def checkpoints(
-        _: StaffCaller, after: After = 0, limit: Page = 100
+        _: StaffMemberDep, after: After = 0, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL("SELECT seq, at, hash, mac FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(
             _view("audit_checkpoints")
@@ -125,7 +125,7 @@ def router(connections: ConnectionSource) -> APIRouter:
     @api.get("/telemetry-events", name="support.telemetry_events", response_model=TelemetryEvents,
              responses=_PROBLEMS, summary="operational telemetry, newest first")
     def telemetry_events(
-        _: StaffCaller, limit: Page = 100
+        _: StaffMemberDep, limit: Page = 100
     ) -> dict[str, Any]:
         query = sql.SQL("SELECT id, at, event, fields FROM {} ORDER BY at DESC LIMIT %s").format(
             _view("telemetry_events")

@@ -36,7 +36,7 @@ from runtime.service.auth import (
     OrganisationResolver,
 )
 from runtime.service.config import AuthSettings, ServiceConfig
-from runtime.service.context import OwnerData, ServiceContext, admin_principal
+from runtime.service.context import OwnerData, ServiceContext, admin_scope
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
@@ -107,7 +107,7 @@ def service_routers(config: ServiceConfig) -> list[APIRouter]:
     if config.mode is not ServiceMode.OWNER:
         return []
     rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
-    return [lifecycle_router(admin_principal=admin_principal(rule))]
+    return [lifecycle_router(admin_scope=admin_scope(rule))]
 
 
 def build_context(

@@ -15,7 +15,7 @@ from runtime import settings
 from runtime.audit import AccessEvent, Action, ChainKey, Problem, TrustedCheckpoint
 from runtime.audit.ledger import AuditLedger, verify_ledger
 from runtime.cli import main
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
 from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import SchemaError
@@ -37,7 +37,7 @@ def ledger_db(fresh_db: PlatformDatabase, chain_key: ChainKey) -> Iterator[Platf
                                 store=PostgresWrappedKeyStore(pool))
         database = Database(pool, AuditLedger(chain_key, checkpoint_every=CHECKPOINT_EVERY))
         records = Records(cipher)
-        principal = Principal(uuid.uuid4(), uuid.uuid4(), "req-1")
+        principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), "req-1")
         with database.owner_transaction(principal) as tx:
             records.insert(tx, "organisations", [{"name": b"Org"}])
         for i in range(EVENTS - 1):

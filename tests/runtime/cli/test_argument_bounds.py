@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from runtime import bounds, cli
 from runtime.audit.chain import TrustedCheckpoint
 from runtime.cli import arguments
-from runtime.db import Principal
+from runtime.db import OwnerScope
 from runtime.errors import ExportError
 from runtime.lifecycle import ExportFormat, LifecycleRequests
 
@@ -244,7 +244,7 @@ def test_cli_help_documents_the_range(argv: list[str], flag: str, capsys: pytest
 # --- the lifecycle layer behind `export --contract-ended-at` and POST /v1/lifecycle/exports ------------
 
 class _NoDatabase:
-    def owner_transaction(self, principal: Principal) -> Any:
+    def owner_transaction(self, principal: OwnerScope) -> Any:
         raise AssertionError("the contract end must be refused before any database work")
 
 
@@ -257,6 +257,6 @@ class _NoDatabase:
 ])
 def test_request_export_contract_end_outside_the_range_is_an_export_error(ended: datetime) -> None:
     requests = LifecycleRequests(_NoDatabase())  # type: ignore[arg-type]
-    principal = Principal.parse(owner_id=uuid.uuid4(), actor_id=uuid.uuid4(), request_id="req-bounds")
+    principal = OwnerScope.parse(owner_id=uuid.uuid4(), actor_id=uuid.uuid4(), request_id="req-bounds")
     with pytest.raises(ExportError, match="time zone" if ended.tzinfo is None else bounds.TIME_RANGE):
         requests.request_export(principal, ExportFormat.CSV, ended)

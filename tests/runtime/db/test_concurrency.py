@@ -9,7 +9,7 @@ import pytest
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import verify_ledger
-from runtime.db import Database, Principal, Records
+from runtime.db import Database, OwnerScope, Records
 from runtime.db.schema import SUPPORT_ROLE
 from tests.support.platform_db import PlatformDatabase
 
@@ -21,13 +21,13 @@ ROWS = 10
 
 
 def test_concurrent_writers_eight_owners_lose_nothing_and_leak_nothing(
-    make_owner: Callable[[], Principal], database: Database, records: Records, platform_db: PlatformDatabase,
+    make_owner: Callable[[], OwnerScope], database: Database, records: Records, platform_db: PlatformDatabase,
     chain_key: ChainKey,
 ) -> None:
     owners = [make_owner() for _ in range(WRITERS)]
     start = threading.Barrier(WRITERS)
 
-    def write(principal: Principal) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    def write(principal: OwnerScope) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
         """Interleave writes and reads; return (ids written, owners ever seen)."""
         start.wait()
         written: set[uuid.UUID] = set()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runtime.classification import Sensitive
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, bulk, open_pool
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, bulk, open_pool
 from runtime.db.bulk import Batch
 from runtime.db.schema import JOBS_ROLE
 from runtime.db.session import OwnerTransaction
@@ -32,11 +32,11 @@ def _events(db: PlatformDatabase, owner: uuid.UUID) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def owner(make_owner: Callable[[], Principal]) -> Principal:
+def owner(make_owner: Callable[[], OwnerScope]) -> OwnerScope:
     return make_owner()
 
 
-def test_records_round_trip_decrypts_every_column(owner: Principal, database: Database, records: Records) -> None:
+def test_records_round_trip_decrypts_every_column(owner: OwnerScope, database: Database, records: Records) -> None:
     values = {"model": b"gpt-x", "input": PLAINTEXT, "output": b"ok", "input_tokens": b"12", "metadata": None}
     with database.owner_transaction(owner) as tx:
         [row_id] = records.insert(tx, "model_calls", [values])
@@ -47,7 +47,7 @@ def test_records_round_trip_decrypts_every_column(owner: Principal, database: Da
     assert "contract" not in repr(row)  # values stay boxed as Sensitive
 
 
-def test_records_stored_values_are_ciphertext(owner: Principal, database: Database, records: Records,
+def test_records_stored_values_are_ciphertext(owner: OwnerScope, database: Database, records: Records,
                                               platform_db: PlatformDatabase) -> None:
     with database.owner_transaction(owner) as tx:
         [row_id] = records.insert(tx, "prompts", [{"body": PLAINTEXT}])
@@ -59,7 +59,7 @@ def test_records_stored_values_are_ciphertext(owner: Principal, database: Databa
     assert b"jane.doe" not in stored
 
 
-def test_records_plaintext_written_directly_refused_by_the_database(owner: Principal, database: Database) -> None:
+def test_records_plaintext_written_directly_refused_by_the_database(owner: OwnerScope, database: Database) -> None:
     with pytest.raises(IntegrityViolationError, match="not envelope ciphertext"), \
             database.owner_transaction(owner) as tx:
         tx.connection.execute(
@@ -79,7 +79,7 @@ def test_records_plaintext_written_directly_refused_by_the_database(owner: Princ
         ("organisations", {"name": b"x"}, None),
     ],
 )
-def test_records_bad_rows_refused_before_any_sql(owner: Principal, records: Records, table: str,
+def test_records_bad_rows_refused_before_any_sql(owner: OwnerScope, records: Records, table: str,
                                                  row: dict[str, object], message: str | None) -> None:
     if message is None:  # organisations: one row per owner
         with pytest.raises(InvalidRecordError, match="one row per owner"):
@@ -89,7 +89,7 @@ def test_records_bad_rows_refused_before_any_sql(owner: Principal, records: Reco
         records.seal(owner.owner_id, table, [row])
 
 
-def test_records_sensitive_box_accepted_as_value(owner: Principal, database: Database, records: Records) -> None:
+def test_records_sensitive_box_accepted_as_value(owner: OwnerScope, database: Database, records: Records) -> None:
     with database.owner_transaction(owner) as tx:
         [row_id] = records.insert(tx, "datasets", [{"name": Sensitive(b"golden set")}])
         [row] = records.get(tx, "datasets", [row_id])
@@ -97,7 +97,7 @@ def test_records_sensitive_box_accepted_as_value(owner: Principal, database: Dat
     assert name is not None and name.reveal() == b"golden set"
 
 
-def test_records_every_access_audited_without_payload(owner: Principal, database: Database, records: Records,
+def test_records_every_access_audited_without_payload(owner: OwnerScope, database: Database, records: Records,
                                                       platform_db: PlatformDatabase) -> None:
     with database.owner_transaction(owner) as tx:
         ids = records.insert(tx, "prompts", [{"body": PLAINTEXT}, {"body": b"two"}])
@@ -116,7 +116,7 @@ def test_records_every_access_audited_without_payload(owner: Principal, database
     assert "jane.doe" not in dumped and "Summarise" not in dumped and "new body" not in dumped
 
 
-def test_records_failed_transaction_still_audits_its_reads(owner: Principal, database: Database, records: Records,
+def test_records_failed_transaction_still_audits_its_reads(owner: OwnerScope, database: Database, records: Records,
                                                            platform_db: PlatformDatabase) -> None:
     with database.owner_transaction(owner) as tx:
         ids = records.insert(tx, "prompts", [{"body": b"kept"}])
@@ -130,7 +130,7 @@ def test_records_failed_transaction_still_audits_its_reads(owner: Principal, dat
         assert len(records.newest(tx, "prompts")) == 1
 
 
-def test_records_ciphertext_moved_to_another_row_fails_to_decrypt(owner: Principal, database: Database,
+def test_records_ciphertext_moved_to_another_row_fails_to_decrypt(owner: OwnerScope, database: Database,
                                                                   records: Records,
                                                                   platform_db: PlatformDatabase) -> None:
     with database.owner_transaction(owner) as tx:
@@ -142,7 +142,7 @@ def test_records_ciphertext_moved_to_another_row_fails_to_decrypt(owner: Princip
         records.get(tx, "prompts", [second])
 
 
-def test_records_shredded_owner_unreadable_by_a_fresh_process(owner: Principal, database: Database, records: Records,
+def test_records_shredded_owner_unreadable_by_a_fresh_process(owner: OwnerScope, database: Database, records: Records,
                                                               platform_db: PlatformDatabase, key_pool: Any) -> None:
     """P10 in miniature: the erasure job (jobs role) deletes the owner's wrapped data key; the owner's rows
     no longer decrypt. The application role itself may not delete keys."""
@@ -162,7 +162,7 @@ def test_records_shredded_owner_unreadable_by_a_fresh_process(owner: Principal, 
         fresh_process.get(tx, "prompts", [row_id])
 
 
-def test_records_sealed_for_another_owner_refused(owner: Principal, make_owner: Callable[[], Principal],
+def test_records_sealed_for_another_owner_refused(owner: OwnerScope, make_owner: Callable[[], OwnerScope],
                                                   database: Database, records: Records) -> None:
     other = make_owner()
     sealed = records.seal(other.owner_id, "prompts", [{"body": b"x"}])
@@ -171,7 +171,7 @@ def test_records_sealed_for_another_owner_refused(owner: Principal, make_owner: 
 
 
 def test_bulk_ingest_writes_every_batch_in_its_own_audited_transaction(
-    make_owner: Callable[[], Principal], database: Database, records: Records, platform_db: PlatformDatabase
+    make_owner: Callable[[], OwnerScope], database: Database, records: Records, platform_db: PlatformDatabase
 ) -> None:
     owners = [make_owner(), make_owner()]
     batches = [Batch(owners[i % 2], "prompts", [{"body": os.urandom(64)} for _ in range(5)]) for i in range(4)]
@@ -184,12 +184,12 @@ def test_bulk_ingest_writes_every_batch_in_its_own_audited_transaction(
         assert [e["row_count"] for e in writes[:2]] == [5, 5]
 
 
-def test_records_newest_limit_checked(owner: Principal, database: Database, records: Records) -> None:
+def test_records_newest_limit_checked(owner: OwnerScope, database: Database, records: Records) -> None:
     with pytest.raises(InvalidRecordError), database.owner_transaction(owner) as tx:
         records.newest(tx, "prompts", limit=0)
 
 
-def test_owner_transaction_records_nothing_it_did_not_do(owner: Principal, database: Database,
+def test_owner_transaction_records_nothing_it_did_not_do(owner: OwnerScope, database: Database,
                                                          platform_db: PlatformDatabase) -> None:
     before = len(_events(platform_db, owner.owner_id))
     with database.owner_transaction(owner) as tx:

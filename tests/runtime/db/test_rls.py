@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from runtime.db import Database, Principal, Records
+from runtime.db import Database, OwnerScope, Records
 from runtime.db.errors import translated
 from runtime.db.schema import RECORD_TABLES
 from runtime.db.session import bind_owner
@@ -55,13 +55,13 @@ class _RollBack(Exception):
 
 @dataclass
 class Tenant:
-    principal: Principal
+    principal: OwnerScope
     prompt_ids: list[uuid.UUID]
     call_ids: list[uuid.UUID]
 
 
 @pytest.fixture
-def tenants(make_owner: Callable[[], Principal], database: Database, records: Records) -> tuple[Tenant, Tenant]:
+def tenants(make_owner: Callable[[], OwnerScope], database: Database, records: Records) -> tuple[Tenant, Tenant]:
     made = []
     for _ in range(2):
         principal = make_owner()
@@ -223,7 +223,7 @@ def test_rls_binding_ends_with_its_transaction(tenants: tuple[Tenant, Tenant], d
 @pytest.mark.parametrize("crafted", INJECTIONS)
 def test_rls_crafted_owner_id_refused_before_any_sql(crafted: str) -> None:
     with pytest.raises(InvalidOwnerError) as raised:
-        Principal.parse(owner_id=crafted, actor_id=str(uuid.uuid4()), request_id="r1")
+        OwnerScope.parse(owner_id=crafted, actor_id=str(uuid.uuid4()), request_id="r1")
     if crafted:
         assert crafted not in str(raised.value)  # refused values are never echoed
 

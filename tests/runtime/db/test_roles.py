@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from runtime.classification import DataClass
-from runtime.db import Principal, StaticPassword, bootstrap_roles, connect
+from runtime.db import OwnerScope, StaticPassword, bootstrap_roles, connect
 from runtime.db.errors import translated
 from runtime.db.roles import ALL_ROLES
 from runtime.db.schema import APP_ROLE, DATABASE_REGISTRY, JOBS_ROLE, OWNER_ROLE, SERVICE_ROLES, SUPPORT_ROLE
@@ -45,7 +45,7 @@ def test_support_role_views_are_read_only(platform_db: PlatformDatabase) -> None
 
 
 def test_support_role_sees_every_owners_audit_events(platform_db: PlatformDatabase,
-                                                     make_owner: Callable[[], Principal]) -> None:
+                                                     make_owner: Callable[[], OwnerScope]) -> None:
     """NOT_SENSITIVE data is not owner-scoped: support investigates across owners (P4, P12)."""
     principal = make_owner()
     with platform_db.connect(SUPPORT_ROLE) as conn:

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.ledger import AuditLedger
-from runtime.db import Database, PostgresWrappedKeyStore, Principal, Records, open_pool
+from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
@@ -95,7 +95,7 @@ class Stack:
 
 @dataclass
 class Organisation:
-    principal: Principal
+    principal: OwnerScope
     rows: dict[str, dict[uuid.UUID, dict[str, object]]]  # table -> id -> column -> value written
 
     @property
@@ -113,7 +113,7 @@ def _values(n: int, offset: int = 0) -> list[bytes]:
 
 def fill_organisation(stack: Stack, *, per_table: int = len(ODD_VALUES)) -> Organisation:
     """An organisation with every SENSITIVE table filled, values cycling through ODD_VALUES, some NULLs."""
-    principal = Principal(uuid.uuid4(), uuid.uuid4(), f"req-{uuid.uuid4().hex[:8]}")
+    principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), f"req-{uuid.uuid4().hex[:8]}")
     rows: dict[str, dict[uuid.UUID, dict[str, object]]] = {}
     records = stack.records
 

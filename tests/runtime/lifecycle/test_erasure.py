@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from psycopg import sql
 
-from runtime.db import Principal
+from runtime.db import OwnerScope
 from runtime.db.schema import RECORD_TABLES
 from runtime.envelope import EnvelopeCipher
 from runtime.errors import DatabaseError, DecryptionError, ReceiptError, UnknownOrganisationError
@@ -152,7 +152,7 @@ def test_erase_crashed_midway_then_rerun_completes_with_exact_counts(
 
 
 def test_erase_unknown_organisation_is_an_error_and_records_nothing(lc_stack: Stack) -> None:
-    stranger = Principal(uuid.uuid4(), uuid.uuid4(), "req-unknown")
+    stranger = OwnerScope(uuid.uuid4(), uuid.uuid4(), "req-unknown")
     with pytest.raises(UnknownOrganisationError, match="nothing was erased"):
         lc_stack.eraser().erase(stranger)
     assert LifecycleRequests(lc_stack.jobs).erasure_status(stranger) is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.db import Principal
+from runtime.db import OwnerScope
 from runtime.errors import ErasureInProgressError, UnknownOrganisationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests, verify_export
 from runtime.lifecycle.jobs import run_export
@@ -111,7 +111,7 @@ def test_export_is_audited_with_counts_and_ids_only(
 
 
 def test_export_unknown_organisation_is_an_error_and_records_nothing(lc_stack: Stack, tmp_path: Path) -> None:
-    stranger = Principal(uuid.uuid4(), uuid.uuid4(), "req-unknown")
+    stranger = OwnerScope(uuid.uuid4(), uuid.uuid4(), "req-unknown")
     with pytest.raises(UnknownOrganisationError, match="no organisation"):
         run_export(lc_stack.export_job(), stranger, ExportFormat.CSV, tmp_path)
     assert LifecycleRequests(lc_stack.jobs).export_requests(stranger) == []

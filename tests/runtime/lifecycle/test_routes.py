@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 
-from runtime.db import Database, Principal
+from runtime.db import Database, OwnerScope
 from runtime.lifecycle import ExportFormat
 from runtime.lifecycle.jobs import run_export
 from runtime.service.lifecycle_routes import lifecycle_router
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.postgres
 
 
 def _client(stack: Stack, launched: list[tuple[str, uuid.UUID, uuid.UUID]]) -> TestClient:
-    def member(x_org: str = Header(), x_actor: str = Header()) -> Principal:
-        return Principal.parse(owner_id=x_org, actor_id=x_actor, request_id=f"req-{uuid.uuid4().hex[:8]}")
+    def member(x_org: str = Header(), x_actor: str = Header()) -> OwnerScope:
+        return OwnerScope.parse(owner_id=x_org, actor_id=x_actor, request_id=f"req-{uuid.uuid4().hex[:8]}")
 
-    def admin(x_org: str = Header(), x_actor: str = Header(), x_admin: str = Header(default="")) -> Principal:
+    def admin(x_org: str = Header(), x_actor: str = Header(), x_admin: str = Header(default="")) -> OwnerScope:
         if x_admin != "yes":
             raise HTTPException(403, "only the organisation's admin may do this")
         return member(x_org, x_actor)
@@ -36,7 +36,7 @@ def _client(stack: Stack, launched: list[tuple[str, uuid.UUID, uuid.UUID]]) -> T
         launched.append((kind, owner, request))
 
     app = FastAPI()
-    app.include_router(lifecycle_router(admin_principal=admin, owner_principal=member, database=database,
+    app.include_router(lifecycle_router(admin_scope=admin, owner_scope=member, database=database,
                                         launch=launch))
     return TestClient(app)
 

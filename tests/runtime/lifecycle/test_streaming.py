@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.db import Principal
+from runtime.db import OwnerScope
 from runtime.lifecycle import ExportFormat, write_export
 from runtime.lifecycle.jobs import run_export
 from runtime.lifecycle.storage import DirectorySink
@@ -44,7 +44,7 @@ def test_database_export_peak_memory_flat(lc_stack: Stack, tmp_path: Path) -> No
     cursor batches, which is what the reader holds at most)."""
     owners = []
     for rows in (5_000, 20_000):
-        principal = Principal(uuid.uuid4(), uuid.uuid4(), "req-memory")
+        principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), "req-memory")
         with lc_stack.app.owner_transaction(principal) as tx:
             lc_stack.records.insert(tx, "organisations", [{"name": b"big"}])
         for _ in range(0, rows, 5_000):

@@ -21,9 +21,9 @@ from runtime.service.auth import (
     Authenticator,
     BearerJwtAuthenticator,
     CachingAuthenticator,
+    Caller,
     ClaimResolver,
     HeaderDispatchAuthenticator,
-    Principal,
     Refusal,
     load_jwks,
 )
@@ -88,7 +88,7 @@ def _rejected(authenticator: Any, headers: dict[str, str]) -> AuthenticationErro
 
 def test_alb_valid_padded_header_maps_user_to_organisation(alb_key: ec.EllipticCurvePrivateKey) -> None:
     principal = _alb(alb_key).authenticate({ALB_HEADER: _alb_token(alb_key)})
-    assert principal == Principal(user_id="user-1", organisation_id="org-a", source="alb-oidc")
+    assert principal == Caller(user_id="user-1", organisation_id="org-a", source="alb-oidc")
 
 
 def test_alb_header_name_is_case_insensitive(alb_key: ec.EllipticCurvePrivateKey) -> None:
@@ -118,7 +118,7 @@ def test_alb_bad_header_is_rejected(alb_key: ec.EllipticCurvePrivateKey, case: s
 
 def test_bearer_valid_token_maps_user_to_organisation(rsa_key: rsa.RSAPrivateKey) -> None:
     principal = _bearer(rsa_key).authenticate({"Authorization": f"Bearer {_bearer_token(rsa_key)}"})
-    assert principal == Principal(user_id="user-1", organisation_id="org-a", source=f"jwt:{ISSUER}")
+    assert principal == Caller(user_id="user-1", organisation_id="org-a", source=f"jwt:{ISSUER}")
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_authentication_error_keeps_a_fixed_code_and_never_the_text() -> None:
 
 
 def test_bearer_resolver_failure_of_any_kind_is_a_refusal_not_a_500(rsa_key: rsa.RSAPrivateKey) -> None:
-    def broken(claims: Any) -> Principal:
+    def broken(claims: Any) -> Caller:
         raise KeyError("ZZ secret from the claims")
 
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
@@ -212,11 +212,11 @@ class _Fixed:
     def __init__(self, name: str) -> None:
         self.name, self.calls = name, 0
 
-    def authenticate(self, headers: Any) -> Principal:
+    def authenticate(self, headers: Any) -> Caller:
         self.calls += 1
-        return Principal(user_id=self.name, organisation_id="o", expires_at=time.time() + 60)
+        return Caller(user_id=self.name, organisation_id="o", expires_at=time.time() + 60)
 
-    def cached(self, headers: Any) -> Principal | None:
+    def cached(self, headers: Any) -> Caller | None:
         return None
 
 
@@ -238,6 +238,6 @@ def test_cached_every_authenticator_answers_cached_and_only_the_cache_knows(
     plain: list[Authenticator] = [_alb(alb_key), _bearer(rsa_key), caching, dispatch]
     assert [a.cached(headers) for a in plain] == [None] * 4
     dispatch.authenticate(headers)
-    assert dispatch.cached(headers) == caching.cached(headers) == Principal(user_id="user-1", organisation_id="org-a",
+    assert dispatch.cached(headers) == caching.cached(headers) == Caller(user_id="user-1", organisation_id="org-a",
                                                                              source="alb-oidc")
     assert dispatch.cached({**headers, "Authorization": "Bearer x"}) is None  # a bearer request: not the ALB cache

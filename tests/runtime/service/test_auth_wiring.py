@@ -19,7 +19,7 @@ from runtime.db.self_check import ServiceMode
 from runtime.errors import ConfigurationError
 from runtime.service.auth import ALB_HEADER, AuthenticationError, HeaderDispatchAuthenticator, Refusal
 from runtime.service.config import AuthMode, AuthSettings
-from runtime.service.identity import Identities, StaffPrincipal
+from runtime.service.identity import Identities, StaffMember
 from runtime.service.wiring import authenticator
 from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
 
@@ -77,7 +77,7 @@ def test_authenticator_owner_mode_resolves_the_organisation_and_refuses_staff(
 def test_authenticator_support_mode_resolves_staff_only(customers: TokenIssuer, staff: TokenIssuer) -> None:
     who = authenticator(_bearer(staff, staff_claim=DEV_STAFF_CLAIM, staff_role=DEV_STAFF_ROLE), ServiceMode.SUPPORT)
     caller = who.authenticate(staff.staff_headers("engineer"))
-    assert isinstance(caller, StaffPrincipal) and caller.user_id == "engineer" and caller.organisation_id == ""
+    assert isinstance(caller, StaffMember) and caller.user_id == "engineer" and caller.organisation_id == ""
     assert _reason(who, staff.headers("engineer", uuid.uuid4())) is Refusal.NOT_STAFF
     assert _reason(who, customers.headers("alice", uuid.uuid4(), **{DEV_STAFF_CLAIM: [DEV_STAFF_ROLE]})) in (
         Refusal.UNKNOWN_KID, Refusal.WRONG_ISSUER)
@@ -120,7 +120,7 @@ def test_identities_mixed_mode_same_sub_on_two_paths_is_two_actors(
     by_bearer = who.authenticate(customers.headers("browser-user", org))
     by_alb = who.authenticate({ALB_HEADER: _alb_token(alb_key, org)})
     assert by_bearer.user_id == by_alb.user_id == "browser-user"
-    bearer_actor = identities.owner_principal(by_bearer, "r-1").actor_id
-    assert bearer_actor != identities.owner_principal(by_alb, "r-2").actor_id
+    bearer_actor = identities.owner_scope(by_bearer, "r-1").actor_id
+    assert bearer_actor != identities.owner_scope(by_alb, "r-2").actor_id
     # Either path alone keeps the actor ids the single-IdP modes always gave.
     assert bearer_actor == Identities(key, source=f"jwt:{customers.issuer}").actor_id("browser-user")

@@ -10,8 +10,8 @@ import pytest
 
 from runtime.audit.chain import ChainKey
 from runtime.service.alb_keys import AlbPublicKeys, KeyLookupError, key_url
-from runtime.service.auth import AuthenticationError, CachingAuthenticator, Principal, Refusal
-from runtime.service.identity import Identities, StaffPrincipal, StaffResolver
+from runtime.service.auth import AuthenticationError, CachingAuthenticator, Caller, Refusal
+from runtime.service.identity import Identities, StaffMember, StaffResolver
 
 PEM = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
 
@@ -31,11 +31,11 @@ def test_identity_actor_id_is_stable_keyed_and_hides_the_user() -> None:
 def test_identity_owner_is_the_organisation_claim_and_must_be_an_id() -> None:
     identities = Identities(ChainKey(os.urandom(32)), source="alb-oidc")
     org = uuid.uuid4()
-    principal = identities.owner_principal(Principal("alice", str(org)), "0d5c1b6e-3b8e-4a51-9f87-6c1c7c3c1f00")
+    principal = identities.owner_scope(Caller("alice", str(org)), "0d5c1b6e-3b8e-4a51-9f87-6c1c7c3c1f00")
     assert principal.owner_id == org and principal.actor_id == identities.actor_id("alice")
     for organisation in ("acme", "", "00000000-0000-0000-0000-00000000000g"):
         with pytest.raises(AuthenticationError) as refused:
-            identities.owner_principal(Principal("alice", organisation), "r-1")
+            identities.owner_scope(Caller("alice", organisation), "r-1")
         assert refused.value.reason is Refusal.NOT_AN_OWNER
 
 
@@ -45,17 +45,17 @@ STAFF = StaffResolver(claim="staff_roles", role="platform-support")
 @pytest.mark.parametrize("roles", ["platform-support", ["reader", "platform-support"], ("platform-support",)])
 def test_staff_resolver_subject_with_the_role_is_staff(roles: object) -> None:
     caller = STAFF({"sub": "engineer", "staff_roles": roles, "exp": 1_900_000_000})
-    assert caller == StaffPrincipal("engineer", "") and caller.expires_at == 1_900_000_000
+    assert caller == StaffMember("engineer", "") and caller.expires_at == 1_900_000_000
     assert STAFF.allows(caller)
 
 
 def test_staff_resolver_an_owners_principal_is_never_staff() -> None:
     org = str(uuid.uuid4())
     claims = {"sub": "alice", "org_id": org, "staff_roles": ["platform-support"]}
-    assert not STAFF.allows(Principal("alice", org, claims=claims))  # e.g. from ClaimResolver
-    assert not STAFF.allows(Principal("alice", "", claims=claims))
-    assert not STAFF.allows(StaffPrincipal("alice", org, claims=claims))
-    assert STAFF.allows(StaffPrincipal("alice", "", claims=claims))
+    assert not STAFF.allows(Caller("alice", org, claims=claims))  # e.g. from ClaimResolver
+    assert not STAFF.allows(Caller("alice", "", claims=claims))
+    assert not STAFF.allows(StaffMember("alice", org, claims=claims))
+    assert STAFF.allows(StaffMember("alice", "", claims=claims))
 
 
 @pytest.mark.parametrize(
@@ -145,14 +145,14 @@ class _Counting:
     def __init__(self, expires_in: float | None) -> None:
         self.calls, self.expires_in = 0, expires_in
 
-    def authenticate(self, headers: Any) -> Principal:
+    def authenticate(self, headers: Any) -> Caller:
         self.calls += 1
         if headers.get("authorization") == "Bearer bad":
             raise AuthenticationError(Refusal.BAD_SIGNATURE)
         expires = None if self.expires_in is None else NOW + self.expires_in
-        return Principal("alice", "org", expires_at=expires)
+        return Caller("alice", "org", expires_at=expires)
 
-    def cached(self, headers: Any) -> Principal | None:
+    def cached(self, headers: Any) -> Caller | None:
         return None
 
 
@@ -163,7 +163,7 @@ def test_caching_authenticator_checks_a_token_once_until_it_expires() -> None:
     inner, now = _Counting(expires_in=60), [NOW]
     cached = CachingAuthenticator(inner, header="Authorization", clock=lambda: now[0])
     good = {"authorization": "Bearer good"}
-    assert cached.authenticate(good) == cached.authenticate(good) == Principal("alice", "org")
+    assert cached.authenticate(good) == cached.authenticate(good) == Caller("alice", "org")
     assert inner.calls == 1
     now[0] = NOW + 60  # at its exp the token is checked again (and the inner check applies its own rules)
     cached.authenticate(good)

@@ -15,7 +15,7 @@ from runtime.audit.chain import ChainKey
 from runtime.db.self_check import ServiceMode
 from runtime.errors import ConfigurationError
 from runtime.service.app import create_app
-from runtime.service.auth import AdminRule, Principal
+from runtime.service.auth import AdminRule, Caller
 from runtime.service.config import ServiceConfig
 from runtime.service.context import ServiceContext
 from runtime.service.wiring import service_routers
@@ -96,8 +96,8 @@ def test_support_mode_has_no_lifecycle_routes(
 def test_admin_rule_fails_closed() -> None:
     rule = AdminRule(claim="org_roles", role="org-admin")
 
-    def who(**claims: object) -> Principal:
-        return Principal("u", str(uuid.uuid4()), claims=claims)
+    def who(**claims: object) -> Caller:
+        return Caller("u", str(uuid.uuid4()), claims=claims)
 
     assert rule.allows(who(org_roles="org-admin")) and rule.allows(who(org_roles=["x", "org-admin"]))
     for denied in (who(), who(org_roles=None), who(org_roles=["org-admin-x"]), who(org_roles=[["org-admin"]]),

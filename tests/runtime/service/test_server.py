@@ -24,7 +24,7 @@ from runtime import cli, settings
 from runtime.db.schema import APP_ROLE
 from runtime.service.app import create_app
 from runtime.service.config import ServiceConfig, TlsSettings
-from runtime.service.context import OwnerDataDep, OwnerPrincipal, ServiceContext
+from runtime.service.context import OwnerDataDep, OwnerScopeDep, ServiceContext
 from runtime.service.server import uvicorn_config
 from runtime.service.tls import self_signed
 from tests.runtime.service.conftest import Org
@@ -97,7 +97,7 @@ def test_server_extra_routers_reach_the_caller_and_the_data_layer(
     extension = APIRouter(prefix="/v1/extension", tags=["extension"])
 
     @extension.get("/whoami")
-    def whoami(principal: OwnerPrincipal, data: OwnerDataDep) -> dict[str, str]:
+    def whoami(principal: OwnerScopeDep, data: OwnerDataDep) -> dict[str, str]:
         with data.database.owner_transaction(principal) as tx:
             [organisation] = data.records.get(tx, "organisations", [principal.owner_id])
         return {"owner": str(organisation.id)}
