@@ -22,6 +22,9 @@ OWNER_ROLE: Final = "platform_owner"  # owns the schemas; runs the migrations (d
 APP_ROLE: Final = "platform_app"  # the owner API: owner-bound reads and writes, never an owner of tables
 SUPPORT_ROLE: Final = "platform_support"  # SELECT on support.* views only (P4)
 JOBS_ROLE: Final = "platform_jobs"  # lifecycle jobs (export, erasure, breach): owner-bound SELECT and DELETE
+# Breach drills (P12): CREATEDB and nothing else; creates and drops the drill's scratch database, so the drill
+# never needs the master user (only the deploy-time database setup reads the master secret, P3).
+DRILL_ROLE: Final = "platform_drill"
 
 # The runtime's services, as the service stack names them, and the database role each connects as (its only
 # rds-db:connect grant and its PLATFORM_DATABASE_USER).
@@ -31,6 +34,16 @@ LIFECYCLE_JOB: Final = "job"  # one-off export, erasure and breach tasks
 DATABASE_ROLES: Final[Mapping[str, str]] = MappingProxyType(
     {DATA_SERVICE: APP_ROLE, SUPPORT_SERVICE: SUPPORT_ROLE, LIFECYCLE_JOB: JOBS_ROLE}
 )
+
+
+class ServiceMode(Enum):
+    """PLATFORM_SERVICE_MODE: what a runtime task is. The stacks set it on every task definition; the runtime
+    serves (owner, support), self-checks or names the command by it (runtime/db/self_check.py takes its values)."""
+
+    OWNER = "owner"  # the data service (the owner API)
+    SUPPORT = "support"  # the support service (P4)
+    JOB = "job"  # one-off tasks: lifecycle jobs, breach drills, restores
+    SETUP = "setup"  # the deploy-time database setup
 
 
 # --- Data classification (P2) ---

@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import settings
+from runtime.contract import ServiceMode
 from runtime.restore import RESTORE_IAM_ACTIONS
 
 # --- The resources a permission touches (the rule matches "master secret" to the cluster's secret) ---
 APPLICATION_KEY: Final = "application key"  # KMS key wrapping the per-owner data keys (P6)
 DATABASE_USER: Final = "database user"  # rds-db:connect as the task's PLATFORM_DATABASE_USER
 MIGRATION_OWNER: Final = "migration owner"  # rds-db:connect as platform_owner (schema owner)
-DRILL_ROLES: Final = "drill database users"  # rds-db:connect as platform_owner and platform_jobs (scratch db)
+# rds-db:connect as the drill role (creates and drops the scratch database), the migration owner (migrates it) and
+# the jobs role (works in it): runtime.contract DRILL_ROLE, OWNER_ROLE, JOBS_ROLE.
+DRILL_ROLES: Final = "drill database users"
 # PLATFORM_DATABASE_PASSWORD_SECRET_ID, read when IAM authentication is off
 PASSWORD_SECRET: Final = "database password secret"  # noqa: S105 (a name)
 PASSWORD_SECRET_KEY: Final = "database password secret's key"  # noqa: S105 (a name)
@@ -182,8 +185,8 @@ RESTORE_CLEANUP: Final = (
 )
 
 # --- The contract: command name -> the calls it makes ---
-SERVE_OWNER: Final = "serve owner"
-SERVE_SUPPORT: Final = "serve support"
+SERVE_OWNER: Final = f"serve {ServiceMode.OWNER.value}"
+SERVE_SUPPORT: Final = f"serve {ServiceMode.SUPPORT.value}"
 DB_SETUP: Final = "db setup"
 CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS,
@@ -202,9 +205,10 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
     "breach deliver": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
     "breach status": LOGIN + ALERTS,
-    # A scratch database on the same cluster: created by the master user, migrated by the owner, worked in as
-    # the jobs role; a local keyring and file notifications (nothing leaves the task).
-    "breach drill": LOGIN + MASTER_CREDENTIALS + _login(DRILL_ROLES),
+    # A scratch database on the same cluster: created by the drill role (CREATEDB, never the master user: only
+    # `db setup` reads the master secret), migrated by the owner, worked in as the jobs role; a local keyring and
+    # file notifications (nothing leaves the task). LOGIN: the drill's record in the live database.
+    "breach drill": LOGIN + _login(DRILL_ROLES),
     "restore plan": RESTORE_READ,
     "restore apply": LOGIN + RESTORE_READ + RESTORE_CREATE,  # LOGIN: row counts on the restored cluster
     "restore drill": LOGIN + RESTORE_READ + RESTORE_CREATE + RESTORE_CLEANUP,
@@ -249,7 +253,7 @@ def command_of(args: argparse.Namespace, environ: Mapping[str, str]) -> str | No
     if not name:
         return None
     if name == "serve":
-        return f"serve {environ.get(settings.SERVICE_MODE, '').strip().lower() or 'owner'}"
+        return f"serve {environ.get(settings.SERVICE_MODE, '').strip().lower() or ServiceMode.OWNER.value}"
     sub = getattr(args, f"{name}_command", None)
     return f"{name} {sub}" if sub else str(name)
 

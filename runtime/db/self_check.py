@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from runtime import contract
 from runtime.classification import Registry
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
@@ -21,9 +22,11 @@ from runtime.errors import SelfCheckError
 
 
 class ServiceMode(Enum):
-    OWNER = "owner"  # the owner API (platform_app)
-    SUPPORT = "support"  # NOT_SENSITIVE views only (platform_support)
-    JOB = "job"  # lifecycle jobs (platform_jobs)
+    """The modes a serving or job task self-checks in (values: runtime.contract.ServiceMode, what the stacks set)."""
+
+    OWNER = contract.ServiceMode.OWNER.value  # the owner API (platform_app)
+    SUPPORT = contract.ServiceMode.SUPPORT.value  # NOT_SENSITIVE views only (platform_support)
+    JOB = contract.ServiceMode.JOB.value  # lifecycle jobs (platform_jobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,10 +169,16 @@ def test_needs_option_only_never_required() -> None:
     assert [p.action for p in permissions.needs("audit verify", {})] == []
 
 
-def test_may_read_master_secret_setup_and_drill_only() -> None:
-    assert {c for c in CONTRACT if permissions.may_read_master_secret(c)} == {"db setup", "breach drill"}
-    assert all(p.resource != MASTER_SECRET or c in ("db setup", "breach drill")
+def test_may_read_master_secret_setup_only() -> None:
+    assert {c for c in CONTRACT if permissions.may_read_master_secret(c)} == {"db setup"}
+    assert all(p.resource != MASTER_SECRET or c == "db setup"
                for c in CONTRACT for u in CONTRACT[c] for p in u.permissions)
+
+
+def test_breach_drill_needs_the_drill_users_not_the_master_secret() -> None:
+    needed = set(permissions.needs("breach drill", {settings.DATABASE_IAM_AUTH: "true"}))
+    assert needed == {permissions.Permission("rds-db:connect", permissions.DATABASE_USER),
+                      permissions.Permission("rds-db:connect", permissions.DRILL_ROLES)}
 
 
 def test_declaration_unknown_command_raises() -> None:

@@ -182,8 +182,13 @@ def test_task_permissions_role_outside_templates_non_compliant(tmp_path: Path) -
     _non_compliant(_evaluate(tmp_path, service), "is not a role in this environment's templates")
 
 
-def test_task_permissions_breach_drill_in_job_reads_master_compliant(tmp_path: Path) -> None:
-    """The contract, not the rule, says who may: `breach drill` makes a scratch database as the master user."""
+def test_task_permissions_breach_drill_reading_master_non_compliant(tmp_path: Path) -> None:
+    """The contract, not the rule, says who may: `breach drill` makes its scratch database as the drill role now."""
     result = _evaluate(tmp_path, _service_stack("breach drill", [CONNECT, READ_MASTER, SECRET_KEY]))
+    _non_compliant(result, "can read the database's master secret", "only the setup step may")
+
+
+def test_task_permissions_breach_drill_with_its_database_users_compliant(tmp_path: Path) -> None:
+    result = _evaluate(tmp_path, _service_stack("breach drill", [CONNECT]))
     assert result.status is Status.COMPLIANT, result.detail
 
