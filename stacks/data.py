@@ -128,7 +128,9 @@ class DataStack(PlatformStack):
             preferred_maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
             deletion_protection=env_config.deletion_protection,
-            removal_policy=RemovalPolicy.SNAPSHOT,
+            # prod: a final snapshot when the cluster is deleted; dev/qa: none (they are torn down, and a copy
+            # left behind would outlive every erasure receipt, P10).
+            removal_policy=RemovalPolicy.SNAPSHOT if env_config.is_production else RemovalPolicy.DESTROY,
         )
         self.cluster.node.add_dependency(postgres_logs)
         self.postgres_log_group = postgres_logs.log_group
