@@ -195,8 +195,8 @@ def _run_load(port: int, requests: list[bytes], *, total: int, seconds: float,
 def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes, *, total: int,
                    seconds: float) -> float:
     from runtime.audit.chain import ChainKey
-    from runtime.audit.ledger import AuditLedger
     from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
+    from runtime.db.ledger import AuditLedger
     from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 
     pool = open_pool(db.settings(APP_ROLE, pool_min_size=POOL_CONNECTIONS, pool_max_size=POOL_CONNECTIONS),

@@ -30,7 +30,6 @@ from typing import Any
 
 from bench.postgres import bench_database
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.breach.drill import run_breach_drill
 from runtime.breach.impact import build_impact
 from runtime.breach.scope import BreachScope
@@ -38,6 +37,7 @@ from runtime.breach.scratch import PostgresScratchDatabases
 from runtime.breach.store import PostgresIncidentStore
 from runtime.breach.trail import PostgresTrail
 from runtime.db import open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import JOBS_ROLE
 from tests.support.platform_db import PlatformDatabase
 

@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, bulk
 from runtime.db.bulk import Batch
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, OWNER_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase

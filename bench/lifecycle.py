@@ -34,8 +34,8 @@ from bench import peak_rss
 from bench.postgres import bench_database
 from runtime import settings
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings

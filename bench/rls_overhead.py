@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, OwnerScope
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, OWNER_ROLE
 from tests.support.platform_db import PlatformDatabase
 

@@ -4,25 +4,37 @@ The cluster starts lazily, the first time a test uses a database fixture, so the
 tests never pay for it, and it is stopped and removed at the end of the session. Layout: a migrated
 template database that is never connected to after migration, the shared `platform` database cloned
 from it, and `fresh_db` (a clone of its own) for tests that damage their database.
+
+Also ONE synthesis per configuration (`operator`, `selfhosted`), shared by tests/stacks and tests/e2e:
+the fixtures live here, not in a sub-directory's conftest, so no second conftest re-registers them (a
+re-exported session fixture is a second fixture: it would synthesize again).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase, copy_of, migrated_database
 from tests.support.postgres import PostgresCluster
+
+if TYPE_CHECKING:  # the CDK loads only when a test synthesizes
+    from stacks.config import PlatformConfig
+    from stacks.policy.outcome import SynthOutcome
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +118,65 @@ def make_owner(database: Database, records: Records) -> Callable[[], OwnerScope]
         return principal
 
     return make
+
+
+# --- the synthesized cloud assemblies: each configuration ONCE per session --------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_CONFIG = ROOT / "config" / "operator.toml"
+SELFHOSTED_CONFIG = ROOT / "config" / "selfhosted.example.toml"
+
+
+@dataclass
+class Assembly:
+    """The synthesized templates of one config, by environment and stack name."""
+
+    config: PlatformConfig
+    outcome: SynthOutcome
+    templates: dict[str, dict[str, dict[str, Any]]]  # env -> stack name -> template
+
+    def env_templates(self, env: str) -> dict[str, dict[str, Any]]:
+        return self.templates[env]
+
+    def resources(self, env: str, resource_type: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(stack name, logical id, resource) of every resource of `resource_type` in `env`."""
+        for stack_name, template in self.templates[env].items():
+            for logical_id, resource in template.get("Resources", {}).items():
+                if resource["Type"] == resource_type:
+                    yield stack_name, logical_id, resource
+
+
+def _read_templates(outdir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    from stacks.policy.gates.assembly import stack_templates
+
+    templates: dict[str, dict[str, dict[str, Any]]] = {}
+    for stack in stack_templates(outdir):
+        templates.setdefault(stack.stage, {})[stack.stack_name] = json.loads(stack.file.read_text())
+    return templates
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The same context `make synth` and the CLI use (feature flags from cdk.json)."""
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def synth_assembly(config: PlatformConfig, outdir: Path) -> Assembly:
+    import stacks  # noqa: F401  (jsii environment first)
+    from stacks.synth import synthesize
+
+    outcome = synthesize(config, outdir, context=cdk_json_context())
+    return Assembly(config=config, outcome=outcome, templates=_read_templates(outdir))
+
+
+@pytest.fixture(scope="session")
+def operator(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    from stacks.config import load_config
+
+    return synth_assembly(load_config(OPERATOR_CONFIG), tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def selfhosted(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    from stacks.config import load_config
+
+    return synth_assembly(load_config(SELFHOSTED_CONFIG), tmp_path_factory.mktemp("cdk.out.selfhosted"))

@@ -1,6 +1,6 @@
 """The tamper-evident audit trail (P14): events without PII, a keyed hash chain, checkpoints, verify.
 
-Pure modules: events, chain, verify, keys. The Postgres ledger is `runtime.audit.ledger`.
+Pure modules: events, chain, verify, keys. The Postgres ledger is `runtime.db.ledger`.
 """
 
 from runtime.audit.chain import ChainEntry, ChainKey, Checkpoint, TrustedCheckpoint

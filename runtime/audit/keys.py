@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from runtime import settings
 from runtime.audit.chain import MIN_KEY_BYTES, ChainKey
+from runtime.aws_protocols import SecretsManagerClient
 from runtime.errors import AuditKeyError
-from runtime.wiring.protocols import SecretsManagerClient
 
 
 def _key_from_text(text: str, source: str) -> ChainKey:

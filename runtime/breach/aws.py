@@ -6,10 +6,10 @@ Only the provider's error CODE is kept from a failure: SES messages can quote th
 
 from typing import Any, Final
 
+from runtime.aws_protocols import SesClient, SnsClient
 from runtime.breach.notifiers import Outgoing
 from runtime.errors import NotificationError, NotifierConfigurationError
 from runtime.telemetry.scrubber import LOG_KINDS, Scrubber
-from runtime.wiring.protocols import SesClient, SnsClient
 
 # Codes after which the same request can succeed later.
 RETRYABLE_CODES: Final = frozenset({

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.breach.directory import PostgresUserDirectory
 from runtime.breach.notifiers import FileNotifier, Notifier, Outgoing
 from runtime.breach.outbox import RetryPolicy
@@ -40,6 +39,7 @@ from runtime.breach.synthetic import (
 )
 from runtime.breach.trail import PostgresTrail
 from runtime.db.key_store import PostgresWrappedKeyStore
+from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
 from runtime.db.schema import JOBS_ROLE, OWNER_ROLE
 from runtime.db.session import Database

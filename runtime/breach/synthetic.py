@@ -16,9 +16,9 @@ from typing import Any, Final
 import psycopg
 
 from runtime.audit.events import AccessEvent, Action
-from runtime.audit.ledger import AuditLedger
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
+from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
 from runtime.db.session import Database, OwnerScope
 

@@ -17,11 +17,11 @@ from psycopg.pq import TransactionStatus
 
 from runtime.audit.chain import ChainEntry, ChainKey
 from runtime.audit.events import EVENT_NAME, Action
-from runtime.audit.ledger import read_checkpoints, read_head
 from runtime.breach.chain_window import WindowVerification, span_for, valid_checkpoints, verify_span
 from runtime.breach.impact import USERS_TABLE, TableImpact, UserRowsTouched
 from runtime.breach.scope import BreachScope
 from runtime.db.errors import translated
+from runtime.db.ledger import read_checkpoints, read_head
 from runtime.db.schema import SUPPORT_SCHEMA
 from runtime.errors import SchemaError
 

@@ -19,7 +19,6 @@ from psycopg_pool import ConnectionPool
 from runtime import settings
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment
-from runtime.audit.ledger import AuditLedger
 from runtime.breach.aws import SesNotifier, SnsIncidentTopic
 from runtime.breach.directory import PostgresUserDirectory
 from runtime.breach.notifiers import FileNotifier, IncidentAlerts, Notifier, PrintedAlerts
@@ -31,6 +30,7 @@ from runtime.db.config import DatabaseSettings
 from runtime.db.connect import connect, open_pool
 from runtime.db.credentials import PasswordSource, StaticPassword
 from runtime.db.key_store import PostgresWrappedKeyStore
+from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
 from runtime.db.session import Database
 from runtime.envelope import EnvelopeCipher

@@ -15,9 +15,9 @@ from typing import Any
 from runtime import bounds
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment, chain_key_from_secrets_manager
-from runtime.audit.ledger import AuditLedger, verify_ledger
 from runtime.cli.arguments import trusted_checkpoint
 from runtime.cli.wiring import connect_from_environment
+from runtime.db.ledger import AuditLedger, verify_ledger
 from runtime.wiring.clients import aws_client
 
 

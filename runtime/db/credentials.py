@@ -12,8 +12,8 @@ process uses: runtime.wiring.passwords.
 import json
 from typing import Any, Protocol
 
+from runtime.aws_protocols import RdsClient, SecretsManagerClient
 from runtime.errors import ConfigurationError, DatabaseError
-from runtime.wiring.protocols import RdsClient, SecretsManagerClient
 
 
 class PasswordSource(Protocol):

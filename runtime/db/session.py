@@ -65,7 +65,7 @@ class OwnerScope:
 
 
 class AuditSink(Protocol):
-    """Where an owner transaction's access events go: runtime.audit.ledger.AuditLedger."""
+    """Where an owner transaction's access events go: runtime.db.ledger.AuditLedger."""
 
     def append(self, conn: Connection, events: Sequence[AccessEvent]) -> int: ...
 

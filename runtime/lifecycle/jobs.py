@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from runtime.aws_protocols import S3Client
 from runtime.db.connect import ConnectionSource
 from runtime.db.records import FieldCipher
 from runtime.db.session import Database, OwnerScope
@@ -18,7 +19,6 @@ from runtime.lifecycle.requests import ExportRequest, LifecycleRequests, utc_now
 from runtime.lifecycle.s3 import S3ExportSink
 from runtime.lifecycle.storage import Destination, DirectorySink, ExportSink, S3Location, export_location
 from runtime.lifecycle.writers import ExportFormat
-from runtime.wiring.protocols import S3Client
 
 
 @dataclass(frozen=True)

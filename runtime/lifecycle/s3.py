@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from runtime.aws_protocols import S3Client
 from runtime.errors import ExportDestinationError
 from runtime.lifecycle.storage import S3Location, parse_destination
-from runtime.wiring.protocols import S3Client
 
 PART_BYTES: Final = 8 * 1024 * 1024  # S3 takes parts of 5 MiB to 5 GiB (but the last)
 MIN_PART_BYTES: Final = 5 * 1024 * 1024

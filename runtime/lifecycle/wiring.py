@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, DatabaseSettings, OwnerScope, PostgresWrappedKeyStore, open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring
 from runtime.lifecycle.config import LifecycleSettings
 from runtime.lifecycle.erasure import Eraser, ErasureSettings

@@ -4,10 +4,10 @@ name the AWS error code (never a credential) and leave the next step to the call
 from collections.abc import Callable
 from typing import Any, Final
 
+from runtime.aws_protocols import RdsClient
 from runtime.errors import RestoreError, RestoreSourceNotFoundError
 from runtime.restore.cluster import ClusterFacts, cluster_facts
 from runtime.restore.plan import InstancePlan, RestorePlan
-from runtime.wiring.protocols import RdsClient
 
 NOT_FOUND: Final = frozenset({"DBClusterNotFoundFault", "DBClusterNotFound"})
 

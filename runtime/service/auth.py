@@ -31,16 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from runtime.errors import PlatformError
-
-if TYPE_CHECKING:
-    from runtime.service.jwks import SigningKeys
 
 ALB_HEADER: Final = "x-amzn-oidc-data"
 PUBLIC_MESSAGE: Final = "authentication required"
@@ -349,6 +346,24 @@ _KEY_TYPE_OF: Final = {
     **dict.fromkeys(("ES256", "ES384", "ES512"), "EC"),
     "EdDSA": "OKP",
 }
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One IdP key and the one algorithm it verifies (runtime.service.jwks builds them)."""
+
+    jwk: jwt.PyJWK
+    algorithm: str
+
+    @property
+    def key_type(self) -> str:
+        return str(self.jwk.key_type)
+
+
+class SigningKeys(Protocol):
+    def signing_key(self, kid: str) -> SigningKey:
+        """The key for `kid`; AuthenticationError(UNKNOWN_KID), or (KEY_UNAVAILABLE) when there is no key set."""
+        ...
 
 
 class BearerJwtAuthenticator:

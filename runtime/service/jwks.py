@@ -21,38 +21,22 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK, PyJWKClient, PyJWTError
 
-from runtime.service.auth import AuthenticationError, Refusal
+# The interface the bearer authenticator takes is defined next to it (runtime.service.auth imports nothing from
+# here); re-exported for the wiring.
+from runtime.service.auth import AuthenticationError, Refusal, SigningKey, SigningKeys
 
 RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS: Final = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 MIN_RSA_BITS: Final = 2048
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 log = logging.getLogger("platform.service")
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """One IdP key and the one algorithm it verifies."""
-
-    jwk: PyJWK
-    algorithm: str
-
-    @property
-    def key_type(self) -> str:
-        return str(self.jwk.key_type)
-
-
-class SigningKeys(Protocol):
-    def signing_key(self, kid: str) -> SigningKey:
-        """The key for `kid`; AuthenticationError(UNKNOWN_KID), or (KEY_UNAVAILABLE) when there is no key set."""
-        ...
+__all__ = ["RemoteJwks", "SigningKey", "SigningKeys", "StaticJwks", "signing_key", "signing_keys"]
 
 
 def signing_key(jwk: Mapping[str, Any]) -> SigningKey:

@@ -23,7 +23,7 @@ from runtime.service.wiring import build_context
 
 KEEP_ALIVE_SECONDS: Final = 65
 # How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). A request thread
-# holding the audit chain's lock (runtime.audit.ledger) comes back from each database round trip needing the
+# holding the audit chain's lock (runtime.db.ledger) comes back from each database round trip needing the
 # GIL; waiting 5 ms for it each time stretched the lock, and so serialised every writer of the process.
 SWITCH_INTERVAL_SECONDS: Final = 0.0005
 GRACEFUL_SHUTDOWN_SECONDS: Final = 20

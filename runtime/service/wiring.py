@@ -17,9 +17,9 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, require_safe
 from runtime.db.credentials import PasswordSource
+from runtime.db.ledger import AuditLedger
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import DataKeyCache, EnvelopeCipher
 from runtime.errors import ConfigurationError

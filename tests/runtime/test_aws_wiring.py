@@ -115,7 +115,7 @@ def test_aws_clients_endpoint_changed_builds_a_new_client(
 
 
 def test_aws_wiring_import_builds_no_client_and_loads_no_boto3_or_fastapi() -> None:
-    code = ("import sys, runtime.wiring.clients, runtime.wiring.protocols, runtime.wiring.keyring, "
+    code = ("import sys, runtime.wiring.clients, runtime.aws_protocols, runtime.wiring.keyring, "
             "runtime.wiring.passwords; print('\\n'.join(sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     loaded = {name.split(".")[0] for name in out.split()}
@@ -138,14 +138,14 @@ def test_runtime_boto3_imported_only_by_the_client_factory() -> None:
     assert importing == {"wiring/clients.py"}
 
 
-def test_runtime_aws_client_protocols_defined_only_in_wiring() -> None:
+def test_runtime_aws_client_protocols_defined_only_in_aws_protocols() -> None:
     defining = set()
     for path in RUNTIME.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             bases = {getattr(base, "id", None) for base in getattr(node, "bases", [])}
             if isinstance(node, ast.ClassDef) and node.name.endswith("Client") and "Protocol" in bases:
                 defining.add(str(path.relative_to(RUNTIME)))
-    assert defining == {"wiring/protocols.py"}
+    assert defining == {"aws_protocols.py"}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ uses, so this module needs no botocore import.
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.aws_protocols import KmsClient
 from runtime.envelope.keyrings.base import Keyring, encryption_context
 from runtime.envelope.keys import KEY_BYTES, KeyMaterial
 from runtime.errors import (
@@ -18,7 +19,6 @@ from runtime.errors import (
     KmsKeyUnavailableError,
     KmsThrottledError,
 )
-from runtime.wiring.protocols import KmsClient
 
 _THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "LimitExceededException"}
 _DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}

@@ -18,7 +18,7 @@ def test_layering_audit_logic_imports_no_database_or_aws(module: str) -> None:
     assert not _imported_after(module) & {"psycopg", "psycopg_pool", "boto3", "botocore", "aws_cdk"}
 
 
-@pytest.mark.parametrize("module", ["runtime.db", "runtime.audit.ledger", "runtime.cli.db", "runtime.cli.audit"])
+@pytest.mark.parametrize("module", ["runtime.db", "runtime.db.ledger", "runtime.cli.db", "runtime.cli.audit"])
 def test_layering_adapters_import_no_aws_sdk_or_cdk(module: str) -> None:
     """boto3 is imported only when a command builds a client; the CDK never."""
     assert not _imported_after(module) & {"boto3", "botocore", "aws_cdk", "constructs"}

@@ -13,9 +13,9 @@ from moto import mock_aws
 
 from runtime import settings
 from runtime.audit import AccessEvent, Action, ChainKey, Problem, TrustedCheckpoint
-from runtime.audit.ledger import AuditLedger, verify_ledger
 from runtime.cli import main
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
+from runtime.db.ledger import AuditLedger, verify_ledger
 from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import SchemaError

@@ -14,7 +14,6 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.breach.directory import PostgresUserDirectory
 from runtime.breach.notifiers import Outgoing
 from runtime.breach.outbox import RetryPolicy
@@ -22,6 +21,7 @@ from runtime.breach.response import BreachResponse
 from runtime.breach.store import PostgresIncidentStore
 from runtime.breach.trail import PostgresTrail
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import NotificationError

@@ -20,11 +20,11 @@ from moto import mock_aws
 
 from runtime import cli, settings
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.breach.synthetic import append_events, attacker_reads, bracket, seed_organisations
 from runtime.breach.wiring import BreachWiring
 from runtime.cli import breach as breach_cli
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase

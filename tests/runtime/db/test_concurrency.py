@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import verify_ledger
 from runtime.db import Database, OwnerScope, Records
+from runtime.db.ledger import verify_ledger
 from runtime.db.schema import SUPPORT_ROLE
 from tests.support.platform_db import PlatformDatabase
 

@@ -15,8 +15,8 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from runtime.audit.chain import ChainKey
-from runtime.audit.ledger import AuditLedger
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
+from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings

@@ -1,6 +1,7 @@
 """The AWS client Protocols of the runtime: the calls its adapters make on boto3 clients, one Protocol per AWS
 service for the whole runtime. Adapters take their clients injected (from `runtime.wiring.clients` in a task,
-moto or a stub in tests). Pure: imports no boto3.
+moto or a stub in tests). Pure: imports no boto3, and nothing of the runtime, so every adapter package (envelope,
+db, audit, breach, lifecycle, restore) can take it without importing runtime.wiring, which wires them.
 """
 
 from collections.abc import Mapping
