@@ -177,8 +177,9 @@ class EnvironmentConfig:
     name: str = field(metadata=_spec("the environment's name: its `[environments.<name>]` table.", settable=False))
     kind: EnvironmentKind = field(
         metadata=_spec(
-            "`prod` enforces deletion protection, >= 7 days of daily backups, a vault lock and two tasks; "
-            "`dev` and `qa` can be torn down (`make destroy ENV=...`, README: Tear down).",
+            "`prod` enforces deletion protection, >= 7 days of daily backups, a vault lock and two tasks, and "
+            "keeps its stores when a stack is deleted; `dev` and `qa` delete theirs and can be torn down "
+            "(`python -m stacks.teardown --env NAME`, see Tear down below).",
             fix="{value!r} is not one of dev, qa, prod.",
         )
     )
@@ -270,7 +271,7 @@ class EnvironmentConfig:
         default=True,
         metadata=_spec(
             "deletion protection of the database cluster and the load balancers (must stay on in `prod`). "
-            "`make destroy ENV=...` lifts it for a `dev` or `qa` environment when it tears that down."
+            "`python -m stacks.teardown` lifts it for a `dev` or `qa` environment when it tears that down."
         ),
     )
     vault_lock_min_retention_days: int | None = field(
@@ -431,8 +432,7 @@ class EnvironmentConfig:
     breach_sender: str | None = field(
         default=None,
         metadata=_spec(
-            "the verified SES e-mail identity breach notifications are sent from; none: notifications are "
-            "prepared but not e-mailed.",
+            "the verified SES e-mail identity breach notifications are sent from (the tasks may send as it only).",
             allowed="an e-mail address",
             pattern=_EMAIL,
             fix="must be the verified SES e-mail address breach notifications are sent from.",
