@@ -104,6 +104,10 @@ class DatabaseUnavailableError(DatabaseError):
     """The server could not be reached, or the connection broke."""
 
 
+class PoolExhaustedError(DatabaseUnavailableError):
+    """No pooled connection was free in time (every one is busy, or the pool cannot open new ones)."""
+
+
 class TlsVerificationError(DatabaseUnavailableError):
     """The server's certificate did not verify against the configured CA bundle, or names another host."""
 

@@ -1,4 +1,5 @@
-"""psycopg errors -> the runtime's typed errors, by SQLSTATE.
+"""psycopg errors -> the runtime's typed errors, by SQLSTATE. The driver stops here: no layer above runtime.db
+catches a psycopg or psycopg_pool error (the HTTP layer imports neither; tests/runtime/service checks it).
 
 Server messages can quote the refused value (`invalid input syntax for type uuid: "..."`), and
 values may be SENSITIVE, so data and constraint errors keep only the SQLSTATE and schema names
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from runtime.errors import (
     AuthenticationFailedError,
@@ -19,6 +21,7 @@ from runtime.errors import (
     IntegrityViolationError,
     InvalidValueError,
     PermissionDeniedError,
+    PoolExhaustedError,
     RetryableError,
     RowLevelSecurityError,
     SchemaError,
@@ -30,6 +33,11 @@ _TLS_HINTS = ("certificate", "root cert", "sslrootcert", "ssl error", "tls", "ho
 
 def translate(exc: psycopg.Error) -> DatabaseError:
     """The typed error for `exc`; never copies a value from the server's message."""
+    if isinstance(exc, PoolTimeout):
+        return PoolExhaustedError(
+            "no database connection was free in time: every pooled connection is busy, or new ones cannot be "
+            "opened; retry shortly"
+        )
     state = exc.sqlstate or ""
     diag = exc.diag
     where = ".".join(n for n in (diag.schema_name, diag.table_name, diag.column_name) if n)

@@ -112,7 +112,8 @@ class Database:
     def owner_transaction(self, principal: OwnerScope) -> Iterator[OwnerTransaction]:
         if not isinstance(principal, OwnerScope):
             raise InvalidOwnerError("owner_transaction needs an OwnerScope")
-        with self._connections.connection() as conn:
+        # translated(): a pool that lends no connection in time, or one that breaks, is a typed error too.
+        with translated(), self._connections.connection() as conn:
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 # Joining someone else's open transaction would mix owners and audit trails: refuse.
                 raise DatabaseError("owner_transaction needs an idle connection; the one lent is in a transaction")

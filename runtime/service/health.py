@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from runtime.db.connect import ConnectionSource
+from runtime.db.errors import translated
 from runtime.db.migrate import SchemaVersion, applied_version, load_migrations, newest_version
 from runtime.db.self_check import ServiceMode, inspect
-from runtime.errors import PlatformError
+from runtime.errors import PlatformError, PoolExhaustedError
 
 log = logging.getLogger("platform.service")
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -56,7 +56,7 @@ class Readiness:
 
     def check(self) -> ReadinessResult:
         try:
-            with self._connections.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
+            with translated(), self._connections.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
                 if not conn.pgconn.ssl_in_use:
                     return ReadinessResult(False, "the database connection is not TLS")
                 with self._lock:
@@ -72,7 +72,7 @@ class Readiness:
                         self._checked_at = self._clock()
                 else:
                     conn.execute("SELECT 1")
-        except PoolTimeout:
+        except PoolExhaustedError:
             return ReadinessResult(False, "no database connection free in time")
         except PlatformError as exc:
             return ReadinessResult(False, f"{type(exc).__name__}: {exc}")

@@ -6,6 +6,9 @@ Details say what to do and never echo what was sent: validation errors name the 
 not the value (P7). Server errors say nothing about their cause; the log gets the request id and the
 error's type (and, for the runtime's own errors, their message, which by design holds no values).
 Unexpected exceptions are caught by runtime.service.middleware, which logs their type and place only.
+Database driver errors never arrive here as such: runtime.db translates them (runtime/db/errors.py) into the
+runtime's typed errors (an unreachable database, or a pool with no free connection, is a DatabaseUnavailableError:
+503), so this module handles PlatformError and imports no driver.
 """
 
 import logging
@@ -13,11 +16,9 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -160,17 +161,10 @@ def install(app: FastAPI, *, www_authenticate: str | None) -> None:
         log.error("request %s: failed: %s: %s", rid, type(exc).__name__, exc)
         return problem_response(500, "the request failed; report the request id", request_id=rid)
 
-    async def on_connection_trouble(request: Request, exc: Exception) -> JSONResponse:
-        # A pool that lent no connection in time, or a connection that broke outside the data layer.
-        log.warning("request %s: database connection: %s", request_id_of(request), type(exc).__name__)
-        return problem_response(503, _UNAVAILABLE, request_id=request_id_of(request), headers={"Retry-After": "1"})
-
     app.add_exception_handler(AuthenticationError, on_authentication)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(PlatformError, on_platform)
-    app.add_exception_handler(PoolTimeout, on_connection_trouble)
-    app.add_exception_handler(psycopg.OperationalError, on_connection_trouble)
 
 
 def _http_detail(exc: StarletteHTTPException) -> str:

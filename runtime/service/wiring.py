@@ -15,9 +15,9 @@ import dataclasses
 from collections.abc import Callable
 
 from fastapi import APIRouter
-from psycopg_pool import ConnectionPool
 
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, require_safe
+from runtime.db.connect import ConnectionSource
 from runtime.db.credentials import PasswordSource
 from runtime.db.ledger import AuditLedger
 from runtime.db.self_check import ServiceMode
@@ -151,7 +151,7 @@ def build_context(
 
 def _owner_data(
     config: ServiceConfig,
-    pool: ConnectionPool,
+    pool: ConnectionSource,
     source: PasswordSource | None,
     clients: ClientFactory,
     closers: list[Callable[[], None]],
