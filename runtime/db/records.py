@@ -93,7 +93,7 @@ class Records:
         owner_id = parse_id(owner_id, "owner_id")
         owner = str(owner_id)
         encrypt = self._cipher.encrypt
-        is_owner_table = spec.owner_column == "id"
+        is_owner_table = spec.is_owner_table  # read once: the loop below runs per row
         if is_owner_table and len(rows) > 1:
             raise InvalidRecordError(f"{table} holds one row per owner, whose id is the owner id")
         ids: list[uuid.UUID] = []
@@ -137,7 +137,7 @@ class Records:
             sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
         ]
         params: list[object] = [list(sealed.ids), *sealed.references.values(), *sealed.sensitive.values()]
-        if spec.owner_column == "id":  # organisations: the owner column IS the id column
+        if spec.is_owner_table:  # organisations: the owner column IS the id column
             query = sql.SQL("INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})").format(
                 table=sql.Identifier(SCHEMA, spec.name),
                 columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -215,7 +215,7 @@ class Records:
     def _select(self, tx: OwnerTransaction, spec: RecordTable, clause: sql.Composable,
                 params: list[object]) -> list[Record]:
         columns = ["id", spec.owner_column, CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
-        if spec.owner_column == "id":
+        if spec.is_owner_table:
             columns = ["id", CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
         query = sql.SQL("SELECT {columns} FROM {table} {clause}").format(
             columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -230,7 +230,7 @@ class Records:
 
     def _decrypt(self, tx: OwnerTransaction, spec: RecordTable, row: Sequence[Any]) -> Record:
         values = list(row)
-        if spec.owner_column == "id":  # organisations: the id is the owner
+        if spec.is_owner_table:  # organisations: the id is the owner
             values.insert(1, values[0])
         row_id: uuid.UUID = values[0]
         n_refs = len(spec.reference_columns)

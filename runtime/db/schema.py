@@ -64,7 +64,8 @@ DATABASE_REGISTRY: Final[Registry] = (
 
 # Tables whose rows belong to an owner: RLS binds them to the owner in the current transaction (P3).
 # The owner column is `owner_id`, except for the owners themselves.
-OWNER_COLUMNS: Final = {"organisations": "id"}
+ID_COLUMN: Final = "id"
+OWNER_COLUMNS: Final = {"organisations": ID_COLUMN}
 DEFAULT_OWNER_COLUMN: Final = "owner_id"
 CREATED_AT: Final = "created_at"
 
@@ -81,6 +82,11 @@ class RecordTable:
     @property
     def writable_columns(self) -> frozenset[str]:
         return frozenset(self.sensitive_columns + self.reference_columns)
+
+    @property
+    def is_owner_table(self) -> bool:
+        """The owners themselves (organisations): a row's id IS its owner, so there is no separate owner column."""
+        return self.owner_column == ID_COLUMN
 
 
 def owner_column(table_name: str) -> str:

@@ -75,7 +75,7 @@ def canary_ciphertext(cipher: FieldCipher, owner_id: uuid.UUID) -> bytes:
 
 def table_order(conn: Connection, tables: Mapping[str, RecordTable]) -> tuple[str, ...]:
     references = [(str(c), str(p)) for c, p in conn.execute(_REFERENCES, (SCHEMA,)).fetchall()]
-    owners_table = next((t.name for t in tables.values() if t.owner_column == "id"), "")
+    owners_table = next((t.name for t in tables.values() if t.is_owner_table), "")
     return deletion_order(tables, references, last=owners_table)
 
 
@@ -145,7 +145,7 @@ class Eraser:
             return self._stored_receipt(row)
         with translated(), self._database.owner_transaction(principal) as tx:
             order = table_order(tx.connection, self._tables)
-        owners_table = next((t.name for t in self._tables.values() if t.owner_column == "id"), None)
+        owners_table = next((t.name for t in self._tables.values() if t.is_owner_table), None)
         for table in order:
             if table == owners_table:
                 continue  # the organisation row goes last, in the finishing transaction

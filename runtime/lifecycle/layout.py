@@ -58,5 +58,5 @@ def export_layouts(
     tables: Mapping[str, RecordTable] = RECORD_TABLES, registry: Registry = DATABASE_REGISTRY
 ) -> tuple[TableLayout, ...]:
     """Every SENSITIVE table, the owners' own table first, then by name."""
-    ordered = sorted(tables.values(), key=lambda t: (t.owner_column != "id", t.name))
+    ordered = sorted(tables.values(), key=lambda t: (not t.is_owner_table, t.name))
     return tuple(table_layout(t, registry) for t in ordered)
