@@ -7,6 +7,11 @@ Partition, URLSuffix, StackName, StackId, NoValue), `Fn::GetAtt` (list or "Id.At
 cross-stack reference: {StackName, OutputName, Region}), `Fn::If` with `Conditions` (`Fn::Equals`,
 `Fn::And`, `Fn::Or`, `Fn::Not`, `Condition`), `Fn::FindInMap`, `Fn::Base64` and `Fn::GetAZs`.
 
+`literals` is the one table of literal values the local run replaces: an imported resource the templates
+name by a literal ARN or id (an existing KMS key, subnets) whose stand-in got another id, because the local
+endpoint chooses the ids (moto cannot create a KMS key with a given id). Every resolved text has each
+literal replaced by its stand-in's; `standins` fills the table and prints every entry.
+
 Anything else, and any reference to a resource or attribute the stand-ins did not provide, raises
 `UnresolvedError` naming the stack, the resource and the path of the value inside it.
 """
@@ -54,18 +59,29 @@ class Resolver:
     physical: MutableMapping[tuple[str, str], Physical] = field(default_factory=dict)
     partition: str = "aws"
     url_suffix: str = "amazonaws.com"
+    literals: dict[str, str] = field(default_factory=dict)  # imported literal ARN or id -> its stand-in's
+
+    def translate(self, text: str) -> str:
+        """`text` with every literal of the table replaced by its stand-in's (longest first)."""
+        for literal in sorted(self.literals, key=len, reverse=True):
+            if literal in text:
+                text = text.replace(literal, self.literals[literal])
+        return text
 
     def resolve(self, stack: str, value: Any, where: str = "") -> Any:
         """`value` (from stack `stack`) with every intrinsic replaced; `where` is its path, for errors."""
         if isinstance(value, list):
             items = [self.resolve(stack, item, f"{where}[{i}]") for i, item in enumerate(value)]
             return [item for item in items if item is not NO_VALUE]
+        if isinstance(value, str):
+            return self.translate(value) if self.literals else value
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             (key, argument), = value.items()
             if key == "Ref" or key.startswith("Fn::") or key == "Condition":
-                return self._intrinsic(stack, key, argument, where)
+                found = self._intrinsic(stack, key, argument, where)
+                return self.translate(found) if isinstance(found, str) and self.literals else found
         resolved = {k: self.resolve(stack, v, f"{where}.{k}" if where else k) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 

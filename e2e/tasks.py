@@ -6,7 +6,12 @@ stand-ins; secrets are read from the local endpoint with the task's EXECUTION ro
 image's `python` becomes this interpreter and the process runs from the repository root (the image's
 WORKDIR /app holds the same `runtime` package).
 
-Two explicit, small tables say where the local run differs from the image and the task, and why.
+Two explicit, small tables say where the local run differs from the image and the task, and why; every
+substitution made is returned as a `Translation` (e2e/translate.py), which the emulation prints.
+
+Which task definition runs a job command: the one whose PLATFORM_TASK_COMMANDS declares it (the runtime
+refuses any other command in a task that declares its commands); templates without declarations fall back
+to the task with PLATFORM_SERVICE_MODE=job.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import Any
 
 from e2e.assembly import Environment, Stack
 from e2e.resolve import Resolver
+from e2e.translate import Translation
 
 ROOT = Path(__file__).resolve().parents[1]
 MODE_VARIABLE = "PLATFORM_SERVICE_MODE"  # runtime/settings.py SERVICE_MODE
+COMMANDS_VARIABLE = "PLATFORM_TASK_COMMANDS"  # runtime/settings.py TASK_COMMANDS
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,14 @@ class TaskDefinition:
         command = self.container.get("Command")
         return list(command) if isinstance(command, list) else None
 
+    @property
+    def declared_commands(self) -> tuple[str, ...] | None:
+        """The runtime commands the task declares (PLATFORM_TASK_COMMANDS), None when it declares none."""
+        from runtime.permissions import parse_declaration
+
+        raw = self.literal(COMMANDS_VARIABLE)
+        return None if raw is None else parse_declaration(raw)
+
 
 def task_definitions(env: Environment) -> list[TaskDefinition]:
     return [TaskDefinition(stack, logical_id, resource)
@@ -113,6 +128,51 @@ def select(env: Environment, *, mode: str | None = None, command: list[str] | No
             continue
         found.append(task)
     return found
+
+
+def setup_tasks(env: Environment, command: list[str]) -> list[TaskDefinition]:
+    """The task definitions the deploy runs before the services: each `Custom::DatabaseSetup`'s
+    `TaskDefinitionArn` (a Ref in its stack); without such a resource, those whose command is `command`."""
+    by_id = {(t.stack.name, t.logical_id): t for t in task_definitions(env)}
+    found: list[TaskDefinition] = []
+    for stack, logical_id, resource in env.resources("Custom::DatabaseSetup"):
+        reference = resource.get("Properties", {}).get("TaskDefinitionArn")
+        target = reference.get("Ref") if isinstance(reference, dict) else None
+        if (stack.name, target) not in by_id:
+            raise TaskError(f"{stack.name}/{logical_id}: TaskDefinitionArn {reference!r} is not a task definition "
+                            "of its stack")
+        found.append(by_id[(stack.name, str(target))])
+    return found or select(env, command=command)
+
+
+def command_name(argv: list[str], mode: str | None = None) -> str:
+    """The contract's name of `python -m runtime ARGS...` (runtime/permissions.py: "export verify", ...)."""
+    from runtime.cli import build_parser
+    from runtime.permissions import command_of
+
+    args = list(argv[3:]) if argv[:3] == ["python", "-m", "runtime"] else list(argv)
+    name = command_of(build_parser().parse_args(args), {MODE_VARIABLE: mode or ""})
+    if name is None:
+        raise TaskError(f"not a runtime command: {' '.join(argv)}")
+    return name
+
+
+def for_command(env: Environment, argv: list[str]) -> TaskDefinition:
+    """The task definition that runs `argv`, as an operator's `aws ecs run-task` would pick it: the one that
+    declares the command; without declarations in the templates, the job task definition."""
+    name = command_name(argv)
+    declaring = [task for task in task_definitions(env) if task.declared_commands is not None]
+    if declaring:
+        found = [task for task in declaring if name in (task.declared_commands or ())]
+        if len(found) != 1:
+            listed = "; ".join(f"{t.path}: {', '.join(t.declared_commands or ()) or 'nothing'}" for t in declaring)
+            raise TaskError(f"{len(found)} task definitions declare `{name}` in {COMMANDS_VARIABLE} "
+                            f"(expected one): {listed}")
+        return found[0]
+    found = select(env, mode="job")
+    if len(found) != 1:
+        raise TaskError(f"no task declares {COMMANDS_VARIABLE}, and {len(found)} have {MODE_VARIABLE}=job")
+    return found[0]
 
 
 # --- the image --------------------------------------------------------------------------------------
@@ -160,15 +220,20 @@ def read_image(dockerfile: Path) -> Image:
     return Image(entrypoint, command, environment, dockerfile)
 
 
-def image_of(task: TaskDefinition, env: Environment, resolver: Resolver) -> tuple[Image, str | None]:
-    """The image the task runs, and a warning when it is not an asset of this assembly."""
+def image_of(task: TaskDefinition, env: Environment, resolver: Resolver) -> tuple[Image, Translation]:
+    """The image the task runs, and how the local run stands in for it (the image is never built here)."""
     where = f"Resources.{task.logical_id}.Properties.ContainerDefinitions[0].Image"
     uri = resolver.resolve_text(task.stack.name, task.container.get("Image", ""), where)
     tag = uri.rpartition(":")[2]
     if tag in env.images:
-        return read_image(env.images[tag] / "Dockerfile"), None
+        dockerfile = env.images[tag] / "Dockerfile"
+        return read_image(dockerfile), Translation(
+            "image", f"asset {tag[:12]}", f"{sys.executable} in {ROOT} (ENTRYPOINT/CMD/ENV of the asset's Dockerfile)",
+            "the image asset is not built: its runtime package is this checkout's")
     fallback = ROOT / "runtime" / "Dockerfile"
-    return read_image(fallback), f"{task.path} runs the prebuilt image {uri}; assuming it is built from {fallback}"
+    return read_image(fallback), Translation(
+        "image", uri, f"{sys.executable} in {ROOT} (ENTRYPOINT/CMD/ENV of {fallback.relative_to(ROOT)})",
+        "a prebuilt image (not built or pulled here): run the same runtime from source, as for an image asset")
 
 
 # --- the process ------------------------------------------------------------------------------------
@@ -182,6 +247,7 @@ class ProcessSpec:
     task_role_arn: str | None
     execution_role_arn: str | None
     warnings: list[str] = field(default_factory=list)
+    translations: list[Translation] = field(default_factory=list)
     cwd: Path = ROOT
 
 
@@ -221,8 +287,9 @@ def process_spec(
     stack = task.stack.name
     base = f"Resources.{task.logical_id}.Properties"
     container = task.container
-    image, warning = image_of(task, env, resolver)
-    warnings = [warning] if warning else []
+    image, image_translation = image_of(task, env, resolver)
+    warnings: list[str] = []
+    translations = [image_translation]
 
     entrypoint = resolver.resolve(stack, container["EntryPoint"], f"{base}.EntryPoint") \
         if "EntryPoint" in container else image.entrypoint
@@ -243,29 +310,57 @@ def process_spec(
         reference = resolver.resolve_text(stack, secret["ValueFrom"], f"{base}.ContainerDefinitions[0].Secrets[{i}]")
         secret_id, json_key = split_secret_reference(reference)
         environment[secret["Name"]] = read_secret(secret_id, json_key)
-    environment = {k: local_path(v, paths) for k, v in environment.items()}
+    for variable, value in list(environment.items()):
+        local = local_path(value, paths)
+        if local != value:
+            environment[variable] = local
+            shown = str(paths.scratch.parent / "<task>") if local.startswith(str(paths.scratch)) else local
+            translations.append(Translation("image path", f"{variable}={value}", shown, _path_reason(value)))
 
     if "PLATFORM_SERVICE_HOST" in environment:
+        translations.append(Translation("host", f"PLATFORM_SERVICE_HOST={environment['PLATFORM_SERVICE_HOST']}",
+                                        "127.0.0.1", LOCAL_OVERRIDES["PLATFORM_SERVICE_HOST"]))
         environment["PLATFORM_SERVICE_HOST"] = "127.0.0.1"
     if port is not None:
+        translations.append(Translation("port", f"{task.path} PLATFORM_SERVICE_PORT="
+                                        f"{environment.get('PLATFORM_SERVICE_PORT', '')}", str(port),
+                                        LOCAL_OVERRIDES["PLATFORM_SERVICE_PORT"]))
         environment["PLATFORM_SERVICE_PORT"] = str(port)
     if db_port is not None and environment.get(DATABASE_PORT, str(db_port)) != str(db_port):
-        warnings.append(f"{task.path}: {DATABASE_PORT} is the literal {environment[DATABASE_PORT]}, not a reference "
-                        f"to the cluster's Endpoint.Port; the local run uses {db_port}")
+        warnings.append(f"the task definitions set {DATABASE_PORT} to the literal {environment[DATABASE_PORT]}, not "
+                        "a reference to the cluster's Endpoint.Port (a cluster on another port breaks them)")
+        translations.append(Translation("port", f"{DATABASE_PORT}={environment[DATABASE_PORT]} (a literal)",
+                                        str(db_port), "the local PostgreSQL's port (the cluster's Endpoint.Port)"))
         environment[DATABASE_PORT] = str(db_port)
 
     task_role = _role(resolver, task, "TaskRoleArn")
     execution_role = _role(resolver, task, "ExecutionRoleArn")
-    return ProcessSpec(name or task.path, argv, environment, task_role, execution_role, warnings)
+    return ProcessSpec(name or task.path, argv, environment, task_role, execution_role, warnings, translations)
 
 
-def use_local_issuer(spec: ProcessSpec, jwks: str) -> None:
+def _path_reason(value: str) -> str:
+    if value.startswith("/app/certs/"):
+        return "the image's RDS CA bundle: the local PostgreSQL's CA signs its certificate"
+    if value == "/tmp" or value.startswith("/tmp/"):  # noqa: S108 (an image path)
+        return "the task's /tmp volume: a directory of the task's own"
+    return "the image's WORKDIR /app: the repository root holds the same runtime package"
+
+
+def use_local_issuer(spec: ProcessSpec, jwks: str, issuer: str) -> Translation | None:
     """Swap the IdP's key source (JWKS, file or URL) for the local token issuer's keys; issuer and audience
     stay as the template says, so tokens are checked exactly as deployed, only signed by another key."""
-    if any(source in spec.env for source in JWKS_SOURCES):
-        for source in JWKS_SOURCES:
-            spec.env.pop(source, None)
-        spec.env["PLATFORM_JWT_JWKS"] = jwks
+    given = [source for source in JWKS_SOURCES if source in spec.env]
+    if not given:
+        return None
+    original = spec.env[given[0]]
+    for source in JWKS_SOURCES:
+        spec.env.pop(source, None)
+    spec.env["PLATFORM_JWT_JWKS"] = jwks
+    shown = original if len(original) <= 80 else f"{original[:60]}... ({len(original)} characters)"
+    return Translation("key source", f"{spec.name} {given[0]}={shown}",
+                       f"PLATFORM_JWT_JWKS=<the local IdP stand-in's public key for {issuer}>",
+                       "the IdP's private key is not ours: a local IdP stand-in with the template's issuer and "
+                       "audience signs the tokens")
 
 
 def _role(resolver: Resolver, task: TaskDefinition, key: str) -> str | None:
