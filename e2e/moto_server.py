@@ -17,12 +17,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 ADMIN_USER = "e2e-admin"
 BOOTSTRAP_CALLS = 3  # create_user, put_user_policy, create_access_key (see admin_credentials)
@@ -107,6 +109,15 @@ class MotoServer:
         c = assumed["Credentials"]
         return Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
 
+    def model_data(self) -> dict[str, Any]:
+        """The backend's state (`/moto-api/data.json`): every model's attributes, by service and model."""
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=30) as answer:  # noqa: S310
+            return dict(json.loads(answer.read()))
+
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """The messages SES (and SES v2, which stores in SES's backend) accepted for sending."""
+        return [dict(m) for m in self.model_data().get("ses", {}).get("Message", [])]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -126,12 +137,13 @@ def start(*, account: str, region: str, workdir: Path, timeout: float = 30.0) ->
         "INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_CALLS),
         "MOTO_ACCOUNT_ID": account,
         "AWS_DEFAULT_REGION": region,
+        "PYTHONPATH": str(ROOT),  # for e2e.moto_launcher (moto's server, data.json fixed)
     }
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "e2e.moto_launcher", "-H", HOST, "-p", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir,
         )
     server = MotoServer(f"http://{HOST}:{port}", account, region, process, log)

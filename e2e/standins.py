@@ -6,9 +6,17 @@ KMS keys (with their key policies) and aliases; Secrets Manager secrets (values 
 master secret; S3 buckets; SNS topics; IAM roles with every policy the templates give them; SES
 identities (template `AWS::SES::EmailIdentity` resources and every task's breach sender).
 
-Everything else (VPC, load balancers, WAF, ECS cluster, log groups, Aurora itself...) gets a synthetic
-physical id whose attributes are made up on demand, so references to it resolve. The one exception is
-the database cluster: its endpoint attributes are the local PostgreSQL's address and port.
+Imported resources the templates name by a literal id (an existing KMS key: `existing_key_arns`) get a
+stand-in too; the local endpoint chooses its id, so the literal ARN (and key id) goes into the resolver's
+`literals` table, which rewrites every resolved value (task environments, key policies, secrets), and the
+entry is printed as a translation.
+
+The Aurora cluster has two stand-ins: the local PostgreSQL (its endpoint attributes are the local address
+and port; the tasks connect to it) and a cluster of the RDS API with the template's identifier, engine,
+version, parameter group (with its parameters), subnet group, key and instances, which `restore` reads.
+Load balancers get an ARN of the real form (`.../loadbalancer/app/NAME/ID`): the services check the ALB
+signer's ARN. Everything else (VPC, WAF, ECS cluster, log groups...) gets a synthetic physical id whose
+attributes are made up on demand, so references to it resolve.
 
 IAM deviations, because of what moto can check (shared/notes/moto-iam.md):
 - role policies keep their actions exactly; `Resource` becomes "*" and `Condition` is dropped in Allow
@@ -19,7 +27,10 @@ IAM deviations, because of what moto can check (shared/notes/moto-iam.md):
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
+import re
 import secrets as random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,8 +39,10 @@ from typing import Any
 from e2e.assembly import Environment, Stack
 from e2e.moto_server import MotoServer
 from e2e.resolve import Physical, Resolver
+from e2e.translate import Translation
 
 BREACH_SENDER_VARIABLE = "PLATFORM_BREACH_SENDER"  # runtime/settings.py BREACH_SENDER
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 _TRUST_ANY_PRINCIPAL = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
@@ -71,17 +84,26 @@ class StandIns:
     created: dict[str, list[str]] = field(default_factory=dict)  # resource type -> what was made
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (stack, logical id) -> role ARN
     database: DatabaseStandIn | None = None
+    translations: list[Translation] = field(default_factory=list)
+    load_balancers: dict[tuple[str, str], str] = field(default_factory=dict)  # (stack, logical id) -> ARN
 
     def record(self, kind: str, what: str) -> None:
         self.created.setdefault(kind, []).append(what)
+
+    def translate(self, kind: str, template: str, local: str, why: str) -> None:
+        entry = Translation(kind, template, local, why)
+        if entry not in self.translations:
+            self.translations.append(entry)
 
 
 def create(env: Environment, moto: MotoServer, resolver: Resolver, *, db_host: str, db_port: int) -> StandIns:
     made = StandIns(resolver)
     _placeholders(env, made, db_host=db_host, db_port=db_port)
+    _imported_keys(env, moto, made)
     _kms(env, moto, made)
     _secrets(env, moto, made)
     _database(env, moto, made)
+    _rds_cluster(env, moto, made)
     _buckets(env, moto, made)
     _topics(env, moto, made)
     _roles(env, moto, made)
@@ -111,6 +133,62 @@ def _placeholders(env: Environment, made: StandIns, *, db_host: str, db_port: in
             "DBClusterArn": f"arn:aws:rds:{env.region}:{env.account}:cluster:{cluster_id}",
             "DBClusterResourceId": f"cluster-{cluster_id.upper().replace('-', '')}LOCAL",
         })
+    for stack, logical_id, resource in env.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
+        arn, attributes = _load_balancer(env, stack, logical_id, resource)
+        made.resolver.physical[(stack.name, logical_id)] = Physical(arn, attributes)
+        made.load_balancers[(stack.name, logical_id)] = arn
+
+
+def _load_balancer(env: Environment, stack: Stack, logical_id: str,
+                   resource: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ARN of the form AWS gives (the services check the signer's), a stable made-up id."""
+    given = resource.get("Properties", {}).get("Name")
+    name = str(given) if isinstance(given, str) else re.sub(r"[^A-Za-z0-9-]", "", f"{stack.name}-{logical_id}")[:32]
+    name = name.strip("-") or "alb"
+    lb_id = hashlib.sha256(f"{stack.name}/{logical_id}".encode()).hexdigest()[:16]
+    kind = "net" if resource.get("Properties", {}).get("Type") == "network" else "app"
+    arn = f"arn:aws:elasticloadbalancing:{env.region}:{env.account}:loadbalancer/{kind}/{name}/{lb_id}"
+    attributes = _MadeUp(arn)
+    attributes.update({"LoadBalancerArn": arn, "LoadBalancerFullName": f"{kind}/{name}/{lb_id}",
+                       "LoadBalancerName": name, "DNSName": f"{name}-{lb_id}.{env.region}.elb.amazonaws.com"})
+    return arn, attributes
+
+
+# --- imported resources, by literal ARN --------------------------------------------------------------
+
+
+def _literal_strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _literal_strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _literal_strings(item)
+
+
+def imported_key_arns(env: Environment) -> list[str]:
+    """Every KMS key ARN written literally in the templates: keys the environment imports (a key the
+    templates create is referenced by Ref/GetAtt/GetStackOutput, never by a literal)."""
+    found: list[str] = []
+    for stack in env.stacks.values():
+        for text in _literal_strings(stack.template.get("Resources", {})):
+            for arn in KMS_KEY_ARN.findall(text):
+                if arn not in found:
+                    found.append(arn)
+    return found
+
+
+def _imported_keys(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    kms = moto.client("kms")
+    for arn in imported_key_arns(env):
+        key = kms.create_key(Description=f"stand-in for the imported key {arn}")["KeyMetadata"]
+        made.resolver.literals[arn] = key["Arn"]
+        made.resolver.literals[arn.rsplit("/", 1)[1]] = key["KeyId"]
+        made.record("imported kms key", f"{arn} -> {key['Arn']}")
+        made.translate("imported ARN", arn, key["Arn"],
+                       "an existing key of the install: moto creates keys but cannot give one a chosen id")
 
 
 def _role_name(stack: Stack, logical_id: str, resource: dict[str, Any]) -> str:
@@ -209,6 +287,99 @@ def _database(env: Environment, moto: MotoServer, made: StandIns) -> None:
         )
         made.record("database", f"{stack.name}/{logical_id} {physical.ref} -> local PostgreSQL "
                                 f"{made.database.host}:{made.database.port}/{made.database.dbname}")
+        made.translate("database", f"{physical.ref} Endpoint.Address:Endpoint.Port",
+                       f"{made.database.host}:{made.database.port}",
+                       "a TLS PostgreSQL on 127.0.0.1 plays the Aurora cluster (rds_iam members are not "
+                       "token-checked: rds-db:connect is proven statically)")
+
+
+def _rds_cluster(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    """The cluster as the RDS API describes it (what `restore` reads), from the template's properties."""
+    clusters = env.resources("AWS::RDS::DBCluster")
+    if not clusters or made.database is None:
+        return
+    rds = moto.client("rds")
+    stack, logical_id, resource = clusters[0]
+    props = _properties(made, stack, logical_id, resource)
+    args: dict[str, Any] = {"DBClusterIdentifier": made.database.cluster_id, "Engine": props["Engine"],
+                            "MasterUsername": made.database.master_user}
+    for name in ("EngineVersion", "Port", "StorageEncrypted", "KmsKeyId", "EnableIAMDatabaseAuthentication",
+                 "DeletionProtection", "BackupRetentionPeriod", "CopyTagsToSnapshot", "EnableCloudwatchLogsExports",
+                 "DatabaseName", "VpcSecurityGroupIds", "Tags", "PreferredBackupWindow",
+                 "PreferredMaintenanceWindow"):
+        if name in props:
+            args[name] = props[name]
+    # The master secret already stands in (see _database): moto's own managed secret would be a second one.
+    args["MasterUserPassword"] = made.database.master_password
+    group = _cluster_parameter_group(env, rds, made, props.get("DBClusterParameterGroupName"))
+    if group:
+        args["DBClusterParameterGroupName"] = group
+    subnet_group = _subnet_group(env, moto, made, props.get("DBSubnetGroupName"))
+    if subnet_group:
+        args["DBSubnetGroupName"] = subnet_group
+    rds.create_db_cluster(**args)
+    made.record("rds cluster", f"{stack.name}/{logical_id} {made.database.cluster_id} ({props['Engine']} "
+                               f"{props.get('EngineVersion', '')}) for the RDS API")
+    for stack, logical_id, resource in env.resources("AWS::RDS::DBInstance"):
+        props = _properties(made, stack, logical_id, resource)
+        if props.get("DBClusterIdentifier") != made.database.cluster_id:
+            continue
+        identifier = str(props.get("DBInstanceIdentifier") or f"{made.database.cluster_id}-{logical_id.lower()}")
+        instance: dict[str, Any] = {"DBInstanceIdentifier": identifier, "DBClusterIdentifier": made.database.cluster_id}
+        for name in ("Engine", "DBInstanceClass", "AvailabilityZone", "PromotionTier", "CACertificateIdentifier",
+                     "AutoMinorVersionUpgrade", "PubliclyAccessible", "EnablePerformanceInsights",
+                     "PerformanceInsightsKMSKeyId", "Tags"):
+            if name in props:
+                instance[name] = props[name]
+        rds.create_db_instance(**instance)
+        made.resolver.physical[(stack.name, logical_id)] = Physical(identifier, _MadeUp(identifier))
+        made.record("rds instance", identifier)
+
+
+def _cluster_parameter_group(env: Environment, rds: Any, made: StandIns, name: Any) -> str | None:
+    for stack, logical_id, resource in env.resources("AWS::RDS::DBClusterParameterGroup"):
+        physical = made.resolver.physical[(stack.name, logical_id)]
+        if physical.ref != name:
+            continue
+        props = _properties(made, stack, logical_id, resource)
+        group = str(props.get("DBClusterParameterGroupName") or physical.ref)
+        rds.create_db_cluster_parameter_group(DBClusterParameterGroupName=group, DBParameterGroupFamily=props["Family"],
+                                              Description=str(props.get("Description", logical_id)))
+        parameters = [{"ParameterName": k, "ParameterValue": str(v), "ApplyMethod": "pending-reboot"}
+                      for k, v in (props.get("Parameters") or {}).items()]
+        for at in range(0, len(parameters), 20):  # ModifyDBClusterParameterGroup takes 20 at a time
+            rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName=group, Parameters=parameters[at:at + 20])
+        made.record("rds parameter group", group)
+        return group
+    return str(name) if isinstance(name, str) and name else None
+
+
+def _subnet_group(env: Environment, moto: MotoServer, made: StandIns, name: Any) -> str | None:
+    """The DB subnet group, on subnets of a stand-in VPC: the RDS API checks its subnets exist, and moto
+    chooses subnet ids, so each template subnet id is mapped to its stand-in (printed)."""
+    for stack, logical_id, resource in env.resources("AWS::RDS::DBSubnetGroup"):
+        physical = made.resolver.physical[(stack.name, logical_id)]
+        if physical.ref != name:
+            continue
+        props = _properties(made, stack, logical_id, resource)
+        ec2 = moto.client("ec2")
+        network = ipaddress.ip_network("10.250.0.0/16")
+        vpc = ec2.create_vpc(CidrBlock=str(network))["Vpc"]["VpcId"]
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+        stand_ins = []
+        for i, subnet in enumerate(props.get("SubnetIds", [])):
+            cidr = list(network.subnets(new_prefix=24))[i]
+            created = ec2.create_subnet(VpcId=vpc, CidrBlock=str(cidr), AvailabilityZone=zones[i % len(zones)])
+            stand_ins.append(created["Subnet"]["SubnetId"])
+            made.translate("subnet", str(subnet), stand_ins[-1],
+                           "the DB subnet group's subnet: the RDS API needs it to exist, and moto chooses subnet ids")
+        group = str(props.get("DBSubnetGroupName") or physical.ref)
+        moto.client("rds").create_db_subnet_group(
+            DBSubnetGroupName=group, DBSubnetGroupDescription=str(props.get("DBSubnetGroupDescription", group)),
+            SubnetIds=stand_ins)
+        made.record("rds subnet group", f"{group} ({len(stand_ins)} subnets)")
+        return group
+    return str(name) if isinstance(name, str) and name else None
 
 
 # --- S3, SNS, SES -------------------------------------------------------------------------------------
@@ -298,6 +469,12 @@ def _role_names(values: Iterable[Any]) -> list[str]:
 
 def _roles(env: Environment, moto: MotoServer, made: StandIns) -> None:
     iam = moto.client("iam")
+    made.translate("iam", "role policies' Allow statements", "the same actions on Resource * without Condition",
+                   "moto's access control matches neither resources nor conditions reliably; resource scoping is "
+                   "checked statically (P3-TaskPermissionContract)")
+    made.translate("iam", "trust policies (Service principals)",
+                   "any principal of the account; one user per task allowed only sts:AssumeRole",
+                   "moto cannot evaluate a Service principal; the user stands in for ECS")
     for stack, logical_id, resource in env.resources("AWS::IAM::Role"):
         props = _properties(made, stack, logical_id, resource)
         physical = made.resolver.physical[(stack.name, logical_id)]
