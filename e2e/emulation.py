@@ -16,12 +16,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e import database, moto_server, standins, tasks
+from e2e import alb, database, moto_server, standins, tasks
 from e2e.assembly import Environment, read_environment
 from e2e.moto_server import Credentials, MotoServer
 from e2e.processes import Finished, ProcessError, Service, run_job, start_service
 from e2e.resolve import Resolver
 from e2e.tasks import LocalPaths, ProcessSpec, TaskDefinition
+from e2e.translate import Translation, Translations
 from tests.support.postgres import HOST, PostgresCluster
 from tests.support.tokens import TokenIssuer
 
@@ -40,7 +41,9 @@ class Running:
     made: standins.StandIns
     say: Say
     services: dict[str, Service] = field(default_factory=dict)
-    issuers: dict[str, TokenIssuer] = field(default_factory=dict)  # by service mode
+    issuers: dict[str, TokenIssuer] = field(default_factory=dict)  # by service mode: the local IdP stand-ins
+    load_balancers: dict[str, alb.LocalLoadBalancer] = field(default_factory=dict)  # by mode, alb-oidc services
+    translations: Translations = field(default_factory=Translations)
     warnings: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # service mode -> why it did not start
     _credentials: dict[str, Credentials] = field(default_factory=dict)
@@ -76,24 +79,29 @@ class Running:
     def spec(self, task: TaskDefinition, *, command: list[str] | None = None, port: int | None = None,
              name: str | None = None) -> ProcessSpec:
         label = name or task.path
-        scratch = self.workdir / "tasks" / label.replace("/", "_")
+        scratch = self.workdir / "tasks" / task.path.replace("/", "_")
         paths = LocalPaths(database_ca=self.workdir / "certs" / "rds-global-bundle.pem", scratch=scratch)
         execution_role = tasks._role(self.resolver, task, "ExecutionRoleArn")
         spec = tasks.process_spec(task, self.env, self.resolver, paths=paths,
                                   read_secret=self.read_secret(execution_role),
                                   port=port, db_port=self.db.port, command=command, name=label)
         for warning in spec.warnings:
-            if warning not in self.warnings:
-                self.warnings.append(warning)
-                self.say(f"WARNING: {warning}")
+            self.warn(warning)
+        self.translations.extend(spec.translations)
         return spec
 
+    def warn(self, warning: str) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+            self.say(f"WARNING: {warning}")
+
     def job(self, command: list[str], *, timeout: float = 120.0) -> Finished:
-        """Run `command` in the job task definition (as `aws ecs run-task --overrides` would)."""
-        found = tasks.select(self.env, mode=JOB_MODE)
-        if len(found) != 1:
-            raise ProcessError(f"expected one task definition with PLATFORM_SERVICE_MODE=job, found {len(found)}")
-        spec = self.spec(found[0], command=command, name=f"job {' '.join(command[3:5])}")
+        """Run `command` in the task definition that declares it (as `aws ecs run-task --overrides` would)."""
+        try:
+            task = tasks.for_command(self.env, command)
+        except tasks.TaskError as exc:
+            raise ProcessError(str(exc)) from None
+        spec = self.spec(task, command=command, name=f"{task.path} `{tasks.command_name(command)}`")
         return run_job(spec, self.aws_environment(spec.task_role_arn), timeout=timeout)
 
 
@@ -113,7 +121,8 @@ def up(outdir: Path, env_name: str, *, say: Say = print, keep: bool = False) -> 
         made = standins.create(env, moto, resolver, db_host=HOST, db_port=cluster.port)
         say("stand-ins: " + ", ".join(f"{len(v)} {k}" for k, v in made.created.items())
             + f"  [{time.monotonic() - started:.1f} s]")
-        running = Running(env, workdir, moto, cluster, made, say)
+        running = Running(env, workdir, moto, cluster, made, say, translations=Translations(say))
+        running.translations.extend(made.translations)
         (workdir / "certs").mkdir()
         shutil.copyfile(cluster.ca_file, workdir / "certs" / "rds-global-bundle.pem")
         database.play_aurora(cluster, running.db)
@@ -130,20 +139,43 @@ def up(outdir: Path, env_name: str, *, say: Say = print, keep: bool = False) -> 
         yield running
 
 
+def _local_load_balancer(running: Running, spec: ProcessSpec, mode: str) -> alb.LocalLoadBalancer:
+    """The ALB's sign-in for a service in alb-oidc mode: a local ES256 key signs x-amzn-oidc-data as the
+    template's load balancer (signer) with its listener's issuer and client; the service gets the key
+    through its fetch override (e2e/alb.py)."""
+    from runtime.service.alb_keys import key_url
+
+    signer = spec.env.get("PLATFORM_ALB_SIGNER_ARN", "")
+    issuer, client = alb.listener_oidc(running.env, running.resolver, signer)
+    balancer = alb.LocalLoadBalancer(signer_arn=signer, issuer=issuer, client_id=client)
+    keys = running.workdir / "alb-keys" / mode
+    balancer.write_key(keys)
+    prefix = key_url(balancer.region, "", balancer.partition)
+    spec.argv = alb.wrap_argv(spec.argv, keys, prefix)
+    running.translations.add(Translation(
+        "load balancer key", f"{prefix}<kid> (AWS's keys of {signer.rsplit('/', 2)[-2]})",
+        f"{keys}/<kid> through the service's key-fetch override (python -m e2e.alb ... -- serve)",
+        "the ALB's signing key is AWS's: a local ES256 key signs x-amzn-oidc-data for the template's signer ARN, "
+        f"issuer {issuer} and client {client}"))
+    return balancer
+
+
 def setup(running: Running) -> None:
-    """The template's setup step(s), else the runtime's bootstrap and migration (with a warning)."""
-    steps = tasks.select(running.env, command=SETUP_COMMAND)
+    """The deploy-time setup step: the task definition each `Custom::DatabaseSetup` runs (as its handler's
+    ecs:RunTask does), else any that runs `python -m runtime db setup`; without one, the runtime's
+    bootstrap and migration (with a warning)."""
+    steps = tasks.setup_tasks(running.env, SETUP_COMMAND)
     for task in steps:
-        spec = running.spec(task)
+        spec = running.spec(task, name=f"{task.path} (deploy-time setup)")
         done = run_job(spec, running.aws_environment(spec.task_role_arn), timeout=120)
         if done.returncode != 0:
             raise ProcessError(f"setup step {task.path} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        running.say(f"setup step {task.path}: {done.stdout.strip().splitlines()[-1:] or ['ok']}")
+        last = (done.stdout.strip() or done.stderr.strip() or "ok").splitlines()[-1]
+        running.say(f"setup step {task.path} ({done.seconds:.1f} s): {last}")
     if not steps:
-        message = ("the template has no setup step (no task definition runs `python -m runtime db setup`); "
-                   "bootstrapping roles and migrating with the runtime's own functions instead")
-        running.warnings.append(message)
-        running.say(f"WARNING: {message}")
+        running.warn("the template has no setup step (no Custom::DatabaseSetup, no task definition runs "
+                     "`python -m runtime db setup`); bootstrapping roles and migrating with the runtime's own "
+                     "functions instead")
         _fallback_setup(running)
 
 
@@ -167,10 +199,16 @@ def start(running: Running, mode: str, stack: ExitStack) -> None:
     if len(found) != 1:
         raise ProcessError(f"expected one task definition with PLATFORM_SERVICE_MODE={mode}, found {len(found)}")
     spec = running.spec(found[0], port=moto_server.free_port(), name=f"{mode} service")
-    issuer = TokenIssuer.generate(issuer=spec.env.get("PLATFORM_JWT_ISSUER", ""),
-                                  audience=spec.env.get("PLATFORM_JWT_AUDIENCE", ""))
-    tasks.use_local_issuer(spec, json.dumps(issuer.jwks()))
-    running.issuers[mode] = issuer
+    auth_mode = spec.env.get("PLATFORM_AUTH_MODE", "alb-oidc")
+    if "bearer-jwt" in auth_mode:
+        issuer = TokenIssuer.generate(issuer=spec.env.get("PLATFORM_JWT_ISSUER", ""),
+                                      audience=spec.env.get("PLATFORM_JWT_AUDIENCE", ""))
+        translation = tasks.use_local_issuer(spec, json.dumps(issuer.jwks()), issuer.issuer)
+        if translation:
+            running.translations.add(translation)
+        running.issuers[mode] = issuer
+    if "alb-oidc" in auth_mode:
+        running.load_balancers[mode] = _local_load_balancer(running, spec, mode)
     service = start_service(spec, running.aws_environment(spec.task_role_arn),
                             log=running.workdir / f"{mode}-service.log")
     stack.callback(service.stop)

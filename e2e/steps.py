@@ -98,14 +98,29 @@ def stored_columns_are_ciphertext(running: Running, state: State) -> str:
     return "the stored row holds no plaintext body"
 
 
-def support_read(running: Running, state: State) -> str:
+def _staff_headers(running: Running, who: str) -> tuple[dict[str, str], str]:
+    """A support engineer's credential, as the deployed support service receives it: the staff IdP's bearer
+    token (its local stand-in), or the load balancer's signed header after the staff IdP signed them in."""
     env = running.services["support"].spec.env if "support" in running.services else {}
     claim, role = env.get("PLATFORM_AUTH_STAFF_CLAIM", ""), env.get("PLATFORM_AUTH_STAFF_ROLE", "")
-    headers = running.issuers["support"].headers("staff@e2e.example", None, **{claim: [role]}) \
-        if "support" in running.issuers else {}
+    if "support" in running.issuers:
+        issuer = running.issuers["support"]
+        return issuer.headers(who, None, **{claim: [role]}), f"bearer token of {issuer.issuer}"
+    if "support" in running.load_balancers:
+        balancer = running.load_balancers["support"]
+        return (balancer.data_header({"sub": who, "email": who, claim: [role]}),
+                f"x-amzn-oidc-data signed as {balancer.signer_arn.rsplit('/', 2)[-2]} for {balancer.issuer}")
+    return {}, "no credential"
+
+
+def support_read(running: Running, state: State) -> str:
+    headers, how = _staff_headers(running, "staff@e2e.example")
     status, answer = _call(running, "support", "GET", "/support/v1/audit-chain-head", None, headers)
     _expect(status, 200, answer, "GET /support/v1/audit-chain-head")
-    return f"audit chain head at {answer.get('seq')}"
+    status, refused = _call(running, "support", "GET", "/support/v1/audit-chain-head", None,
+                            _owner_headers(running, state) if "owner" in running.issuers else {})
+    _expect(status, 401, refused, "a customer's credential on the support API")
+    return f"audit chain head at {answer.get('seq')} ({how}); a customer's token is refused (401)"
 
 
 def _job(running: Running, command: list[str], what: str) -> str:
@@ -132,18 +147,49 @@ def erase(running: Running, state: State) -> str:
 
 
 def breach(running: Running, state: State) -> str:
+    """A second organisation with a user (the first one is erased by now) has its data read in the breach
+    window; the breach is declared for it and the notification must reach that user through SES."""
+    victim = State(user="bob@e2e.example")
+    headers = _owner_headers(running, victim)
+    status, answer = _call(running, "owner", "PUT", "/v1/organisation", {"name": "E2E breached organisation"},
+                           headers)
+    _expect(status, 201, answer, "PUT /v1/organisation (breached organisation)")
+    address = f"bob+{victim.org.hex[:8]}@e2e.example"
+    status, answer = _call(running, "owner", "POST", "/v1/users", {"email": address, "display_name": "Bob"}, headers)
+    _expect(status, 201, answer, "POST /v1/users")
+    status, answer = _call(running, "owner", "GET", f"/v1/users/{answer['id']}", None, headers)
+    _expect(status, 200, answer, "GET /v1/users/{id}")
+    before = len(running.moto.sent_emails())
     start = (state.started - timedelta(minutes=5)).isoformat()
-    end = datetime.now(UTC).isoformat()
-    out = _job(running, ["breach", "declare", "--from", start, "--to", end, "--summary", "e2e drill incident",
+    end = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    out = _job(running, ["breach", "declare", "--from", start, "--to", end, "--orgs", str(victim.org),
+                         "--summary", "e2e incident: records read by an unknown actor",
                          "--report-dir", str(running.workdir / "breach-reports")], "breach declare")
-    sent = running.moto.client("ses").get_send_statistics()
-    return f"{out.strip().splitlines()[-1] if out.strip() else 'declared'}; SES stand-in: {sent.get('SendDataPoints')}"
+    sent = running.moto.sent_emails()[before:]
+    to_victim = [m for m in sent if address in json.dumps(m.get("destinations", {}))]
+    if not to_victim:
+        raise StepFailed(f"no notification to the impacted user reached the SES stand-in; it holds {len(sent)} new "
+                         f"message(s); breach declare said: {out.strip()[-300:]}")
+    message = to_victim[0]
+    return (f"{len(to_victim)} notification(s) from {message.get('source')} to the impacted user reached SES "
+            f"(subject {str(message.get('subject'))[:60]!r})")
+
+
+def _restore_time(running: Running) -> datetime:
+    """A time inside the stand-in cluster's restorable window (created with the emulation, seconds ago)."""
+    cluster = running.moto.client("rds").describe_db_clusters(DBClusterIdentifier=running.db.cluster_id)
+    facts = cluster["DBClusters"][0]
+    earliest, latest = facts["EarliestRestorableTime"], facts["LatestRestorableTime"]
+    return earliest + (latest - earliest) / 2  # type: ignore[no-any-return]
 
 
 def restore_plan(running: Running, state: State) -> str:
-    to = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    to = _restore_time(running).isoformat()
     out = _job(running, ["restore", "plan", "--cluster", running.db.cluster_id, "--to", to], "restore plan")
-    return out.strip().splitlines()[0] if out.strip() else "planned"
+    lines = [line.strip() for line in out.strip().splitlines() if line.strip()]
+    if not any(running.db.cluster_id in line for line in lines):
+        raise StepFailed(f"the plan does not name the source cluster {running.db.cluster_id}: {out[-400:]}")
+    return " / ".join(lines[:3]) if lines else "planned"
 
 
 Step = Callable[[Running, State], str]
