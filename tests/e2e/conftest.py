@@ -1,3 +1,53 @@
-"""The session's synthesized operator assembly (tests/stacks/conftest.py), shared with the e2e tests."""
+"""The session's synthesized assemblies (tests/conftest.py: `operator`, `selfhosted`), brought up locally ONCE
+per session each: the emulation and life-cycle tests share the running environments."""
 
-from tests.stacks.conftest import operator  # noqa: F401  (the session fixture, re-exported here)
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from e2e import emulation
+from e2e.emulation import Running
+from tests.conftest import Assembly
+
+
+@dataclass
+class Up:
+    """A running environment and every line it printed (shown when a test fails), with its start time."""
+
+    running: Running
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def say(self, line: str) -> None:
+        self.lines.append(f"[{time.monotonic() - self.started:6.1f} s] {line}")
+
+
+def _up(assembly: Assembly, env: str) -> Iterator[Up]:
+    lines: list[str] = []
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        lines.append(f"[{time.monotonic() - started:6.1f} s] {line}")
+
+    with emulation.up(assembly.outcome.outdir, env, say=say) as running:
+        up = Up(running, lines, started)
+        yield up
+
+
+@pytest.fixture(scope="session")
+def dev_up(operator: Assembly) -> Iterator[Up]:
+    yield from _up(operator, "dev")
+
+
+@pytest.fixture(scope="session")
+def acme_up(selfhosted: Assembly) -> Iterator[Up]:
+    yield from _up(selfhosted, "acme")
+
+
+@pytest.fixture(scope="session")
+def dev(dev_up: Up) -> Running:
+    return dev_up.running

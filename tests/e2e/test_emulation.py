@@ -1,21 +1,13 @@
-"""The dev environment of the session's cdk.out, brought up locally: stand-ins exist and the data service
-runs with the environment its task definition describes."""
+"""The dev environment of the session's cdk.out, brought up locally (tests/e2e/conftest.py `dev`, shared with
+the life-cycle test): stand-ins exist and the data service runs with the environment its task definition
+describes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from e2e import emulation, tasks
+from e2e import tasks
 from e2e.emulation import Running
-from tests.stacks.conftest import Assembly
-
-
-@pytest.fixture(scope="module")
-def dev(operator: Assembly) -> Iterator[Running]:
-    with emulation.up(operator.outcome.outdir, "dev", say=lambda line: None) as running:
-        yield running
 
 
 def test_emulation_dev_every_alias_and_bucket_stands_in(dev: Running) -> None:
