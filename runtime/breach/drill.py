@@ -1,11 +1,12 @@
 """`breach drill` (P12): the whole procedure on a synthetic incident in a scratch database, each step timed,
 the result checked against what the drill staged, a drill record written, everything cleaned up.
 
-Steps: provision (create + migrate a scratch database) -> seed (organisations and users through the record
-API, owners' ordinary traffic) -> attack (an attacker actor reads some organisations' data) -> declare
-(verify the chain, compute the impact, fill the outbox) -> deliver (to files; the first attempt of one
-notification fails, to prove retries) -> redeliver (must send nothing) -> status (complete, in time) ->
-check (impacted set and delivered files equal the staged truth) -> cleanup (drop the database, remove files).
+Steps: provision (create + migrate a scratch database, as the drill role platform_drill) -> seed (organisations
+and users through the record API, owners' ordinary traffic) -> attack (an attacker actor reads some
+organisations' data) -> declare (verify the chain, compute the impact, fill the outbox) -> deliver (to files;
+the first attempt of one notification fails, to prove retries) -> redeliver (must send nothing) -> status
+(complete, in time) -> check (impacted set and delivered files equal the staged truth) -> cleanup (drop the
+database, remove files).
 The scratch data is synthetic, encrypted under a throwaway local key and chained with a throwaway chain key.
 """
 
@@ -41,7 +42,7 @@ from runtime.breach.trail import PostgresTrail
 from runtime.db.key_store import PostgresWrappedKeyStore
 from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
-from runtime.db.schema import JOBS_ROLE, OWNER_ROLE
+from runtime.db.schema import JOBS_ROLE
 from runtime.db.session import Database
 from runtime.drill.record import DrillLog, DrillRecord, StepTimer
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
@@ -114,8 +115,10 @@ def _drill(scratch: ScratchDatabase, timer: StepTimer, figures: dict[str, Any], 
     chain_key = ChainKey(os.urandom(32))
     ledger = AuditLedger(chain_key, checkpoint_every=100)
     keyring = LocalKeyring(KeyMaterial(os.urandom(32)), environment="drill")
-    owner_pool, jobs_pool = scratch.pool(OWNER_ROLE), scratch.pool(JOBS_ROLE)
-    key_pool = scratch.pool(OWNER_ROLE, size=2)
+    # Seeding and the owners' traffic as the scratch database's owner (bound by forced RLS like everyone), the
+    # breach procedure as the jobs role, as in production.
+    owner_pool, jobs_pool = scratch.pool(scratch.owner_role), scratch.pool(JOBS_ROLE)
+    key_pool = scratch.pool(scratch.owner_role, size=2)
     records = Records(EnvelopeCipher(keyring=keyring, store=PostgresWrappedKeyStore(key_pool)))
     with timer.step("seed"):
         organisations = seed_organisations(Database(owner_pool, ledger), records, count=size.organisations,

@@ -4,10 +4,10 @@ import time. The keyring is chosen, with every entry point's guards (runtime.wir
 connection is opened.
 
 The job runs as the jobs role (PLATFORM_DATABASE_USER=platform_jobs): it reads the ledger through support.*,
-the users' ids and addresses owner-bound (audited), and writes the incident tables.
+the users' ids and addresses owner-bound (audited), and writes the incident tables. A drill also logs in as the
+drill role (platform_drill) for its scratch database; nothing here reads the master secret.
 """
 
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -28,13 +28,14 @@ from runtime.breach.store import PostgresIncidentStore
 from runtime.breach.trail import Connection, PostgresTrail
 from runtime.db.config import DatabaseSettings
 from runtime.db.connect import connect, open_pool
-from runtime.db.credentials import PasswordSource, StaticPassword
+from runtime.db.credentials import PasswordSource
 from runtime.db.key_store import PostgresWrappedKeyStore
 from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
+from runtime.db.schema import DRILL_ROLE
 from runtime.db.session import Database
 from runtime.envelope import EnvelopeCipher
-from runtime.errors import ConfigurationError, NotifierConfigurationError
+from runtime.errors import NotifierConfigurationError
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice, choose_keyring
 from runtime.wiring.passwords import password_source
@@ -105,15 +106,10 @@ class BreachWiring:
     def store(self) -> PostgresIncidentStore:
         return PostgresIncidentStore(self.pool)
 
-    def scratch_databases(self, admin_secret_id: str | None) -> PostgresScratchDatabases:
-        """Scratch databases on the same cluster, created by the admin user from its Secrets Manager secret."""
-        secret_id = admin_secret_id or self.environ.get(settings.DATABASE_ADMIN_SECRET_ID, "").strip()
-        if not secret_id:
-            raise ConfigurationError(
-                f"the drill creates a scratch database: set {settings.DATABASE_ADMIN_SECRET_ID} (or --admin-secret-id) "
-                "to the cluster's master user secret"
-            )
-        user, password = _admin_credentials(self.clients("secretsmanager"), secret_id)
+    def scratch_databases(self) -> PostgresScratchDatabases:
+        """Scratch databases on the same cluster, created, migrated and dropped by the drill role (platform_drill:
+        CREATEDB only), never by the master user. Each role logs in with its own IAM token when
+        PLATFORM_DATABASE_IAM_AUTH is on (deployed), else with libpq's own password (PGPASSFILE, PGPASSWORD)."""
         base, clients = self.database, self.clients
 
         def role_settings(dbname: str, role: str) -> DatabaseSettings:
@@ -123,7 +119,7 @@ class BreachWiring:
             return password_source(replace(base, user=role), clients) if base.iam_auth else None
 
         return PostgresScratchDatabases(
-            admin=lambda dbname: connect(replace(base, dbname=dbname, user=user), StaticPassword(password)),
+            creator=lambda dbname: connect(role_settings(dbname, DRILL_ROLE), role_passwords(DRILL_ROLE)),
             maintenance_db=base.dbname,
             settings_for=role_settings,
             passwords_for=role_passwords,
@@ -132,20 +128,6 @@ class BreachWiring:
     def close(self) -> None:
         self.pool.close()
         self.key_pool.close()
-
-
-def _admin_credentials(client: Any, secret_id: str) -> tuple[str, str]:
-    """The RDS-managed master secret: a JSON document with `username` and `password`."""
-    try:
-        text = client.get_secret_value(SecretId=secret_id)["SecretString"]
-        document = json.loads(text)
-        return str(document["username"]), str(document["password"])
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise ConfigurationError(
-            f"could not read the admin secret {secret_id} ({code}): it must be the cluster's master user secret "
-            "(JSON with username and password) and the job needs secretsmanager:GetSecretValue on it"
-        ) from None
 
 
 class _NoNotifier:

@@ -7,7 +7,7 @@
         Declaring the same scope again resumes that incident (same clock, nothing sent twice).
     breach deliver INCIDENT [--retry-failed] [--resend-in-doubt]     send what is due, retry failures
     breach status INCIDENT [--report-dir DIR]     impacted / notified / pending / failed, time left; exit 1 overdue
-    breach drill [--organisations N] [--attacked N] [--record-dir DIR] [--admin-secret-id ID]
+    breach drill [--organisations N] [--attacked N] [--record-dir DIR]
         the whole procedure on a synthetic incident in a scratch database; writes a drill record.
 
 Times are ISO 8601 with a zone (2026-11-02T08:00Z), from 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z; the
@@ -88,7 +88,6 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
                        metavar="N", help=number_help("of them the synthetic attacker reads, at most --organisations",
                                                      bounds.DRILL_ATTACKED))
     drill.add_argument("--record-dir", type=Path, help="also write the drill record as JSON here")
-    drill.add_argument("--admin-secret-id", help="the master user secret (default: $PLATFORM_DATABASE_ADMIN_SECRET_ID)")
     drill.set_defaults(handler=drill_command)
 
 
@@ -191,7 +190,7 @@ def drill_command(args: argparse.Namespace) -> int:
         log = PostgresDrillLog(wiring.pool)
         previous = log.last_passed("breach")
         logs: list[DrillLog] = [log] + ([FileDrillLog(args.record_dir)] if args.record_dir else [])
-        record = run_breach_drill(wiring.scratch_databases(args.admin_secret_id), log=_Both(logs),
+        record = run_breach_drill(wiring.scratch_databases(), log=_Both(logs),
                                   size=DrillSize(args.organisations, _DEFAULT_SIZE.users_per_organisation,
                                                  args.attacked))
     finally:

@@ -4,6 +4,9 @@
 - platform_owner owns the schemas and runs the migrations; it never serves requests.
 - platform_app, platform_support, platform_jobs are the services' login roles: never superuser, never
   BYPASSRLS, no CREATEROLE/CREATEDB, and no membership in anything but rds_iam (IAM login on RDS).
+- platform_drill creates and drops the breach drill's scratch databases: CREATEDB and nothing else (no
+  membership in any platform role, no privilege on any schema), so a drill never needs the master user.
+  It owns what it creates: it migrates its scratch database itself and grants the jobs role CONNECT on it.
 Attributes are (re)applied on every run, so a role that drifted (say, someone granted BYPASSRLS) is
 brought back. Only a true superuser may touch SUPERUSER/BYPASSRLS/REPLICATION (the RDS master user
 may not): without one, the run checks them instead and refuses a role that has any.
@@ -16,11 +19,13 @@ from psycopg import sql
 from runtime import settings
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
-from runtime.db.schema import APP_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
+from runtime.db.schema import APP_ROLE, DRILL_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
 from runtime.errors import SchemaError
 
-ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
+ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE, DRILL_ROLE)
 _SAFE_ATTRIBUTES = sql.SQL("LOGIN NOCREATEDB NOCREATEROLE INHERIT")
+# The drill role's one extra attribute: it creates (and, as their owner, drops) scratch databases.
+_DRILL_ATTRIBUTES = sql.SQL("LOGIN CREATEDB NOCREATEROLE INHERIT")
 # Only a true superuser may even name these (RDS's master user is not one); they are also the defaults.
 _SUPERUSER_ONLY_ATTRIBUTES = sql.SQL("NOSUPERUSER NOBYPASSRLS NOREPLICATION")
 
@@ -32,7 +37,7 @@ def bootstrap_roles(
     passwords: Mapping[str, str] | None = None,
     require_rds_iam: bool = False,
 ) -> None:
-    """Create or repair the four roles and the database-level grants. `passwords` is for installs
+    """Create or repair the five roles and the database-level grants. `passwords` is for installs
     without IAM authentication (and tests); with IAM, every role, the migration owner included, gets
     `rds_iam` (Aurora and RDS have it) and no password. `require_rds_iam` refuses a cluster without it,
     where an IAM login (the deploy-time setup's, as platform_owner) could never work."""
@@ -48,11 +53,12 @@ def bootstrap_roles(
                 f"RDS PostgreSQL, or set {settings.DATABASE_IAM_AUTH}=false and give the roles passwords"
             )
         is_superuser = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-        attributes: sql.Composable = _SAFE_ATTRIBUTES
-        if is_superuser is not None and is_superuser[0]:
-            attributes = sql.SQL("{} {}").format(_SAFE_ATTRIBUTES, _SUPERUSER_ONLY_ATTRIBUTES)
+        superuser = is_superuser is not None and bool(is_superuser[0])
         for role in ALL_ROLES:
             ident = sql.Identifier(role)
+            attributes: sql.Composable = _DRILL_ATTRIBUTES if role == DRILL_ROLE else _SAFE_ATTRIBUTES
+            if superuser:
+                attributes = sql.SQL("{} {}").format(attributes, _SUPERUSER_ONLY_ATTRIBUTES)
             exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
                 admin.execute(sql.SQL("CREATE ROLE {} {}").format(ident, attributes))

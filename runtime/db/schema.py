@@ -15,6 +15,7 @@ from typing import Final
 
 from runtime.classification import PLATFORM_REGISTRY, DataClass, Registry, Table, not_sensitive, table
 from runtime.contract import APP_ROLE as APP_ROLE
+from runtime.contract import DRILL_ROLE as DRILL_ROLE
 from runtime.contract import JOBS_ROLE as JOBS_ROLE
 from runtime.contract import OWNER_ROLE as OWNER_ROLE
 from runtime.contract import SUPPORT_ROLE as SUPPORT_ROLE

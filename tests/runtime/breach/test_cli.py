@@ -1,5 +1,6 @@
 """`python -m runtime breach ...` end to end from the container environment: declare (notify to files, write
-the report), resume without sending twice, status, deliver, drill (admin secret in moto Secrets Manager);
+the report), resume without sending twice, status, deliver, drill (as the drill role: no master secret, no
+superuser password);
 usage errors and unknown incidents are one line."""
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from runtime import cli, settings
 from runtime.audit.chain import ChainKey
@@ -25,7 +24,7 @@ from runtime.breach.wiring import BreachWiring
 from runtime.cli import breach as breach_cli
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool
 from runtime.db.ledger import AuditLedger
-from runtime.db.schema import APP_ROLE, JOBS_ROLE
+from runtime.db.schema import APP_ROLE, DRILL_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from tests.support.platform_db import PlatformDatabase
 
@@ -160,21 +159,20 @@ def test_cli_bad_actor_id_is_refused(environment: Path, capsys: pytest.CaptureFi
     assert "take ids" in capsys.readouterr().err
 
 
-def test_cli_drill_uses_the_admin_secret_and_records_the_drill(
+def test_cli_drill_runs_as_the_drill_role_without_the_master_secret_and_records_the_drill(
     environment: Path, fresh_db: PlatformDatabase, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
-        arn = secrets.create_secret(Name="db-master", SecretString=json.dumps(
-            {"username": "postgres", "password": fresh_db.cluster.superuser_password}))["ARN"]
-        monkeypatch.setenv(settings.DATABASE_ADMIN_SECRET_ID, arn)
+    # Only the drill role's and the jobs role's passwords: no superuser, no master secret, no AWS call.
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text("".join(f"*:*:*:{role}:{fresh_db.passwords[role]}\n" for role in (DRILL_ROLE, JOBS_ROLE)))
+    monkeypatch.delenv(settings.DATABASE_ADMIN_SECRET_ID, raising=False)
 
-        def clients(service: str) -> Any:
-            return boto3.client(service, region_name="eu-west-1")
+    def clients(service: str) -> Any:
+        raise AssertionError(f"the drill called AWS ({service})")
 
-        monkeypatch.setattr(breach_cli, "make_wiring", lambda env: BreachWiring.from_environment(env, clients))
-        code = cli.main(["breach", "drill", "--organisations", "6", "--attacked", "3", "--record-dir", "drills"])
+    monkeypatch.setattr(breach_cli, "make_wiring", lambda env: BreachWiring.from_environment(env, clients))
+    code = cli.main(["breach", "drill", "--organisations", "6", "--attacked", "3", "--record-dir", "drills"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "breach drill" in out and "PASSED" in out and "first recorded breach drill" in out

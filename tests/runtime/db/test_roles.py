@@ -11,7 +11,15 @@ from runtime.classification import DataClass
 from runtime.db import OwnerScope, StaticPassword, bootstrap_roles, connect
 from runtime.db.errors import translated
 from runtime.db.roles import ALL_ROLES
-from runtime.db.schema import APP_ROLE, DATABASE_REGISTRY, JOBS_ROLE, OWNER_ROLE, SERVICE_ROLES, SUPPORT_ROLE
+from runtime.db.schema import (
+    APP_ROLE,
+    DATABASE_REGISTRY,
+    DRILL_ROLE,
+    JOBS_ROLE,
+    OWNER_ROLE,
+    SERVICE_ROLES,
+    SUPPORT_ROLE,
+)
 from runtime.errors import PermissionDeniedError, SchemaError
 from tests.support.platform_db import PlatformDatabase
 
@@ -91,12 +99,13 @@ def test_jobs_role_reads_and_deletes_only(platform_db: PlatformDatabase, stateme
 
 @pytest.mark.parametrize("role", ALL_ROLES)
 def test_roles_never_superuser_bypassrls_or_createrole(platform_db: PlatformDatabase, role: str) -> None:
+    """CREATEDB for the drill role only (it creates the breach drill's scratch databases)."""
     with platform_db.admin() as conn:
         row = conn.execute(
             "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication FROM pg_roles "
             "WHERE rolname = %s", (role,),
         ).fetchone()
-    assert row == (False, False, False, False, False)
+    assert row == (False, False, False, role == DRILL_ROLE, False)
 
 
 @pytest.fixture
