@@ -12,7 +12,6 @@ Connection settings come from the PLATFORM_DATABASE_* variables (runtime/setting
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -30,9 +29,9 @@ from runtime.db.schema import OWNER_ROLE
 from runtime.db.self_check import ServiceMode, inspect
 from runtime.db.setup import DEFAULT_LOCK_TIMEOUT_SECONDS, SetupResult, run_setup
 from runtime.environment import integer, required, text
-from runtime.errors import ConfigurationError, DatabaseError, PlatformError
+from runtime.errors import ConfigurationError, PlatformError
 from runtime.wiring.clients import aws_client
-from runtime.wiring.passwords import password_source
+from runtime.wiring.passwords import password_source, read_admin_secret
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
@@ -41,7 +40,7 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     commands.add_parser("bootstrap-roles", help="create or repair the platform roles (admin user)").set_defaults(
         handler=bootstrap_roles_command
     )
-    commands.add_parser("migrate", help="apply pending migrations, check the schema (platform_owner)").set_defaults(
+    commands.add_parser("migrate", help=f"apply pending migrations, check the schema ({OWNER_ROLE})").set_defaults(
         handler=migrate_command
     )
     check = commands.add_parser("self-check", help="refuse (exit 1) when this role could read past RLS")
@@ -112,7 +111,7 @@ def setup_from_environment(
         report(f"reading the admin credentials from {secret_id}")
         admin_user, admin_password = read_admin_secret(clients("secretsmanager"), secret_id)
         admin = dataclasses.replace(owner, user=admin_user, application_name="platform-db-setup")
-        owner_source = owner_passwords if owner_passwords is not None else password_source(owner)
+        owner_source = owner_passwords if owner_passwords is not None else password_source(owner, clients)
         how = "an IAM token" if owner.iam_auth else "its password"
         report(f"admin user {admin_user}; migration owner {owner.user} (logs in with {how}); "
                f"database {owner.dbname} at {owner.host}:{owner.port}")
@@ -140,33 +139,6 @@ def _migration_owner_settings(environ: Mapping[str, str]) -> DatabaseSettings:
             "schema; set it to that or unset it"
         )
     return DatabaseSettings.from_environment({**environ, settings.DATABASE_USER: user})
-
-
-def read_admin_secret(client: Any, secret_id: str) -> tuple[str, str]:
-    """(username, password) of the master secret: RDS writes JSON with both (an attached secret also holds
-    host and port, which are not used: the task's DATABASE_HOST/PORT name the endpoint it verifies)."""
-    try:
-        response = client.get_secret_value(SecretId=secret_id)
-    except Exception as exc:  # botocore: access denied, not found, no credentials
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise DatabaseError(
-            f"could not read the master secret {secret_id} ({code}); the setup task role needs "
-            "secretsmanager:GetSecretValue on it and kms:Decrypt on its key through Secrets Manager"
-        ) from None
-    text_value = response.get("SecretString") if isinstance(response, dict) else None
-    try:
-        document = json.loads(text_value) if isinstance(text_value, str) else None
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise ConfigurationError(
-            f"the master secret {secret_id} is not JSON with `username` and `password`; point "
-            f"{settings.DATABASE_ADMIN_SECRET_ID} at the cluster's master user secret"
-        )
-    username, password = document.get("username"), document.get("password")
-    if not isinstance(username, str) or not username or not isinstance(password, str) or not password:
-        raise ConfigurationError(f"the master secret {secret_id} lacks a string `username` or `password`")
-    return username, password
 
 
 def _summary(result: SetupResult) -> str:

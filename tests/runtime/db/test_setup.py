@@ -17,13 +17,14 @@ import pytest
 from moto import mock_aws
 
 from runtime import settings
-from runtime.cli.db import read_admin_secret, setup_from_environment
+from runtime.cli.db import setup_from_environment
 from runtime.db import StaticPassword, connect
 from runtime.db.migrate import Migration, load_migrations, newest_version
 from runtime.db.roles import bootstrap_roles
 from runtime.db.schema import OWNER_ROLE
 from runtime.db.setup import SETUP_LOCK, SetupLockTimeoutError, SetupResult, run_setup
 from runtime.errors import AuthenticationFailedError, ConfigurationError, DatabaseError, SchemaError
+from runtime.wiring.passwords import read_admin_secret
 from tests.support.platform_db import PlatformDatabase, create_database
 
 pytestmark = pytest.mark.postgres
@@ -270,3 +271,27 @@ def test_setup_owner_login_refused_surfaces_as_authentication_error(empty_db: Pl
             owner=lambda: connect(empty_db.settings(OWNER_ROLE), StaticPassword("wrong")),
             dbname=empty_db.dbname,
         )
+
+
+def test_setup_command_owner_iam_token_client_comes_from_the_clients_passed(
+    empty_db: PlatformDatabase, secrets_client: Any
+) -> None:
+    """The migration owner's IAM token source takes its RDS client from `clients`, not a default factory."""
+    asked: list[str] = []
+
+    def clients(service: str) -> Any:
+        asked.append(service)
+        return secrets_client if service == "secretsmanager" else boto3.client(service, region_name=REGION)
+
+    environ = {**_environment(empty_db, _master_secret(secrets_client, empty_db)), settings.DATABASE_IAM_AUTH: "true"}
+    # The test cluster has no rds_iam, so the run stops at the roles; the token source was built by then.
+    assert setup_from_environment(environ, clients=clients, out=lambda line: None) == 1
+    assert asked == ["secretsmanager", "rds"]
+
+
+def test_master_secret_variable_read_by_db_setup_only() -> None:
+    runtime = Path(__file__).resolve().parents[3] / "runtime"
+    naming = {str(f.relative_to(runtime)) for f in runtime.rglob("*.py")
+              if "DATABASE_ADMIN_SECRET_ID" in f.read_text(encoding="utf-8")}
+    # settings names it, db setup reads it, the secret's reader names it in its error message.
+    assert naming == {"settings.py", "cli/db.py", "wiring/passwords.py"}
