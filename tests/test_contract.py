@@ -25,11 +25,6 @@ MIGRATIONS = ROOT / "runtime" / "db" / "migrations"
 
 # Copies in modules this change could not edit yet, each with the edit that removes it. Shrink only.
 KNOWN_COPIES: dict[tuple[str, str], str] = {
-    ("runtime/cli/db.py", "platform_owner"): "the `migrate` help text: build it with contract.OWNER_ROLE",
-    **{
-        ("runtime/db/self_check.py", role): "the refusal's advice lists the service roles: build it from the contract"
-        for role in ("platform_app", "platform_support", "platform_jobs")
-    },
     ("stacks/policy/acknowledgements.py", "-exports-"): (
         "the IAM5 finding id spells the bucket name: contract.exports_bucket_name('{app}', '{env}', '{account}', "
         "'{region}') gives the same template"

@@ -17,8 +17,10 @@ from runtime.classification import Registry
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.migrate import rls_problems
-from runtime.db.schema import DATABASE_REGISTRY, SCHEMA, sensitive_tables
+from runtime.db.schema import DATABASE_REGISTRY, SCHEMA, SERVICE_ROLES, sensitive_tables
 from runtime.errors import SelfCheckError
+
+_SERVICE_ROLES_TEXT = ", ".join(SERVICE_ROLES[:-1]) + f" or {SERVICE_ROLES[-1]}"
 
 
 class ServiceMode(Enum):
@@ -97,6 +99,6 @@ def require_safe(conn: Connection, mode: ServiceMode = ServiceMode.OWNER,
 def _message(role: str, findings: Sequence[str]) -> str:
     return (
         f"refusing to serve as database role {role}:\n- " + "\n- ".join(findings)
-        + "\nConnect as the service's own role (platform_app, platform_support or platform_jobs, created by "
+        + f"\nConnect as the service's own role ({_SERVICE_ROLES_TEXT}, created by "
         "`python -m runtime db bootstrap-roles`) and run `python -m runtime db migrate`."
     )
