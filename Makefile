@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: synth test lint bench clean deps dev
+.PHONY: synth test lint bench clean deps dev up e2e
 
 deps: $(STAMP) $(CHECKOV_STAMP) node_modules/.installed
 
@@ -48,6 +48,29 @@ bench: deps
 ## Local run: a throwaway TLS PostgreSQL and the data service on 127.0.0.1:8080 (dev/__main__.py). Ctrl-C stops.
 dev: $(STAMP)
 	$(PY) -m dev start --port $(or $(PORT),8080)
+
+## Local emulation of a synthesized environment (e2e/, README "Local emulation"): moto on 127.0.0.1 with IAM
+## enforced, a TLS PostgreSQL as Aurora, the setup step, both services and the jobs as the task definitions say.
+## `make up` synthesizes one environment (ENV, default dev; CONFIG, default config/operator.toml) and leaves it
+## running (Ctrl-C stops). `make e2e` runs the life cycle: without ENV against dev AND the self-hosted example
+## (acme, config/selfhosted.example.toml), each to the end; with ENV (and CONFIG) against that one. Exit 1 on
+## any failure.
+E2E_SELFHOSTED_ENV := acme
+E2E_SELFHOSTED_CONFIG := config/selfhosted.example.toml
+E2E_CONFIG = $(or $(CONFIG),$(if $(filter $(E2E_SELFHOSTED_ENV),$(ENV)),$(E2E_SELFHOSTED_CONFIG),config/operator.toml))
+
+up: deps
+	$(PY) -m e2e up --synth --env $(or $(ENV),dev) --config $(E2E_CONFIG)
+
+e2e: deps
+ifeq ($(ENV),)
+	@rc=0; \
+	$(PY) -m e2e run --synth --env dev --config config/operator.toml || rc=1; \
+	$(PY) -m e2e run --synth --env $(E2E_SELFHOSTED_ENV) --config $(E2E_SELFHOSTED_CONFIG) || rc=1; \
+	exit $$rc
+else
+	$(PY) -m e2e run --synth --env $(ENV) --config $(E2E_CONFIG)
+endif
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from e2e import assembly, emulation, steps
@@ -46,6 +47,21 @@ def assembly_dir(args: argparse.Namespace) -> Path:
     return outdir
 
 
+def credentials(running: emulation.Running, mode: str) -> dict[str, str]:
+    """A header an owner (of a new organisation) or a support engineer would send, signed by the local
+    IdP stand-in or the load balancer stand-in."""
+    if mode == "owner" and "owner" in running.issuers:
+        return running.issuers["owner"].headers("alice@local.example", uuid.uuid4())
+    if mode == "support":
+        env = running.services["support"].spec.env
+        claims = {env.get("PLATFORM_AUTH_STAFF_CLAIM", ""): [env.get("PLATFORM_AUTH_STAFF_ROLE", "")]}
+        if "support" in running.issuers:
+            return running.issuers["support"].headers("sam@local.example", None, **claims)
+        if "support" in running.load_balancers:
+            return running.load_balancers["support"].data_header({"sub": "sam@local.example", **claims}, ttl=3600)
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             for mode, service in running.services.items():
                 say(f"{mode} service: {service.url} (log {service.log})")
+                for name, value in credentials(running, mode).items():
+                    say(f"  a {mode} credential (1 h): curl -k -H '{name}: {value}' {service.url}/...")
             say("running; Ctrl-C stops")
             try:
                 while True:

@@ -2,8 +2,8 @@
 
 Deployed, the ALB signs staff in with the staff IdP (the listener's `authenticate-oidc` action: issuer,
 client id) and passes the user's claims to the task in `x-amzn-oidc-data`: a JWT signed with ES256 by the
-load balancer, its header naming `signer` (the ALB's ARN), `kid`, `iss` and `client`, its segments padded. The service fetches
-the public key from https://public-keys.auth.elb.REGION.amazonaws.com/KID.
+load balancer, its header naming `signer` (the ALB's ARN), `kid`, `iss` and `client`, its segments padded.
+The service fetches the public key from https://public-keys.auth.elb.REGION.amazonaws.com/KID.
 
 Locally: `LocalLoadBalancer` holds an ES256 key of its own and signs that header as the ALB does (padded
 base64url segments, the listener's issuer and client id, the template's load balancer ARN as signer); the
