@@ -25,7 +25,7 @@ from typing import Any
 
 from runtime.cli.arguments import uuid_argument
 from runtime.errors import ReceiptError
-from runtime.lifecycle.erasure import verify_erasure
+from runtime.lifecycle.erasure import completed_erasures, verify_erasure
 from runtime.lifecycle.receipt import ReceiptKey
 from runtime.lifecycle.wiring import LifecycleWiring, principal
 
@@ -90,12 +90,10 @@ def register_command(args: argparse.Namespace) -> int:
     wiring = make_wiring(os.environ)
     try:
         with wiring.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT owner_id, id, completed_at FROM support.erasures WHERE state = 'complete' ORDER BY completed_at"
-            ).fetchall()
+            erasures = completed_erasures(conn)
     finally:
         wiring.close()
-    for owner_id, erasure_id, completed_at in rows:
-        print(json.dumps({"owner_id": str(owner_id), "erasure_id": str(erasure_id),
-                          "completed_at": completed_at.isoformat()}))
+    for erasure in erasures:
+        print(json.dumps({"owner_id": str(erasure.owner_id), "erasure_id": str(erasure.erasure_id),
+                          "completed_at": erasure.completed_at.isoformat()}))
     return 0

@@ -55,6 +55,34 @@ WHERE c.contype = 'f' AND n.nspname = %s
 """
 
 
+class ErasureCipher(FieldCipher, Protocol):
+    """What the eraser needs from runtime.envelope.EnvelopeCipher: encrypt (the canary, FieldCipher) and forget an
+    owner's data key in this process (its cache)."""
+
+    def shred_owner(self, owner: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedErasure:
+    """One completed erasure as support.erasures lists it (NOT_SENSITIVE: ids and a time)."""
+
+    owner_id: uuid.UUID
+    erasure_id: uuid.UUID
+    completed_at: datetime
+
+
+_COMPLETED: Final = (
+    "SELECT owner_id, id, completed_at FROM support.erasures WHERE state = 'complete' ORDER BY completed_at"
+)
+
+
+def completed_erasures(conn: Connection) -> list[CompletedErasure]:
+    """Every completed erasure, oldest first: what `erase register` prints for the register of erasures."""
+    with translated():
+        rows = conn.execute(_COMPLETED).fetchall()
+    return [CompletedErasure(owner, erasure, at) for owner, erasure, at in rows]
+
+
 class ExportObjects(Protocol):
     """Deletes an owner's export files (runtime.lifecycle.s3 adapts S3)."""
 
@@ -116,7 +144,7 @@ class Eraser:
         *,
         database: Database,
         key_store: WrappedKeyStore,
-        cipher: Any,  # EnvelopeCipher: encrypt (the canary) and shred_owner (this process' cache)
+        cipher: ErasureCipher,
         receipt_key: ReceiptKey,
         settings: ErasureSettings,
         exports: ExportObjects | None = None,
