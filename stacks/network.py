@@ -41,6 +41,7 @@ INTERFACE_ENDPOINTS = {
     "Sns": ec2.InterfaceVpcEndpointAwsService.SNS,  # incidents to the incident topic (P12)
     "Email": ec2.InterfaceVpcEndpointAwsService.EMAIL,  # SES API (sesv2): breach notifications (P12)
     "Rds": ec2.InterfaceVpcEndpointAwsService.RDS,  # the RDS API: restore plan, apply and drill (P11)
+    "Ecs": ec2.InterfaceVpcEndpointAwsService.ECS,  # the deploy-time database setup runs its task (issue 14 A)
 }
 # ECS Exec sessions (only where `ecs_exec` is on): the agent's control and data channels.
 EXEC_ENDPOINTS = {"SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES}

@@ -3,7 +3,11 @@ stacks/services/:
 
 - data service: the owner API behind the public ALB (stacks/services/data_service.py);
 - support service: NOT_SENSITIVE views behind an internal ALB, reachable from the VPN only (support_service.py, P4);
-- lifecycle job: the task definition that exports and erasure jobs run as (lifecycle_job.py, P10, P13).
+- lifecycle job: the task definition that exports and erasure jobs run as (lifecycle_job.py, P10, P13);
+- breach drill and restore: one-off tasks with roles of their own (breach_drill.py P12, restore.py P11);
+- database setup: roles and schema during every deploy, before the services (stacks/constructs/database_setup.py):
+  the only task that may read the master secret.
+Every task declares the commands it runs (PLATFORM_TASK_COMMANDS); P3-TaskPermissionContract checks its role.
 Each task role may use the application key only under this environment's encryption context,
 connect to the database only as its own user, and read only its own secret.
 """
@@ -11,25 +15,28 @@ connect to the database only as its own user, and read only its own secret.
 from aws_cdk import CfnOutput
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from runtime import contract, settings
-from runtime.contract import DATABASE_ROLES
+from runtime.contract import DATABASE_ROLES, JOBS_ROLE, OWNER_ROLE, ServiceMode
+from runtime.permissions import SERVE_OWNER, SERVE_SUPPORT, declaration
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
+from stacks.constructs.database_setup import DatabaseSetup
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.data import DATABASE_NAME, DataStack
 from stacks.keys import EnvironmentKeys, cluster_name
 from stacks.network import APP_TIER, NetworkStack
 from stacks.services.base import ServiceBase
+from stacks.services.breach_drill import BreachDrill
 from stacks.services.cluster import runtime_cluster
 from stacks.services.data_service import DataService
 from stacks.services.image import runtime_image
 from stacks.services.lifecycle_job import JobSettings, LifecycleJob
 from stacks.services.load_balancing import Endpoint
+from stacks.services.restore import Restore
 from stacks.services.roles import (
     DatabaseUsers,
     decrypt_secrets_through_secrets_manager,
@@ -37,11 +44,20 @@ from stacks.services.roles import (
     task_role,
 )
 from stacks.services.settings import RuntimeSettings, owner_auth, support_auth
+from stacks.services.support_dns import SupportDns
 from stacks.services.support_service import SupportService
 from stacks.storage import StorageStack
 
 # Database users, one per role of issue #4's schema; each task connects only as its own.
 DB_USERS = DATABASE_ROLES
+# What the lifecycle job's task runs (PLATFORM_TASK_COMMANDS): never the drill (BreachDrill) or a restore (Restore),
+# which have task definitions and roles of their own.
+JOB_COMMANDS = (
+    "export", "export verify", "export status",
+    "erase", "erase verify", "erase register",
+    "breach declare", "breach deliver", "breach status",
+    "audit verify", "audit checkpoint",
+)
 
 
 class ServiceStack(PlatformStack):
@@ -92,7 +108,8 @@ class ServiceStack(PlatformStack):
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
             task_role=task_role(self, "DataTaskRole", [database.connect(DB_USERS["data"]), envelope]),
-            environment={**runtime.variables("owner", DB_USERS["data"]), **owner_auth(env)},
+            environment={**runtime.variables(ServiceMode.OWNER.value, DB_USERS["data"]), **owner_auth(env),
+                         settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
             endpoint=Endpoint(env.domain_name, env.certificate_arn, env.user_sign_in, env.deletion_protection),
         )
         self.public_alb, self.web_acl = self.data_service.load_balancer, self.data_service.web_acl
@@ -102,11 +119,17 @@ class ServiceStack(PlatformStack):
             self, "SupportService", base=base, support_subnets=network.support_subnets,
             vpn_security_group=vpn_security_group,
             task_role=task_role(self, "SupportTaskRole", [database.connect(DB_USERS["support"])]),
-            environment={**runtime.variables("support", DB_USERS["support"]), **support_auth(env)},
+            environment={**runtime.variables(ServiceMode.SUPPORT.value, DB_USERS["support"]), **support_auth(env),
+                         settings.TASK_COMMANDS: declaration(SERVE_SUPPORT)},
             endpoint=Endpoint(env.domain_name, env.support_certificate_arn or env.certificate_arn,
                               env.staff_sign_in, env.deletion_protection),
         )
         self.support_alb, self.support_web_acl = self.support_service.load_balancer, self.support_service.web_acl
+        self.support_dns = SupportDns(self, "SupportDns", domain_name=env.domain_name, vpc=network.vpc,
+                                      load_balancer=self.support_alb)
+        CfnOutput(self, "SupportUrl", value=f"https://{self.support_dns.domain_name}",
+                  description="The support API, from the support VPN (a private hosted zone of this VPC). The support "
+                  "certificate (support_certificate_arn, else certificate_arn) must cover this name")
 
         # One-off lifecycle jobs (export, erasure) run with their own group, named in the outputs.
         self.job_security_group = ec2.SecurityGroup(
@@ -126,17 +149,39 @@ class ServiceStack(PlatformStack):
             removal=removal,
             task_role=task_role(
                 self, "LifecycleJobRole",
-                [database.connect(DB_USERS["job"]), envelope, *job.export_statements(), *job.breach_statements(),
-                 *self._admin_secret_statements(data, keys, env.region)],
+                [database.connect(DB_USERS["job"]), envelope, *job.export_statements(), *job.breach_statements()],
                 role_name=contract.lifecycle_job_role_name(app_name, env.name),
             ),
-            environment={**runtime.variables("job", DB_USERS["job"]), **job.variables(),
-                         **self._admin_secret_variables(data)},
+            environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS["job"]), **job.variables(),
+                         settings.TASK_COMMANDS: declaration(*JOB_COMMANDS)},
             secrets={**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)},
         )
+        self.breach_drill = BreachDrill(
+            self, "BreachDrill", database=database, secrets=secrets, image=image, logs_key=keys.logs,
+            log_retention_days=env.log_retention_days, removal=removal,
+            environment=runtime.variables(ServiceMode.JOB.value, JOBS_ROLE),
+        )
+        self.restore = Restore(
+            self, "Restore", database=database, source_cluster=data.cluster.cluster_identifier,
+            database_key_arn=keys.database.key_arn, image=image, logs_key=keys.logs,
+            log_retention_days=env.log_retention_days, removal=removal,
+            environment=runtime.variables(ServiceMode.JOB.value, JOBS_ROLE),
+        )
         self._job_outputs(network)
-        for task in (self.data_service.task_definition, self.support_service.task_definition, self.job_task_definition):
+        for task in (self.data_service.task_definition, self.support_service.task_definition, self.job_task_definition,
+                     self.breach_drill.task_definition):
             decrypt_secrets_through_secrets_manager(task, keys.application.key_arn, env.region)
+
+        # Roles and schema BEFORE any new service task serves, on every deploy (issue 14 A).
+        if data.cluster.secret is None:
+            raise ValueError("the database setup reads the cluster's master secret: the cluster must have one")
+        self.database_setup = DatabaseSetup(
+            self, "DatabaseSetup", env_config=env, cluster=self.cluster, vpc=network.vpc,
+            subnets=network.app_subnets, image=image, keys=keys, database=data.cluster,
+            master_secret=data.cluster.secret, database_security_group=data.security_group,
+            environment=runtime.variables(ServiceMode.SETUP.value, OWNER_ROLE),
+        )
+        self.database_setup.run_before(self.data_service.service, self.support_service.service)
 
     def _mac_key(self, construct_id: str, key: kms.IKey, description: str) -> secretsmanager.Secret:
         """A NOT_SENSITIVE MAC key, generated by Secrets Manager under the application key."""
@@ -177,37 +222,18 @@ class ServiceStack(PlatformStack):
             longest_backup_retention_days=env.longest_backup_retention_days,
         )
 
-    @staticmethod
-    def _admin_secret_variables(data: DataStack) -> dict[str, str]:
-        if data.cluster.secret is None:
-            return {}
-        # The breach drill creates and drops its scratch database as the admin (P12 drills).
-        return {settings.DATABASE_ADMIN_SECRET_ID: data.cluster.secret.secret_arn}
-
-    @staticmethod
-    def _admin_secret_statements(data: DataStack, keys: EnvironmentKeys, region: str) -> list[iam.PolicyStatement]:
-        if data.cluster.secret is None:
-            return []
-        return [
-            iam.PolicyStatement(
-                sid="AdminSecretForBreachDrills",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[data.cluster.secret.secret_arn],
-            ),
-            iam.PolicyStatement(
-                sid="DatabaseKeyThroughSecretsManagerOnly",
-                actions=["kms:Decrypt"],
-                resources=[keys.database.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-            ),
-        ]
-
     def _job_outputs(self, network: NetworkStack) -> None:
-        CfnOutput(self, "JobTaskDefinitionArn", value=self.job_task_definition.task_definition_arn)
+        CfnOutput(self, "JobTaskDefinitionArn", value=self.job_task_definition.task_definition_arn,
+                  description=f"Exports, erasures, breach response and audit: {', '.join(JOB_COMMANDS)}")
+        CfnOutput(self, "BreachDrillTaskDefinitionArn", value=self.breach_drill.task_definition.task_definition_arn,
+                  description="The yearly breach drill (P12): runs `breach drill`")
+        CfnOutput(self, "RestoreTaskDefinitionArn", value=self.restore.task_definition.task_definition_arn,
+                  description="Point-in-time restore (P11): restore plan, apply or drill (name it in the command)")
         CfnOutput(self, "JobSecurityGroupId", value=self.job_security_group.security_group_id)
         CfnOutput(
             self,
             "JobSubnetIds",
             value=",".join(network.vpc.select_subnets(subnet_group_name=APP_TIER).subnet_ids),
-            description="Run one-off lifecycle jobs (aws ecs run-task) in these subnets with the group above",
+            description="Run one-off tasks (aws ecs run-task: lifecycle jobs, drills, restores) in these subnets with "
+            "the group above",
         )

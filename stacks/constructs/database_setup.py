@@ -48,6 +48,7 @@ from constructs import Construct, IConstruct
 
 from runtime import settings
 from runtime.contract import OWNER_ROLE
+from runtime.permissions import DB_SETUP, declaration
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
@@ -155,6 +156,7 @@ class DatabaseSetup(Construct):
                 settings.DATABASE_MIGRATION_USER: OWNER_ROLE,
                 settings.DATABASE_USER: OWNER_ROLE,
                 settings.DATABASE_IAM_AUTH: "true",
+                settings.TASK_COMMANDS: declaration(DB_SETUP),
             },
             secrets={},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=self.log_group),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from runtime.contract import JOBS_ROLE
 from stacks.policy.register import Acknowledgement
 
 # The last review of the whole register, and the next review date of each risk class (see above).
@@ -123,11 +124,55 @@ REGISTER: tuple[Acknowledgement, ...] = (
     ),
     Acknowledgement(
         rule="AwsSolutions-ECS2",
-        paths=("Service/DataService/Task", "Service/SupportService/Task", "Service/LifecycleJob"),
-        reason="Only non-secret settings (names in runtime/settings.py: environment, mode, database host, key ARN) "
-        "are plain variables; the only secret reaches the task through ECS secrets.",
+        paths=(
+            "Service/DataService/Task",
+            "Service/SupportService/Task",
+            "Service/LifecycleJob",
+            "Service/BreachDrill/Task",
+            "Service/Restore/Task",
+            "Service/DatabaseSetup/Task",
+        ),
+        reason="Only non-secret settings (names in runtime/settings.py: environment, mode, database host, key ARN, "
+        "the declared commands) are plain variables; secrets reach the task through ECS secrets, and the database "
+        "setup reads the master secret by its ARN at run time (never in the container's environment).",
         concerns="P7",
         review_by=REVIEW_MEDIUM,
+    ),
+    # --- Deploy-time database setup, breach drill and restore tasks (issue 14 A, items 2 and 8) ---
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::arn:aws:ecs:{region}:{account}:task/<ClusterEB0386A7>/*]",
+        paths=("Service/DatabaseSetup/HandlerPolicy",),
+        reason="The deploy-time setup handler watches and stops the task it started: a task's id exists only once it "
+        "runs, so DescribeTasks/StopTask name this cluster's tasks, held to the cluster by an ecs:cluster condition.",
+        concerns="P3 (deploy-time helper; no data access)",
+        review_by=REVIEW_LOW,
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::*]",
+        paths=("Service/DatabaseSetup/HandlerPolicy",),
+        reason="The setup handler is a Lambda in the app subnets: its network interfaces need "
+        "ec2:DescribeNetworkInterfaces, which has no resource-level permission in IAM (the create/delete actions "
+        "are held to this region by aws:RequestedRegion).",
+        concerns="least-privilege IAM (AWS limitation)",
+        review_by=REVIEW_MEDIUM,
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::arn:aws:rds:{region}:{account}:*]",
+        paths=("Service/Restore/TaskPolicy",),
+        reason="Restore reads cluster, instance and parameter metadata (describe only), and creates or deletes "
+        "clusters and instances whose names and ids RDS learns at run time; creation is held to requests that tag "
+        "what they create as a restore of this environment's cluster, deletion to resources tagged as its drills.",
+        concerns="P11 (a restore copies SENSITIVE data into a new cluster of this environment)",
+        review_by=REVIEW_HIGH,
+    ),
+    Acknowledgement(
+        rule=f"AwsSolutions-IAM5[Resource::arn:aws:rds-db:{{region}}:{{account}}:dbuser:*/{JOBS_ROLE}]",
+        paths=("Service/Restore/TaskPolicy",),
+        reason="Row counts on a restored cluster log in as the jobs role with an IAM token; the restored cluster's "
+        "resource id exists only once RDS creates it. The role has no application key, so sensitive fields stay "
+        "ciphertext.",
+        concerns="P3, P11",
+        review_by=REVIEW_HIGH,
     ),
     *(
         Acknowledgement(

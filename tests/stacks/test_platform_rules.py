@@ -245,6 +245,25 @@ def _task(environment: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+def _permission_task(commands: str | None, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """A task (declaring `commands`, IAM auth on) with a role holding `statements`, beside a cluster whose
+    RDS-managed master secret the rule knows."""
+    environment = [{"Name": "PLATFORM_DATABASE_IAM_AUTH", "Value": "true"}]
+    if commands is not None:
+        environment.append({"Name": "PLATFORM_TASK_COMMANDS", "Value": commands})
+    task = _res("AWS::ECS::TaskDefinition", {"TaskRoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                                             "ContainerDefinitions": [{"Name": "runtime", "Environment": environment}]})
+    policy = _res("AWS::IAM::ManagedPolicy", {"Roles": [{"Ref": "Role"}], "PolicyDocument": {"Statement": statements}})
+    cluster = _res("AWS::RDS::DBCluster", {"ManageMasterUserPassword": True})
+    return {"dev": {"s": {"Resources": {"Task": task, "Role": _res("AWS::IAM::Role", {}), "Policy": policy,
+                                        "Cluster": cluster}}}}
+
+
+DB_CONNECT = {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:c/u"}
+READ_MASTER_SECRET = {"Sid": "Master", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                      "Resource": {"Fn::GetAtt": ["Cluster", "MasterUserSecret.SecretArn"]}}
+
+
 def _in_dev(*resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     """A dev environment with its keys stack and one stack holding `resources` (logical id, resource)."""
     return {"dev": {"adp-dev-keys": _keys_stack(), "adp-dev-n": {"Resources": dict(resources)}}}
@@ -266,6 +285,7 @@ HTTPS_LISTENER = _listener("HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06")
 
 # rule id -> its compliant fixture; each fixture: env -> stack -> template
 COMPLIANT: dict[str, dict[str, Any]] = {
+    "P3-TaskPermissionContract": _permission_task("serve support", [DB_CONNECT]),
     "P1-NoCrossEnvironmentReference": {
         "dev": {"adp-dev-keys": _keys_stack(), "adp-dev-n": {"Resources": {"Logs": _log_group()}}}
     },
@@ -289,6 +309,16 @@ COMPLIANT: dict[str, dict[str, Any]] = {
 # rule id -> failure branch -> (a fixture that reaches it, a fragment of the detail that branch reports).
 # One case per way the rule can return non-compliant, as cdk-nag numbers its non-compliance cases.
 NON_COMPLIANT: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
+    # Every branch, with its detail, in tests/stacks/test_permission_contract.py; one fixture per branch here too.
+    "P3-TaskPermissionContract": {
+        "no declaration": (_permission_task(None, [DB_CONNECT]), "declare the commands this task runs"),
+        "unknown command": (_permission_task("serve everything", [DB_CONNECT]), "which is not a runtime command"),
+        "missing grant": (_permission_task("serve support", []), "rds-db:connect on the database user"),
+        "master secret outside setup": (
+            _permission_task("serve support", [DB_CONNECT, READ_MASTER_SECRET]),
+            "can read the database's master secret",
+        ),
+    },
     "P1-NoCrossEnvironmentReference": {
         "stack output of another environment": (
             _in_dev(

@@ -34,12 +34,14 @@ def _env_names(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def _task_environment(assembly: Assembly, env: str, mode: str) -> dict[str, Any]:
-    """The container variables of the one task definition that runs in `mode` (owner, support, job)."""
+    """The container variables of the one task definition that runs in `mode` (owner, support, job: the lifecycle
+    job, which declares `export`; the drill and restore tasks run in job mode too)."""
     (found,) = [
         variables
         for _, task in _all(assembly, env, "AWS::ECS::TaskDefinition")
         for variables in map(_env_names, task["Properties"]["ContainerDefinitions"])
         if variables[settings.SERVICE_MODE] == mode
+        and (mode != "job" or "export" in variables[settings.TASK_COMMANDS].split(","))
     ]
     return found
 
@@ -124,15 +126,24 @@ def test_oidc_at_the_load_balancer_only_where_configured(each_install: list[tupl
 def test_tasks_have_no_plaintext_secrets_public_ip_or_writable_root(each_install: list[tuple[Assembly, str]]) -> None:
     for assembly, env in each_install:
         task_definitions = _all(assembly, env, "AWS::ECS::TaskDefinition")
-        assert len(task_definitions) == 3  # data service, support service, lifecycle job
+        # data service, support service, lifecycle job, breach drill, restore, database setup
+        assert len(task_definitions) == 6
+        expected_secrets = {
+            "DataService": {settings.AUDIT_CHAIN_KEY},
+            "SupportService": {settings.AUDIT_CHAIN_KEY},
+            "LifecycleJob": {settings.AUDIT_CHAIN_KEY, settings.ERASURE_RECEIPT_KEY},
+            "BreachDrill": {settings.AUDIT_CHAIN_KEY},
+            "Restore": set(),
+            "DatabaseSetup": set(),  # the master secret is read at run time by ARN, never an ECS secret
+        }
         for logical_id, task in task_definitions:
             for container in task["Properties"]["ContainerDefinitions"]:
                 for name, value in _env_names(container).items():
                     assert not SECRET_LOOKING_NAME.search(name), f"{env}/{logical_id}: {name}"
                     assert not SECRET_LOOKING_VALUE.search(json.dumps(value)), f"{env}/{logical_id}: {name}"
                 secrets = {s["Name"] for s in container.get("Secrets", [])}
-                job = logical_id.startswith("LifecycleJob")
-                assert secrets == {settings.AUDIT_CHAIN_KEY, *([settings.ERASURE_RECEIPT_KEY] if job else [])}
+                (unit,) = [u for u in expected_secrets if logical_id.startswith(u)]
+                assert secrets == expected_secrets[unit], f"{env}/{logical_id}"
                 assert container["ReadonlyRootFilesystem"] is True
                 assert container["User"] == "10001"
         for _, service in _all(assembly, env, "AWS::ECS::Service"):

@@ -3,6 +3,7 @@
 from stacks.policy.rules.base import AssemblyView, Resource, Result, Rule, Status
 from stacks.policy.rules.p1_segregation import DisjointAddressSpaces, NoCrossEnvironmentReference
 from stacks.policy.rules.p2_classification import DataStoresClassified
+from stacks.policy.rules.p3_task_permissions import TaskPermissionContract
 from stacks.policy.rules.p4_support_vpn import SupportVpnConfined
 from stacks.policy.rules.p5_tls import DatabaseForcesTls, HipaaTargetsHttps, ListenersHttpsOnly
 from stacks.policy.rules.p6_encryption import CustomerManagedKeys
@@ -14,6 +15,7 @@ ALL_RULES: tuple[Rule, ...] = (
     NoCrossEnvironmentReference(),
     DisjointAddressSpaces(),
     DataStoresClassified(),
+    TaskPermissionContract(),
     SupportVpnConfined(),
     ListenersHttpsOnly(),
     DatabaseForcesTls(),
