@@ -18,16 +18,6 @@ from stacks.keys import EnvironmentKeys
 from stacks.policy.rules.p7_confinement import EXPORT_PURPOSE, PURPOSE_TAG
 
 
-def exports_bucket_name(app_name: str, env_config: EnvironmentConfig) -> str:
-    """runtime.contract.exports_bucket_name of this environment."""
-    return contract.exports_bucket_name(app_name, env_config.name, env_config.account, env_config.region)
-
-
-def lifecycle_job_role_name(app_name: str, env_config: EnvironmentConfig) -> str:
-    """runtime.contract.lifecycle_job_role_name of this environment."""
-    return contract.lifecycle_job_role_name(app_name, env_config.name)
-
-
 class StorageStack(PlatformStack):
     def __init__(
         self,
@@ -65,13 +55,12 @@ class StorageStack(PlatformStack):
             key=keys.exports,
             access_logs=self.access_logs,
             expire_after_days=env_config.export_expiry_days,
-            bucket_name=exports_bucket_name(app_name, env_config),
+            bucket_name=contract.exports_bucket_name(app_name, env_config.name, env_config.account, env_config.region),
         )
         # Marks the one bucket that may hold SENSITIVE data (P7), for the platform pack and for auditors.
         Tags.of(self.exports).add(PURPOSE_TAG, EXPORT_PURPOSE)
-        job_role_arn = (
-            f"arn:{self.partition}:iam::{env_config.account}:role/{lifecycle_job_role_name(app_name, env_config)}"
-        )
+        job_role_name = contract.lifecycle_job_role_name(app_name, env_config.name)
+        job_role_arn = f"arn:{self.partition}:iam::{env_config.account}:role/{job_role_name}"
         self.exports.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyTheLifecycleJobReadsOrWritesExports",
