@@ -5,7 +5,8 @@ moto 5.2.5 worked around, so the emulation can read the backend's state back.
 it (who got which notification: SES's own API only counts them). It answers 500 as soon as an RDS cluster
 or instance exists: their `master_user_password` (and a few other) properties raise NotImplementedError,
 and `model_data` skips only attributes that raise TypeError, AttributeError or ValueError. Here it skips an
-attribute that raises anything. Nothing else of moto is changed; the environment (INITIAL_NO_AUTH_ACTION_COUNT,
+attribute that raises anything, and `?service=NAME` limits the answer to one service (the whole backend
+takes seconds to walk). Nothing else of moto is changed; the environment (INITIAL_NO_AUTH_ACTION_COUNT,
 MOTO_ACCOUNT_ID) is read by moto as with `python -m moto.server`.
 """
 
@@ -14,13 +15,17 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 def _model_data(self: Any, request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
     from moto.core.model_instances import model_data
 
+    wanted = parse_qs(urlsplit(full_url).query).get("service")
     results: dict[str, dict[str, list[Any]]] = {}
     for service in sorted(model_data):
+        if wanted and service not in wanted:
+            continue
         models = model_data[service]
         results[service] = {}
         for name in sorted(models):

@@ -109,14 +109,16 @@ class MotoServer:
         c = assumed["Credentials"]
         return Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
 
-    def model_data(self) -> dict[str, Any]:
-        """The backend's state (`/moto-api/data.json`): every model's attributes, by service and model."""
-        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=30) as answer:  # noqa: S310
-            return dict(json.loads(answer.read()))
+    def model_data(self, service: str) -> dict[str, Any]:
+        """The backend's state of one service (`/moto-api/data.json`, e2e/moto_launcher.py): every model's
+        attributes, by model."""
+        url = f"{self.endpoint}/moto-api/data.json?service={service}"
+        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 (the local endpoint)
+            return dict(json.loads(answer.read()).get(service, {}))
 
     def sent_emails(self) -> list[dict[str, Any]]:
         """The messages SES (and SES v2, which stores in SES's backend) accepted for sending."""
-        return [dict(m) for m in self.model_data().get("ses", {}).get("Message", [])]
+        return [dict(m) for m in self.model_data("ses").get("Message", [])]
 
     def stop(self) -> None:
         if self.process.poll() is None:

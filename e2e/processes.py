@@ -37,6 +37,7 @@ class Finished:
     stdout: str
     stderr: str
     seconds: float
+    task: str = ""  # the process's name: the task definition and the command
 
 
 def run_job(spec: ProcessSpec, aws: dict[str, str], *, timeout: float = 120.0) -> Finished:
@@ -46,7 +47,7 @@ def run_job(spec: ProcessSpec, aws: dict[str, str], *, timeout: float = 120.0) -
         spec.argv, env=environment(spec, aws), cwd=spec.cwd, capture_output=True, text=True, timeout=timeout,
         check=False,
     )
-    return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+    return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started, spec.name)
 
 
 @dataclass

@@ -47,3 +47,23 @@ def test_emulation_dev_task_role_is_refused_what_its_policy_lacks(dev: Running) 
     s3 = dev.moto.client("s3", dev.credentials(spec.task_role_arn))
     with pytest.raises(Exception, match=r"AccessDenied|403"):
         s3.list_buckets()
+
+
+def test_emulation_dev_master_secret_only_the_setup_task_role_reads_it(dev: Running) -> None:
+    """moto's access control, with each task definition's own role: only the deploy-time setup step's
+    role may read the cluster's master secret (rds_superuser bypasses RLS, P3)."""
+    secret = dev.db.master_secret_arn
+    assert secret is not None
+    readers = []
+    for task in tasks.task_definitions(dev.env):
+        role = task.properties.get("TaskRoleArn")
+        if role is None:
+            continue
+        client = dev.moto.client("secretsmanager", dev.credentials(dev.resolver.resolve(task.stack.name, role)))
+        try:
+            client.get_secret_value(SecretId=secret)
+        except Exception as exc:  # botocore's ClientError: the 403 is the point
+            assert "403" in str(exc) or "AccessDenied" in str(exc), exc
+        else:
+            readers.append(task.path)
+    assert readers == [task.path for task in tasks.setup_tasks(dev.env, ["python", "-m", "runtime", "db", "setup"])]
