@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from e2e import assembly, emulation, steps
@@ -37,13 +38,15 @@ def synthesize(config: str, env: str, outdir: Path) -> None:
               file=sys.stderr)
 
 
-def assembly_dir(args: argparse.Namespace) -> Path:
+def assembly_dir(args: argparse.Namespace, say: Callable[[str], None] = print) -> Path:
     outdir = Path(args.cdk_out) if args.cdk_out else ROOT / "cdk.out"
     has_env = (outdir / assembly.MANIFEST).is_file() and args.env in assembly.environments(outdir)
     if args.synth or not has_env:
         outdir = Path(args.cdk_out) if args.cdk_out else ROOT / "cdk.out" / f"e2e-{args.env}"
-        print(f"synthesizing {args.env} from {args.config} into {outdir} ...", flush=True)
+        say(f"synthesizing {args.env} from {args.config} into {outdir} (app.py, every policy pack) ...")
+        started = time.monotonic()
         synthesize(args.config, args.env, outdir)
+        say(f"synthesized in {time.monotonic() - started:.1f} s")
     return outdir
 
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True)
 
-    outdir = assembly_dir(args)
+    outdir = assembly_dir(args, say)
     with emulation.up(outdir, args.env, say=say) as running:
         if args.command == "up":
             for mode, service in running.services.items():
