@@ -23,19 +23,18 @@ class Up:
     started: float = field(default_factory=time.monotonic)
 
     def say(self, line: str) -> None:
-        self.lines.append(f"[{time.monotonic() - self.started:6.1f} s] {line}")
+        self.note(self.lines, self.started, line)
+
+    @staticmethod
+    def note(lines: list[str], started: float, line: str) -> None:
+        lines.append(f"[{time.monotonic() - started:6.1f} s] {line}")
 
 
 def _up(assembly: Assembly, env: str) -> Iterator[Up]:
     lines: list[str] = []
     started = time.monotonic()
-
-    def say(line: str) -> None:
-        lines.append(f"[{time.monotonic() - started:6.1f} s] {line}")
-
-    with emulation.up(assembly.outcome.outdir, env, say=say) as running:
-        up = Up(running, lines, started)
-        yield up
+    with emulation.up(assembly.outcome.outdir, env, say=lambda line: Up.note(lines, started, line)) as running:
+        yield Up(running, lines, started)
 
 
 @pytest.fixture(scope="session")
