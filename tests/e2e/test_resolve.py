@@ -122,3 +122,13 @@ def test_resolve_missing_export_is_an_error(resolver: Resolver) -> None:
 def test_resolve_unsupported_intrinsic_is_an_error(resolver: Resolver) -> None:
     with pytest.raises(UnresolvedError, match="does not resolve Fn::Cidr"):
         resolver.resolve("keys", {"Fn::Cidr": ["10.0.0.0/16", 2, 8]})
+
+
+def test_resolve_imported_literal_is_rewritten_to_its_stand_in(resolver: Resolver) -> None:
+    imported = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
+    resolver.literals[imported] = "arn:aws:kms:eu-west-1:111111111111:key/stand-in"
+    assert resolver.resolve("adp-dev-service", imported) == "arn:aws:kms:eu-west-1:111111111111:key/stand-in"
+    joined = resolver.resolve("adp-dev-service", {"Fn::Join": ["", [imported, "/*"]]})
+    assert joined == "arn:aws:kms:eu-west-1:111111111111:key/stand-in/*"
+    assert resolver.resolve("adp-dev-service", {"Statement": [{"Resource": imported}]}) == {
+        "Statement": [{"Resource": "arn:aws:kms:eu-west-1:111111111111:key/stand-in"}]}
