@@ -99,3 +99,11 @@ class AccessStack(PlatformStack):
                 group_id=env_config.vpn_support_group_id if saml else None,
                 description="the support tier only",
             )
+        # Client VPN authorizes every destination, DNS included: staff resolve the support load balancer's name
+        # through the VPC's resolver, and this /32 reaches nothing else (the P4 rule accepts exactly it).
+        self.endpoint.add_authorization_rule(
+            "VpcResolver",
+            cidr=f"{vpc_resolver(env_config.vpc_cidr)}/32",
+            group_id=env_config.vpn_support_group_id if saml else None,
+            description="the VPC's DNS resolver only",
+        )

@@ -354,3 +354,17 @@ def test_support_vpn_resolves_names_with_the_vpc_resolver(
     (endpoint,) = _resources(assembly, env, "AWS::EC2::ClientVpnEndpoint")
     assert endpoint["Properties"]["DnsServers"] == [str(ipaddress.IPv4Network(cidr).network_address + 2)]
     assert not any(isinstance(node, str) and node == "0.0.0.0/0" for node in walk(endpoint))
+
+
+@pytest.mark.parametrize(("assembly_name", "env"), [("operator", "dev"), ("operator", "prod"), ("selfhosted", "acme")])
+def test_support_vpn_authorizes_its_dns_server_and_the_support_tier_only(
+    request: pytest.FixtureRequest, assembly_name: str, env: str
+) -> None:
+    # Client VPN authorizes DNS like any traffic: without a rule for the resolver, staff cannot resolve the
+    # support load balancer's name. The rule is the resolver's /32, nothing wider.
+    assembly: Assembly = request.getfixturevalue(assembly_name)
+    resolver = str(ipaddress.IPv4Network(assembly.config.environment(env).vpc_cidr).network_address + 2)
+    targets = [r["Properties"]["TargetNetworkCidr"] for r in _resources(assembly, env,
+                                                                        "AWS::EC2::ClientVpnAuthorizationRule")]
+    assert f"{resolver}/32" in targets
+    assert all(t == f"{resolver}/32" or not str(t).endswith("/32") for t in targets)

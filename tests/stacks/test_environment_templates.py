@@ -161,7 +161,8 @@ def test_database_cluster_is_multi_az_tls_only_and_encrypted(operator: Assembly,
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_security_group_admits_only_the_service_tasks_on_its_port(operator: Assembly, env: str) -> None:
-    ((_, _, db_sg),) = [r for r in operator.resources(env, "AWS::EC2::SecurityGroup") if r[1].startswith("Database")]
+    ((_, _, db_sg),) = [r for r in operator.resources(env, "AWS::EC2::SecurityGroup")
+                        if r[1].startswith("DatabaseSecurityGroup")]
     assert not db_sg["Properties"].get("SecurityGroupIngress")  # nothing inline: no CIDR can reach it
     port = operator.config.environment(env).db_port
     ingress = [
@@ -169,12 +170,14 @@ def test_database_security_group_admits_only_the_service_tasks_on_its_port(opera
         for _, _, r in operator.resources(env, "AWS::EC2::SecurityGroupIngress")
         if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
     ]
-    assert len(ingress) == 3  # the data service, the support service, the lifecycle jobs
+    # the data service, the support service, the one-off tasks (jobs, drill, restore), the deploy-time setup
+    assert len(ingress) == 4
     for rule in ingress:
         assert rule["FromPort"] == rule["ToPort"] == port
         assert "CidrIp" not in rule and "SourceSecurityGroupId" in rule
         source = json.dumps(rule["SourceSecurityGroupId"])
-        assert any(name in source for name in ("DataService", "SupportService", "LifecycleJobSecurityGroup"))
+        assert any(name in source for name in ("DataService", "SupportService", "LifecycleJobSecurityGroup",
+                                               "DatabaseSetupTaskSecurityGroup"))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

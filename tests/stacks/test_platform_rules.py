@@ -177,6 +177,8 @@ def _vpn(
     own_security_group: bool = True,
     admit_from_vpn_to: Any = "SupportAlbSg",
     app_sg_admits_vpn: bool = False,
+    dns_server: str = "10.10.0.2",  # the VPC's resolver: its base address + 2
+    resolver_rule: str = "10.10.0.2/32",
 ) -> dict[str, Any]:
     subnet_tier = "support" if support_subnet else "app"
     app_sg: dict[str, Any] = {}
@@ -187,6 +189,7 @@ def _vpn(
     )
     return {
         "Resources": {
+            "Vpc": _res("AWS::EC2::VPC", {"CidrBlock": "10.10.0.0/16"}),
             "Subnet": _res(
                 "AWS::EC2::Subnet",
                 {"CidrBlock": "10.10.60.0/24", "Tags": [{"Key": "aws-cdk:subnet-name", "Value": subnet_tier}]},
@@ -201,6 +204,7 @@ def _vpn(
                 {
                     "ConnectionLogOptions": {"Enabled": logging},
                     "SecurityGroupIds": [VPN_SG] if own_security_group else [],
+                    "DnsServers": [dns_server],
                 },
                 "dev/Access/Vpn/Resource",
             ),
@@ -208,6 +212,11 @@ def _vpn(
                 "AWS::EC2::ClientVpnAuthorizationRule",
                 {"TargetNetworkCidr": rule_cidr},
                 "dev/Access/SupportRule/Resource",
+            ),
+            "ResolverRule": _res(
+                "AWS::EC2::ClientVpnAuthorizationRule",
+                {"TargetNetworkCidr": resolver_rule},
+                "dev/Access/VpcResolver/Resource",
             ),
             "SupportAlbSg": _res("AWS::EC2::SecurityGroup", {}, "dev/Service/SupportAlb/SecurityGroup/Resource"),
             "AppSg": _res("AWS::EC2::SecurityGroup", app_sg, "dev/Service/AppSg/Resource"),
@@ -366,6 +375,14 @@ NON_COMPLIANT: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
         "rule beyond the support tier": (
             {"dev": {"a": _vpn("10.10.0.0/16")}},  # authorizes the whole VPC
             "authorization rule Access/SupportRule/Resource targets 10.10.0.0/16, outside the support tier",
+        ),
+        "DNS server other than the VPC's resolver": (
+            {"dev": {"a": _vpn(dns_server="10.10.16.5", resolver_rule="10.10.16.5/32")}},
+            "DNS server 10.10.16.5 is not the VPC's resolver",
+        ),
+        "a host rule that is not the VPN's resolver": (
+            {"dev": {"a": _vpn(resolver_rule="10.10.16.5/32")}},  # an app-tier host, not the DNS server
+            "authorization rule Access/VpcResolver/Resource targets 10.10.16.5/32, outside the support tier",
         ),
         "no security group of its own": (
             {"dev": {"a": _vpn(own_security_group=False)}},

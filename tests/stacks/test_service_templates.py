@@ -193,7 +193,9 @@ def test_vpn_reaches_only_the_support_tier(each_install: list[tuple[Assembly, st
 
         support_cidrs = _support_cidrs(assembly, env)
         rules = [r["Properties"] for _, r in _all(assembly, env, "AWS::EC2::ClientVpnAuthorizationRule")]
-        assert sorted(r["TargetNetworkCidr"] for r in rules) == sorted(support_cidrs)
+        # The support subnets, and the VPN's DNS server (the VPC's resolver) so staff resolve the support host.
+        resolver = f"{ipaddress.ip_network(config.vpc_cidr).network_address + 2}/32"
+        assert sorted(r["TargetNetworkCidr"] for r in rules) == sorted([*support_cidrs, resolver])
         for rule in rules:
             if config.vpn_uses_saml:
                 assert rule["AccessGroupId"] == config.vpn_support_group_id and not rule.get("AuthorizeAllGroups")

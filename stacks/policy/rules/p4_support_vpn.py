@@ -25,6 +25,22 @@ def support_cidrs(view: AssemblyView, env: str) -> list[str]:
     return found
 
 
+def vpc_resolvers(view: AssemblyView, env: str) -> set[str]:
+    """The Amazon-provided DNS servers (a VPC's base address + 2) of the environment's VPCs."""
+    cidrs = [str(vpc.properties["CidrBlock"]) for vpc in view.resources(env, "AWS::EC2::VPC")
+             if isinstance(vpc.properties.get("CidrBlock"), str)]
+    config = view.env_config(env)
+    if config is not None:
+        cidrs.append(config.vpc_cidr)
+    found = set()
+    for cidr in cidrs:
+        try:
+            found.add(str(ipaddress.ip_network(cidr).network_address + 2))
+        except ValueError:
+            continue
+    return found
+
+
 def _key(resource: Resource) -> tuple[str, str]:
     return resource.template_path, resource.logical_id
 
@@ -43,27 +59,35 @@ class SupportVpnConfined(Rule):
     title = "Client VPN: connections logged, no authorize-all, rules and security groups reach the support tier only"
     explanation = (
         "Support staff may read NOT_SENSITIVE data only, over the VPN. Every authorization rule must target a "
-        "support subnet, the VPN's security group may only leave towards the support subnets, and no security "
+        "support subnet (or exactly the VPC's DNS resolver, the VPN's DNS server), the VPN's security group "
+        "may only leave towards the support subnets, and no security "
         "group may admit the VPN except the support load balancer's."
     )
 
     def evaluate(self, view: AssemblyView) -> Iterator[Result]:
         for env in view.environments:
             allowed = support_cidrs(view, env)
+            resolvers = vpc_resolvers(view, env)
             rules = list(view.resources(env, "AWS::EC2::ClientVpnAuthorizationRule"))
             for endpoint in view.resources(env, "AWS::EC2::ClientVpnEndpoint"):
-                yield self._endpoint(view, endpoint, allowed, rules)
+                yield self._endpoint(view, endpoint, allowed, resolvers, rules)
 
-    def _endpoint(self, view: AssemblyView, endpoint: Resource, allowed: list[str], rules: list[Resource]) -> Result:
+    def _endpoint(
+        self, view: AssemblyView, endpoint: Resource, allowed: list[str], resolvers: set[str], rules: list[Resource]
+    ) -> Result:
         env, props = endpoint.environment, endpoint.properties
         problems = []
         if not props.get("ConnectionLogOptions", {}).get("Enabled"):
             problems.append("connection logging is off")
         if not allowed:
             problems.append("no support subnets found to authorize")
+        dns_servers = [str(server) for server in props.get("DnsServers", [])]
+        problems += [f"DNS server {server} is not the VPC's resolver" for server in dns_servers
+                     if server not in resolvers]
+        resolver_targets = {f"{server}/32" for server in dns_servers if server in resolvers}
         for rule in rules:
             target = str(rule.properties.get("TargetNetworkCidr"))
-            if not _within(target, allowed):
+            if not _within(target, allowed) and target not in resolver_targets:
                 problems.append(f"authorization rule {rule.path} targets {target}, outside the support tier")
         vpn_groups = [view.resolve(env, endpoint.template_path, g) for g in props.get("SecurityGroupIds", [])]
         vpn_ids = {_key(g) for g in vpn_groups if g is not None}
