@@ -32,8 +32,8 @@ from runtime.restore import RESTORE_IAM_ACTIONS
 APPLICATION_KEY: Final = "application key"  # KMS key wrapping the per-owner data keys (P6)
 DATABASE_USER: Final = "database user"  # rds-db:connect as the task's PLATFORM_DATABASE_USER
 MIGRATION_OWNER: Final = "migration owner"  # rds-db:connect as platform_owner (schema owner)
-# rds-db:connect as the drill role (creates and drops the scratch database), the migration owner (migrates it) and
-# the jobs role (works in it): runtime.contract DRILL_ROLE, OWNER_ROLE, JOBS_ROLE.
+# rds-db:connect as the drill role (creates, migrates and drops the scratch database) and the jobs role (works in
+# it): runtime.contract DRILL_ROLE, JOBS_ROLE. Never the migration owner (it owns the live tables).
 DRILL_ROLES: Final = "drill database users"
 # PLATFORM_DATABASE_PASSWORD_SECRET_ID, read when IAM authentication is off
 PASSWORD_SECRET: Final = "database password secret"  # noqa: S105 (a name)
@@ -206,7 +206,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "breach deliver": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
     "breach status": LOGIN + ALERTS,
     # A scratch database on the same cluster: created by the drill role (CREATEDB, never the master user: only
-    # `db setup` reads the master secret), migrated by the owner, worked in as the jobs role; a local keyring and
+    # `db setup` reads the master secret) and migrated by it, worked in as the jobs role; a local keyring and
     # file notifications (nothing leaves the task). LOGIN: the drill's record in the live database.
     "breach drill": LOGIN + _login(DRILL_ROLES),
     "restore plan": RESTORE_READ,

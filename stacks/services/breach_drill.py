@@ -1,9 +1,11 @@
 """The breach drill (P12): `python -m runtime breach drill`, yearly, in a task definition and role of its own.
 
 It never reads the master secret (only the deploy-time database setup does, P3): it creates and drops its scratch
-database as the drill role (runtime.contract.DRILL_ROLE: CREATEDB and nothing else), migrates it as the migration
-owner and works in it as the jobs role, each with an IAM token; its record goes to the live database as the jobs
-role (the task's PLATFORM_DATABASE_USER). Nothing leaves the task: a local keyring and file notifications.
+database as the drill role (runtime.contract.DRILL_ROLE: CREATEDB and nothing else), which also migrates it (so it
+owns the scratch objects), and works in it as the jobs role, each with an IAM token; its record goes to the live
+database as the jobs role (the task's PLATFORM_DATABASE_USER). It never logs in as the migration owner, which owns
+the live tables and could switch their row-level security off (P3). Nothing leaves the task: a local keyring
+and file notifications.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from runtime.contract import DRILL_ROLE, JOBS_ROLE, OWNER_ROLE
+from runtime.contract import DRILL_ROLE, JOBS_ROLE
 from stacks.services.one_off_task import OneOffTask
 from stacks.services.roles import DatabaseUsers
 
@@ -24,7 +26,7 @@ COMMANDS: Final = ("breach drill",)
 COMMAND: Final = ("python", "-m", "runtime", "breach", "drill")
 # Who the drill logs in as: the jobs role (its record; the scratch database's procedure), the drill role (creates
 # and drops the scratch database) and the owner (migrates it).
-DATABASE_USERS: Final = (JOBS_ROLE, DRILL_ROLE, OWNER_ROLE)
+DATABASE_USERS: Final = (JOBS_ROLE, DRILL_ROLE)
 
 
 class BreachDrill(OneOffTask):
