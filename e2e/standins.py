@@ -32,7 +32,7 @@ import ipaddress
 import json
 import re
 import secrets as random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,11 +385,21 @@ def _subnet_group(env: Environment, moto: MotoServer, made: StandIns, name: Any)
 # --- S3, SNS, SES -------------------------------------------------------------------------------------
 
 
+def _bucket_name(env: Environment, stack_name: str, logical_id: str, props: Mapping[str, Any]) -> str:
+    """The name CloudFormation gives the bucket: its BucketName; in S3's account-regional namespace
+    "<BucketNamePrefix>-<account>-<region>-an"; otherwise a generated one."""
+    if props.get("BucketName"):
+        return str(props["BucketName"])
+    if str(props.get("BucketNamespace", "")).lower() == "account-regional":
+        return f"{props['BucketNamePrefix']}-{env.account}-{env.region}-an"
+    return f"{stack_name}-{logical_id}".lower()[:63]
+
+
 def _buckets(env: Environment, moto: MotoServer, made: StandIns) -> None:
     s3 = moto.client("s3")
     for stack, logical_id, resource in env.resources("AWS::S3::Bucket"):
         props = _properties(made, stack, logical_id, resource)
-        name = str(props.get("BucketName") or f"{stack.name}-{logical_id}".lower()[:63])
+        name = _bucket_name(env, stack.name, logical_id, props)
         args: dict[str, Any] = {"Bucket": name}
         if env.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": env.region}

@@ -59,7 +59,10 @@ class DataClass(Enum):
 
 # --- Resource names (suffixes of "<app>-<environment>") ---
 INCIDENTS_SUFFIX: Final = "-incidents"
-EXPORTS_SUFFIX: Final = "-exports-"
+EXPORTS_SUFFIX: Final = "-exports"
+# S3's account-regional namespace: CloudFormation names the bucket "<prefix>-<account>-<region>-an", a name only this
+# account can create, so nobody can claim (squat) it before the first deploy or after a teardown.
+ACCOUNT_REGIONAL_SUFFIX: Final = "-an"
 LIFECYCLE_JOB_ROLE_SUFFIX: Final = "-lifecycle-job"
 
 
@@ -69,9 +72,15 @@ def incident_topic_name(app_name: str, environment: str) -> str:
     return f"{app_name}-{environment}{INCIDENTS_SUFFIX}"
 
 
+def exports_bucket_prefix(app_name: str, environment: str) -> str:
+    """The export bucket's name prefix in the account-regional namespace (what the stack gives CloudFormation)."""
+    return f"{app_name}-{environment}{EXPORTS_SUFFIX}"
+
+
 def exports_bucket_name(app_name: str, environment: str, account: str, region: str) -> str:
-    """The portability export bucket (P13): named, so the job's IAM policy names it literally at synth time."""
-    return f"{app_name}-{environment}{EXPORTS_SUFFIX}{account}-{region}"
+    """The portability export bucket (P13): known at synth time, so the job's IAM policy names it literally; in
+    the account-regional namespace, so no other account can hold that name."""
+    return f"{exports_bucket_prefix(app_name, environment)}-{account}-{region}{ACCOUNT_REGIONAL_SUFFIX}"
 
 
 def lifecycle_job_role_name(app_name: str, environment: str) -> str:

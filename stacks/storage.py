@@ -55,7 +55,7 @@ class StorageStack(PlatformStack):
             key=keys.exports,
             access_logs=self.access_logs,
             expire_after_days=env_config.export_expiry_days,
-            bucket_name=contract.exports_bucket_name(app_name, env_config.name, env_config.account, env_config.region),
+            name_prefix=contract.exports_bucket_prefix(app_name, env_config.name),
         )
         # Marks the one bucket that may hold SENSITIVE data (P7), for the platform pack and for auditors.
         Tags.of(self.exports).add(PURPOSE_TAG, EXPORT_PURPOSE)

@@ -17,14 +17,17 @@ def secure_bucket(
     key: kms.IKey | None,
     access_logs: s3.IBucket | None,
     expire_after_days: int | None = None,
-    bucket_name: str | None = None,
+    name_prefix: str | None = None,
 ) -> s3.Bucket:
     """A bucket encrypted with `key` (SSE-KMS, bucket keys on). `key=None` means SSE-S3, which only a
-    log-delivery bucket may use: S3 server access logs and ALB access logs cannot be written to SSE-KMS."""
+    log-delivery bucket may use: S3 server access logs and ALB access logs cannot be written to SSE-KMS.
+    Unnamed, CloudFormation makes a unique name; with `name_prefix`, the name is "<prefix>-<account>-<region>-an"
+    in the account-regional namespace (never a global name another account could claim first)."""
     bucket = s3.Bucket(
         scope,
         construct_id,
-        bucket_name=bucket_name,
+        bucket_name_prefix=name_prefix,
+        bucket_namespace=s3.BucketNamespace.ACCOUNT_REGIONAL if name_prefix else None,
         encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
         encryption_key=key,
         bucket_key_enabled=bool(key),

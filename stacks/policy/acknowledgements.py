@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from runtime.contract import JOBS_ROLE
+from runtime.contract import JOBS_ROLE, exports_bucket_name
 from stacks.policy.register import Acknowledgement
+
+# The exports bucket's name with the register's placeholders ({app}, {env}, ...), which each entry fills in.
+EXPORTS_BUCKET = exports_bucket_name("{app}", "{env}", "{account}", "{region}")
 
 # The last review of the whole register, and the next review date of each risk class (see above).
 REVIEWED = date(2026, 12, 1)
@@ -96,7 +99,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
     ),
     # --- Service, storage and audit stacks (issue #6) ---
     Acknowledgement(
-        rule="AwsSolutions-IAM5[Resource::arn:aws:s3:::{app}-{env}-exports-{account}-{region}/*]",
+        rule=f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{EXPORTS_BUCKET}/*]",
         paths=("Service/LifecycleJobRolePolicy",),
         reason="The lifecycle job writes one object per table of an export under a fresh prefix and presigns "
         "them; object keys are not known in advance. Scoped to the one exports bucket.",

@@ -368,3 +368,21 @@ def test_support_vpn_authorizes_its_dns_server_and_the_support_tier_only(
                                                                         "AWS::EC2::ClientVpnAuthorizationRule")]
     assert f"{resolver}/32" in targets
     assert all(t == f"{resolver}/32" or not str(t).endswith("/32") for t in targets)
+
+
+@pytest.mark.parametrize(("assembly_name", "env"), [("operator", "dev"), ("operator", "prod"), ("selfhosted", "acme")])
+def test_buckets_no_global_name_another_account_could_claim(
+    request: pytest.FixtureRequest, assembly_name: str, env: str
+) -> None:
+    # A bucket named in the global namespace can be created first by anyone (squatted): the deploy then fails,
+    # or writes go to a stranger's bucket. Named buckets live in S3's account-regional namespace instead.
+    assembly: Assembly = request.getfixturevalue(assembly_name)
+    buckets = [r["Properties"] for r in _resources(assembly, env, "AWS::S3::Bucket")]
+    assert buckets and not [b for b in buckets if "BucketName" in b]
+    named = [b for b in buckets if "BucketNamePrefix" in b]
+    assert named and all(b["BucketNamespace"] == "account-regional" for b in named)
+    config = assembly.config.environment(env)
+    job = [t for t in _resources(assembly, env, "AWS::ECS::TaskDefinition")
+           if "PLATFORM_EXPORTS_BUCKET" in json.dumps(t)]
+    expected = f"{named[0]['BucketNamePrefix']}-{config.account}-{config.region}-an"
+    assert job and all(expected in json.dumps(t) for t in job)  # the job writes to the bucket CloudFormation names
