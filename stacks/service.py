@@ -12,7 +12,7 @@ Each task role may use the application key only under this environment's encrypt
 connect to the database only as its own user, and read only its own secret.
 """
 
-from aws_cdk import CfnOutput
+from aws_cdk import CfnOutput, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
@@ -97,7 +97,8 @@ class ServiceStack(PlatformStack):
         secrets = {settings.AUDIT_CHAIN_KEY: ecs.Secret.from_secrets_manager(self.audit_secret)}
         runtime = RuntimeSettings(
             environment=env.name, application_key_arn=keys.application.key_arn,
-            database_host=data.cluster.cluster_endpoint.hostname, database_port=env.db_port,
+            database_host=data.cluster.cluster_endpoint.hostname,
+            database_port=Token.as_string(data.cluster.cluster_endpoint.port),
             database_name=DATABASE_NAME, hipaa=env.hipaa,
         )
         database = DatabaseUsers(self.partition, env.region, env.account, data.cluster.cluster_resource_identifier)

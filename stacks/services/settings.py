@@ -21,7 +21,7 @@ class RuntimeSettings:
     environment: str
     application_key_arn: str
     database_host: str
-    database_port: int
+    database_port: str  # the cluster's Endpoint.Port (a reference), so the tasks follow the cluster
     database_name: str
     hipaa: bool
 
@@ -31,7 +31,7 @@ class RuntimeSettings:
             settings.SERVICE_MODE: mode,
             settings.KMS_APPLICATION_KEY_ID: self.application_key_arn,
             settings.DATABASE_HOST: self.database_host,
-            settings.DATABASE_PORT: str(self.database_port),
+            settings.DATABASE_PORT: self.database_port,
             settings.DATABASE_NAME: self.database_name,
             settings.DATABASE_USER: db_user,
             settings.DATABASE_IAM_AUTH: "true",

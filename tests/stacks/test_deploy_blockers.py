@@ -386,3 +386,16 @@ def test_buckets_no_global_name_another_account_could_claim(
            if "PLATFORM_EXPORTS_BUCKET" in json.dumps(t)]
     expected = f"{named[0]['BucketNamePrefix']}-{config.account}-{config.region}-an"
     assert job and all(expected in json.dumps(t) for t in job)  # the job writes to the bucket CloudFormation names
+
+
+@pytest.mark.parametrize(("assembly_name", "env"), [("operator", "dev"), ("selfhosted", "acme")])
+def test_tasks_database_port_follows_the_cluster_endpoint(
+    request: pytest.FixtureRequest, assembly_name: str, env: str
+) -> None:
+    # A literal port breaks every task the day the cluster listens elsewhere; the endpoint's Port is the truth.
+    assembly: Assembly = request.getfixturevalue(assembly_name)
+    ports = [e["Value"] for t in _resources(assembly, env, "AWS::ECS::TaskDefinition")
+             for c in t["Properties"]["ContainerDefinitions"] for e in c.get("Environment", [])
+             if e["Name"] == "PLATFORM_DATABASE_PORT"]
+    assert len(ports) >= 6  # data, support, job, drill, restore, setup
+    assert all(not isinstance(p, str) and "EndpointPort" in json.dumps(p) for p in ports)
