@@ -32,22 +32,27 @@ PROMISES: tuple[Promise, ...] = (
         "P3",
         "Owner-only access, enforced by row-level security",
         "runtime",
-        runtime=("runtime/db/", "runtime/service/owner_api.py"),
-        tests=("tests/runtime/db/", "tests/runtime/service/"),
+        # The database binds every transaction to its owner (RLS); the service authenticates who the owner is.
+        runtime=("runtime/db/", "runtime/service/owner_api.py", "runtime/service/auth.py", "runtime/service/jwks.py"),
+        tests=("tests/runtime/db/", "tests/runtime/service/", "tests/runtime/service/test_token_attacks.py"),
     ),
     Promise(
         "P4",
         "Support reads NOT_SENSITIVE data only, over a logged VPN",
         "infra + runtime",
-        runtime=("runtime/db/roles.py",),
-        tests=("tests/stacks/test_service_templates.py", "tests/runtime/db/"),
+        # Staff authenticate with an identity of their own; the support role reads NOT_SENSITIVE views only.
+        runtime=("runtime/db/roles.py", "runtime/db/support_views.py", "runtime/service/identity.py",
+                 "runtime/service/support_api.py"),
+        tests=("tests/stacks/test_service_templates.py", "tests/runtime/db/",
+               "tests/runtime/service/test_staff_identity.py"),
     ),
     Promise(
         "P5",
         "TLS 1.2+ in transit, database refuses plaintext, clients verify",
         "infra + runtime",
-        runtime=("runtime/db/connect.py",),
-        tests=("tests/stacks/test_service_templates.py", "tests/runtime/db/"),
+        # verify-full to the database (settings, then the connection), and the service's own TLS in HIPAA mode.
+        runtime=("runtime/db/config.py", "runtime/db/connect.py", "runtime/service/tls.py"),
+        tests=("tests/stacks/test_service_templates.py", "tests/runtime/db/", "tests/runtime/service/test_server.py"),
     ),
     Promise(
         "P6",
@@ -107,7 +112,7 @@ PROMISES: tuple[Promise, ...] = (
         "P14",
         "Tamper-evident audit trail without PII",
         "runtime",
-        runtime=("runtime/audit/",),
+        runtime=("runtime/audit/", "runtime/db/ledger.py"),
         tests=("tests/runtime/audit/",),
     ),
 )
