@@ -257,7 +257,8 @@ def _task(environment: list[dict[str, str]]) -> dict[str, Any]:
 def _permission_task(commands: str | None, statements: list[dict[str, Any]]) -> dict[str, Any]:
     """A task (declaring `commands`, IAM auth on) with a role holding `statements`, beside a cluster whose
     RDS-managed master secret the rule knows."""
-    environment = [{"Name": "PLATFORM_DATABASE_IAM_AUTH", "Value": "true"}]
+    environment = [{"Name": "PLATFORM_DATABASE_IAM_AUTH", "Value": "true"},
+                   {"Name": "PLATFORM_DATABASE_USER", "Value": "platform_support"}]
     if commands is not None:
         environment.append({"Name": "PLATFORM_TASK_COMMANDS", "Value": commands})
     task = _res("AWS::ECS::TaskDefinition", {"TaskRoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
@@ -268,7 +269,9 @@ def _permission_task(commands: str | None, statements: list[dict[str, Any]]) -> 
                                         "Cluster": cluster}}}}
 
 
-DB_CONNECT = {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:c/u"}
+DB_CONNECT = {"Effect": "Allow", "Action": "rds-db:connect",
+              "Resource": "arn:aws:rds-db:eu-west-1:111111111111:dbuser:*/platform_support"}
+OWNER_CONNECT = "arn:aws:rds-db:eu-west-1:111111111111:dbuser:*/platform_owner"  # another user than the task's
 READ_MASTER_SECRET = {"Sid": "Master", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                       "Resource": {"Fn::GetAtt": ["Cluster", "MasterUserSecret.SecretArn"]}}
 
@@ -323,6 +326,10 @@ NON_COMPLIANT: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
         "no declaration": (_permission_task(None, [DB_CONNECT]), "declare the commands this task runs"),
         "unknown command": (_permission_task("serve everything", [DB_CONNECT]), "which is not a runtime command"),
         "missing grant": (_permission_task("serve support", []), "rds-db:connect on the database user"),
+        "grant on another resource": (
+            _permission_task("serve support", [{**DB_CONNECT, "Resource": OWNER_CONNECT}]),
+            "rds-db:connect on the database user (allowed only on other resources)",
+        ),
         "master secret outside setup": (
             _permission_task("serve support", [DB_CONNECT, READ_MASTER_SECRET]),
             "can read the database's master secret",
