@@ -24,7 +24,7 @@ from runtime.contract import DATABASE_ROLES, JOBS_ROLE, OWNER_ROLE, ServiceMode
 from runtime.permissions import SERVE_OWNER, SERVE_SUPPORT, declaration
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
-from stacks.constructs.database_setup import DatabaseSetup
+from stacks.constructs.database_setup import DatabaseSetup, SetupKeys
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.data import DATABASE_NAME, DataStack
 from stacks.keys import EnvironmentKeys, cluster_name
@@ -178,7 +178,8 @@ class ServiceStack(PlatformStack):
             raise ValueError("the database setup reads the cluster's master secret: the cluster must have one")
         self.database_setup = DatabaseSetup(
             self, "DatabaseSetup", env_config=env, cluster=self.cluster, vpc=network.vpc,
-            subnets=network.app_subnets, image=image, keys=keys, database=data.cluster,
+            subnets=network.app_subnets, image=image,
+            keys=SetupKeys(database=keys.database, logs=keys.logs, compute=keys.compute), database=data.cluster,
             master_secret=data.cluster.secret, database_security_group=data.security_group,
             environment=runtime.variables(ServiceMode.SETUP.value, OWNER_ROLE),
         )

@@ -33,6 +33,7 @@ ecr.dkr, logs, secretsmanager, sts and the S3 gateway.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -40,7 +41,9 @@ from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -54,7 +57,6 @@ from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
 from stacks.constructs.platform_stack import retain_in_production
 from stacks.constructs.runtime_service import add_runtime_container
-from stacks.keys import EnvironmentKeys
 
 HANDLER_DIR: Final = Path(__file__).resolve().parent / "database_setup_handler"
 CONTAINER_NAME: Final = "setup"
@@ -64,6 +66,15 @@ HTTPS: Final = 443
 # The Lambda waits at most its own 15 minutes; CloudFormation a little longer, should it never answer.
 HANDLER_TIMEOUT: Final = Duration.minutes(15)
 SERVICE_TIMEOUT: Final = Duration.minutes(20)
+
+
+@dataclass(frozen=True)
+class SetupKeys:
+    """The keys the setup touches: the master secret's (database) key, the logs key, the queue's (compute) key."""
+
+    database: kms.IKey
+    logs: kms.IKey
+    compute: kms.IKey
 
 
 class DatabaseSetup(Construct):
@@ -79,27 +90,59 @@ class DatabaseSetup(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         image: ecs.ContainerImage,
-        keys: EnvironmentKeys,
+        keys: SetupKeys,
         database: rds.IDatabaseCluster,
         master_secret: secretsmanager.ISecret,
         database_security_group: ec2.ISecurityGroup,
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        removal = retain_in_production(env_config)
-        region, account, partition = env_config.region, env_config.account, stack.partition
-
-        # --- the setup task: its own role, the only one that may read the master secret -----------------
-        self.log_group = EncryptedLogGroup(
+        self._env, self._keys = env_config, keys
+        self._removal = retain_in_production(env_config)
+        self._partition = Stack.of(self).partition
+        task_policy = self._task(image, database, master_secret, environment)
+        database_ingress = self._task_network(vpc, database_security_group)
+        handler_policy = self._handler(cluster, vpc, subnets)
+        self.resource = CustomResource(
             self,
-            "Logs",
-            key=keys.logs,
-            retention_days=env_config.log_retention_days,
-            # `db setup` prints steps, role names, versions and errors; never data, never the password (P7).
+            "Run",
+            service_token=self.function.function_arn,
+            resource_type="Custom::DatabaseSetup",
+            service_timeout=SERVICE_TIMEOUT,
+            properties={
+                "Cluster": cluster.cluster_arn,
+                # A new revision (image, command, settings) is a new value: CloudFormation sends an Update.
+                "TaskDefinitionArn": self.task_definition.task_definition_arn,
+                "ContainerName": CONTAINER_NAME,
+                "Subnets": _subnet_ids(vpc, subnets),
+                "SecurityGroups": [self.security_group.security_group_id],
+                "LogGroup": self.log_group.log_group_name,
+                "LogStreamPrefix": LOG_STREAM_PREFIX,
+            },
+        )
+        self.resource.node.add_dependency(task_policy, handler_policy, database_ingress)
+
+    def _log_group(self, construct_id: str) -> logs.ILogGroup:
+        # The setup prints steps, role names, versions and errors; never data, never the password (P7).
+        return EncryptedLogGroup(
+            self,
+            construct_id,
+            key=self._keys.logs,
+            retention_days=self._env.log_retention_days,
             data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=removal,
+            removal_policy=self._removal,
         ).log_group
+
+    def _task(
+        self,
+        image: ecs.ContainerImage,
+        database: rds.IDatabaseCluster,
+        master_secret: secretsmanager.ISecret,
+        environment: Mapping[str, str],
+    ) -> iam.ManagedPolicy:
+        """The setup task: its own role, the only one that may read the master secret."""
+        env = self._env
+        self.log_group = self._log_group("Logs")
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -119,14 +162,14 @@ class DatabaseSetup(Construct):
                 iam.PolicyStatement(
                     sid="DatabaseKeyThroughSecretsManagerOnly",
                     actions=["kms:Decrypt"],
-                    resources=[keys.database.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                    resources=[self._keys.database.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{env.region}.amazonaws.com"}},
                 ),
                 iam.PolicyStatement(
                     sid="ConnectAsTheMigrationOwner",
                     actions=["rds-db:connect"],
                     resources=[
-                        f"arn:{partition}:rds-db:{region}:{account}:dbuser:"
+                        f"arn:{self._partition}:rds-db:{env.region}:{env.account}:dbuser:"
                         f"{database.cluster_resource_identifier}/{OWNER_ROLE}"
                     ],
                 ),
@@ -161,6 +204,11 @@ class DatabaseSetup(Construct):
             secrets={},
             logging=ecs.LogDrivers.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=self.log_group),
         )
+        return task_policy
+
+    def _task_network(self, vpc: ec2.IVpc, database_security_group: ec2.ISecurityGroup) -> ec2.CfnSecurityGroupIngress:
+        """No inbound; out to the AWS APIs and the database only; the database admits it on its port."""
+        port = self._env.db_port
         self.security_group = ec2.SecurityGroup(
             self,
             "TaskSecurityGroup",
@@ -169,37 +217,29 @@ class DatabaseSetup(Construct):
             allow_all_outbound=False,
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS), "AWS APIs (TLS)")
-        self.security_group.add_egress_rule(
-            database_security_group, ec2.Port.tcp(env_config.db_port), "Aurora (TLS, P5)"
-        )
-        database_ingress = ec2.CfnSecurityGroupIngress(
+        self.security_group.add_egress_rule(database_security_group, ec2.Port.tcp(port), "Aurora (TLS, P5)")
+        return ec2.CfnSecurityGroupIngress(
             self,
             "DatabaseIngress",
             group_id=database_security_group.security_group_id,
             source_security_group_id=self.security_group.security_group_id,
             ip_protocol="tcp",
-            from_port=env_config.db_port,
-            to_port=env_config.db_port,
+            from_port=port,
+            to_port=port,
             description="Database setup task to Aurora",
         )
 
-        # --- the handler that runs the task during the deploy and waits for it ---------------------------
-        handler_logs = EncryptedLogGroup(
-            self,
-            "HandlerLogs",
-            key=keys.logs,
-            retention_days=env_config.log_retention_days,
-            data_class=DataClass.NOT_SENSITIVE,
-            removal_policy=removal,
-        ).log_group
+    def _handler(self, cluster: ecs.ICluster, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> iam.ManagedPolicy:
+        """The Lambda that runs the task during the deploy and waits for it."""
+        handler_logs = self._log_group("HandlerLogs")
         dead_letters = sqs.Queue(
             self,
             "HandlerDeadLetters",
             encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=keys.compute,
+            encryption_master_key=self._keys.compute,
             enforce_ssl=True,
             retention_period=Duration.days(14),
-            removal_policy=removal,
+            removal_policy=self._removal,
         )
         classify(dead_letters, DataClass.NOT_SENSITIVE)  # CloudFormation requests: ids and ARNs only
         handler_group = ec2.SecurityGroup(
@@ -216,71 +256,11 @@ class DatabaseSetup(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Database setup handler: runs, watches and stops the setup task only",
         )
-        cluster_condition = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
         handler_policy = iam.ManagedPolicy(
             self,
             "HandlerPolicy",
             roles=[handler_role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="RunTheSetupTask",
-                    actions=["ecs:RunTask"],
-                    resources=[self.task_definition.task_definition_arn],
-                    conditions=cluster_condition,
-                ),
-                iam.PolicyStatement(
-                    sid="PassTheSetupTaskRoles",
-                    actions=["iam:PassRole"],
-                    resources=[self.task_role.role_arn, self.task_definition.obtain_execution_role().role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-                ),
-                iam.PolicyStatement(
-                    sid="WatchAndStopTheSetupTask",
-                    actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                    resources=[f"arn:{partition}:ecs:{region}:{account}:task/{cluster.cluster_name}/*"],
-                    conditions=cluster_condition,
-                ),
-                iam.PolicyStatement(
-                    sid="ReadTheSetupTaskLog",
-                    actions=["logs:GetLogEvents"],
-                    resources=[self.log_group.log_group_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteItsOwnLog",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[handler_logs.log_group_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="DeadLetters",
-                    actions=["sqs:SendMessage"],
-                    resources=[dead_letters.queue_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="DeadLettersKeyThroughSqsOnly",
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                    resources=[keys.compute.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-                ),
-                # Lambda's network interfaces in the app subnets (the actions AWSLambdaVPCAccessExecutionRole
-                # grants, which Lambda checks on "*"): DescribeNetworkInterfaces has no resource level in IAM,
-                # and the changes are held to this environment's region.
-                iam.PolicyStatement(
-                    sid="DescribeItsNetworkInterfaces",
-                    actions=["ec2:DescribeNetworkInterfaces"],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="ManageItsNetworkInterfacesInThisRegion",
-                    actions=[
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:RequestedRegion": region}},
-                ),
-            ],
+            statements=self._handler_statements(cluster, handler_logs, dead_letters),
         )
         self.function = lambda_.Function(
             self,
@@ -304,25 +284,65 @@ class DatabaseSetup(Construct):
             log_group=handler_logs,
         )
         self.function.node.add_dependency(handler_policy)  # Lambda checks its VPC permissions on creation
+        return handler_policy
 
-        self.resource = CustomResource(
-            self,
-            "Run",
-            service_token=self.function.function_arn,
-            resource_type="Custom::DatabaseSetup",
-            service_timeout=SERVICE_TIMEOUT,
-            properties={
-                "Cluster": cluster.cluster_arn,
-                # A new revision (image, command, settings) is a new value: CloudFormation sends an Update.
-                "TaskDefinitionArn": self.task_definition.task_definition_arn,
-                "ContainerName": CONTAINER_NAME,
-                "Subnets": _subnet_ids(vpc, subnets),
-                "SecurityGroups": [self.security_group.security_group_id],
-                "LogGroup": self.log_group.log_group_name,
-                "LogStreamPrefix": LOG_STREAM_PREFIX,
-            },
-        )
-        self.resource.node.add_dependency(task_policy, handler_policy, database_ingress)
+    def _handler_statements(
+        self, cluster: ecs.ICluster, handler_logs: logs.ILogGroup, dead_letters: sqs.IQueue
+    ) -> list[iam.PolicyStatement]:
+        region, account = self._env.region, self._env.account
+        cluster_condition = {"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}
+        return [
+            iam.PolicyStatement(
+                sid="RunTheSetupTask",
+                actions=["ecs:RunTask"],
+                resources=[self.task_definition.task_definition_arn],
+                conditions=cluster_condition,
+            ),
+            iam.PolicyStatement(
+                sid="PassTheSetupTaskRoles",
+                actions=["iam:PassRole"],
+                resources=[self.task_role.role_arn, self.task_definition.obtain_execution_role().role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="WatchAndStopTheSetupTask",
+                actions=["ecs:DescribeTasks", "ecs:StopTask"],
+                resources=[f"arn:{self._partition}:ecs:{region}:{account}:task/{cluster.cluster_name}/*"],
+                conditions=cluster_condition,
+            ),
+            iam.PolicyStatement(
+                sid="ReadTheSetupTaskLog", actions=["logs:GetLogEvents"], resources=[self.log_group.log_group_arn]
+            ),
+            iam.PolicyStatement(
+                sid="WriteItsOwnLog",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[handler_logs.log_group_arn],
+            ),
+            iam.PolicyStatement(sid="DeadLetters", actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]),
+            iam.PolicyStatement(
+                sid="DeadLettersKeyThroughSqsOnly",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self._keys.compute.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+            ),
+            # Lambda's network interfaces in the app subnets (the actions AWSLambdaVPCAccessExecutionRole grants,
+            # which Lambda checks on "*"): DescribeNetworkInterfaces has no resource level in IAM, and the changes
+            # are held to this environment's region.
+            iam.PolicyStatement(
+                sid="DescribeItsNetworkInterfaces", actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]
+            ),
+            iam.PolicyStatement(
+                sid="ManageItsNetworkInterfacesInThisRegion",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": region}},
+            ),
+        ]
 
     def run_before(self, *constructs: IConstruct) -> None:
         """Make `constructs` (the ECS services) wait for a successful setup on every deploy."""

@@ -27,7 +27,7 @@ import stacks  # noqa: F401  (jsii environment first)
 from runtime import settings
 from runtime.db.schema import OWNER_ROLE
 from stacks.config import EnvironmentConfig, load_config
-from stacks.constructs.database_setup import COMMAND, CONTAINER_NAME, DatabaseSetup
+from stacks.constructs.database_setup import COMMAND, CONTAINER_NAME, DatabaseSetup, SetupKeys
 from stacks.constructs.database_setup_handler import index as handler
 from stacks.keys import EnvironmentKeys
 from stacks.policy.findings import Finding
@@ -87,7 +87,8 @@ def _build(outdir: Path) -> tuple[App, EnvironmentConfig]:
     image = ecs.ContainerImage.from_registry("registry.example.com/platform/runtime:1.0.0")
     setup = DatabaseSetup(
         stack, "DatabaseSetup", env_config=env, cluster=cluster, vpc=vpc,
-        subnets=ec2.SubnetSelection(subnet_group_name="app"), image=image, keys=keys, database=database,
+        subnets=ec2.SubnetSelection(subnet_group_name="app"), image=image,
+        keys=SetupKeys(database=keys.database, logs=keys.logs, compute=keys.compute), database=database,
         master_secret=secret, database_security_group=database_group,
         environment={
             settings.DATABASE_HOST: database.cluster_endpoint.hostname,
