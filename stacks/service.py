@@ -15,6 +15,7 @@ connect to the database only as its own user, and read only its own secret.
 from aws_cdk import CfnOutput, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -83,7 +84,7 @@ class ServiceStack(PlatformStack):
             summary="ECS services behind TLS load balancers, WAF (P4 P5 P7)",
         )
         env, removal = env_config, retain_in_production(env_config)
-        self._removal = removal
+        self._env, self._removal = env, removal
         self.cluster = runtime_cluster(
             self, cluster_name=cluster_name(app_name, env), vpc=network.vpc, compute_key=keys.compute,
             logs_key=keys.logs, log_retention_days=env.log_retention_days, ecs_exec=env.ecs_exec, removal=removal,
@@ -104,7 +105,21 @@ class ServiceStack(PlatformStack):
         database = DatabaseUsers(self.partition, env.region, env.account, data.cluster.cluster_resource_identifier)
         envelope = envelope_statement(keys.application.key_arn, env.name)
         base = ServiceBase(env, self.cluster, image, network.app_subnets, keys.logs, secrets, storage.access_logs)
+        self._services(base, network, runtime, database, envelope, vpn_security_group)
+        self._one_off_tasks(app_name, keys, network, data, runtime, database, envelope, secret_key, image, secrets)
+        self._database_setup(keys, network, data, runtime, image)
 
+    def _services(
+        self,
+        base: ServiceBase,
+        network: NetworkStack,
+        runtime: RuntimeSettings,
+        database: DatabaseUsers,
+        envelope: iam.PolicyStatement,
+        vpn_security_group: ec2.ISecurityGroup,
+    ) -> None:
+        """The data service (owner API, public load balancer) and the support service (VPN only)."""
+        env = base.env_config
         # The data service: owner API behind the public load balancer.
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
@@ -132,6 +147,21 @@ class ServiceStack(PlatformStack):
                   description="The support API, from the support VPN (a private hosted zone of this VPC). The support "
                   "certificate (support_certificate_arn, else certificate_arn) must cover this name")
 
+    def _one_off_tasks(
+        self,
+        app_name: str,
+        keys: EnvironmentKeys,
+        network: NetworkStack,
+        data: DataStack,
+        runtime: RuntimeSettings,
+        database: DatabaseUsers,
+        envelope: iam.PolicyStatement,
+        secret_key: kms.IKey,
+        image: ecs.ContainerImage,
+        secrets: dict[str, ecs.Secret],
+    ) -> None:
+        """Tasks run on demand: the lifecycle job, the breach drill, restore; each its own role and commands."""
+        env, removal = self._env, self._removal
         # One-off lifecycle jobs (export, erasure) run with their own group, named in the outputs.
         self.job_security_group = ec2.SecurityGroup(
             self, "LifecycleJobSecurityGroup", vpc=network.vpc,
@@ -173,6 +203,11 @@ class ServiceStack(PlatformStack):
                      self.breach_drill.task_definition):
             decrypt_secrets_through_secrets_manager(task, keys.application.key_arn, env.region)
 
+    def _database_setup(
+        self, keys: EnvironmentKeys, network: NetworkStack, data: DataStack, runtime: RuntimeSettings,
+        image: ecs.ContainerImage,
+    ) -> None:
+        env = self._env
         # Roles and schema BEFORE any new service task serves, on every deploy (issue 14 A).
         if data.cluster.secret is None:
             raise ValueError("the database setup reads the cluster's master secret: the cluster must have one")
