@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
@@ -22,3 +24,13 @@ class ServiceBase:
     logs_key: kms.IKey
     secrets: Mapping[str, ecs.Secret]  # ECS secrets every service gets (the audit chain key)
     access_logs: s3.IBucket  # where the load balancer logs
+
+    def service_props(
+        self, *, task_role: iam.IRole, environment: Mapping[str, str], min_tasks: int, max_tasks: int
+    ) -> dict[str, Any]:
+        """`RuntimeService`'s keyword arguments for a service of this base: who it is and how many."""
+        return {
+            "env_config": self.env_config, "cluster": self.cluster, "image": self.image, "subnets": self.subnets,
+            "task_role": task_role, "logs_key": self.logs_key, "environment": environment, "secrets": self.secrets,
+            "min_tasks": min_tasks, "max_tasks": max_tasks,
+        }

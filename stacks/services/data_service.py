@@ -40,20 +40,10 @@ class DataService(RuntimeService):
         endpoint: Endpoint,
     ) -> None:
         env_config, cluster, logs_key = base.env_config, base.cluster, base.logs_key
-        super().__init__(
-            scope,
-            construct_id,
-            env_config=env_config,
-            cluster=cluster,
-            image=base.image,
-            subnets=base.subnets,
-            task_role=task_role,
-            logs_key=logs_key,
-            environment=environment,
-            secrets=base.secrets,
-            min_tasks=env_config.service_min_tasks,
-            max_tasks=env_config.service_max_tasks,
-        )
+        super().__init__(scope, construct_id, **base.service_props(
+            task_role=task_role, environment=environment,
+            min_tasks=env_config.service_min_tasks, max_tasks=env_config.service_max_tasks,
+        ))
         self.load_balancer = self._public_load_balancer(
             scope, cluster.vpc, public_subnets, endpoint, base.access_logs, https=env_config.hipaa
         )

@@ -38,20 +38,9 @@ class SupportService(RuntimeService):
         endpoint: Endpoint,
     ) -> None:
         env_config, cluster, logs_key = base.env_config, base.cluster, base.logs_key
-        super().__init__(
-            scope,
-            construct_id,
-            env_config=env_config,
-            cluster=cluster,
-            image=base.image,
-            subnets=base.subnets,
-            task_role=task_role,
-            logs_key=logs_key,
-            environment=environment,
-            secrets=base.secrets,
-            min_tasks=SUPPORT_MIN_TASKS,
-            max_tasks=SUPPORT_MAX_TASKS,
-        )
+        super().__init__(scope, construct_id, **base.service_props(
+            task_role=task_role, environment=environment, min_tasks=SUPPORT_MIN_TASKS, max_tasks=SUPPORT_MAX_TASKS,
+        ))
         vpc = cluster.vpc
         self.alb_security_group = ec2.SecurityGroup(
             scope,
