@@ -51,6 +51,9 @@ INCIDENT_TOPIC_KEY: Final = "incident topic's key"  # the encrypted topic's key,
 SENDER_IDENTITY: Final = "breach sender identity"  # the verified SES identity
 DATABASE_CLUSTER: Final = "database cluster"  # the source cluster and the clusters a restore creates
 DATABASE_KEY: Final = "database key"  # RDS takes a grant on it for a restored cluster
+# This environment's per-organisation keys (PLATFORM_APP_NAME set): tagged platform:environment, platform:app and
+# platform:organisation, aliased alias/<app>-<env>-org-<id> (runtime/envelope/keyrings/organisation.py).
+ORGANISATION_KEYS: Final = "organisation keys"
 
 # The secretsmanager action only a setup-like command may hold on the master secret.
 READ_SECRET: Final = "secretsmanager:GetSecretValue"  # noqa: S105 (a name)
@@ -111,6 +114,7 @@ KMS_KEY = When(settings.KMS_APPLICATION_KEY_ID)
 SES_NOTIFIER = (When(settings.BREACH_SENDER), When(settings.BREACH_NOTIFIER, frozenset({"", "ses"})))
 TOPIC = When(settings.INCIDENT_TOPIC_ARN)
 EXPORT_BUCKET_SET = When(settings.EXPORTS_BUCKET)
+ORG_KEYS = When(settings.APP_NAME)
 
 
 # --- Building blocks: how a command logs in to the database, unwraps data keys, writes exports ---
@@ -125,8 +129,33 @@ def _login(user: str) -> tuple[Use, ...]:
 
 
 LOGIN: Final = _login(DATABASE_USER)
-NEW_DATA_KEYS: Final = (Use("kms", "generate_data_key", _p(APPLICATION_KEY, "kms:GenerateDataKey"), (KMS_KEY,)),)
-UNWRAP_DATA_KEYS: Final = (Use("kms", "decrypt", _p(APPLICATION_KEY, "kms:Decrypt"), (KMS_KEY,)),)
+# Data keys under the shared application key, or (PLATFORM_APP_NAME set) under each organisation's own key, with
+# the organisation's encryption context (the key policy conditions on kms:EncryptionContext:organisation).
+NEW_DATA_KEYS: Final = (
+    Use("kms", "generate_data_key", _p(APPLICATION_KEY, "kms:GenerateDataKey"), (KMS_KEY,)),
+    Use("kms", "generate_data_key", _p(ORGANISATION_KEYS, "kms:GenerateDataKey"), (ORG_KEYS,)),
+)
+UNWRAP_DATA_KEYS: Final = (
+    Use("kms", "decrypt", _p(APPLICATION_KEY, "kms:Decrypt"), (KMS_KEY,)),
+    Use("kms", "decrypt", _p(ORGANISATION_KEYS, "kms:Decrypt"), (ORG_KEYS,)),
+)
+# The control plane of organisation keys (`org ...`, and erasure's key deletion): by alias, then by key id.
+ORG_KEY_STATE: Final = (Use("kms", "describe_key", _p(ORGANISATION_KEYS, "kms:DescribeKey"), (ORG_KEYS,)),)
+ORG_KEY_PROVISION: Final = (
+    *ORG_KEY_STATE,
+    Use("kms", "create_key", _p(ORGANISATION_KEYS, "kms:CreateKey", "kms:TagResource"), (ORG_KEYS,)),
+    Use("kms", "enable_key_rotation", _p(ORGANISATION_KEYS, "kms:EnableKeyRotation"), (ORG_KEYS,)),
+    Use("kms", "create_alias", _p(ORGANISATION_KEYS, "kms:CreateAlias"), (ORG_KEYS,)),
+)
+ORG_KEY_DELETE: Final = (
+    *ORG_KEY_STATE,
+    Use("kms", "schedule_key_deletion", _p(ORGANISATION_KEYS, "kms:ScheduleKeyDeletion"), (ORG_KEYS,)),
+)
+ORG_KEY_CANCEL: Final = (
+    *ORG_KEY_STATE,
+    Use("kms", "cancel_key_deletion", _p(ORGANISATION_KEYS, "kms:CancelKeyDeletion"), (ORG_KEYS,)),
+    Use("kms", "enable_key", _p(ORGANISATION_KEYS, "kms:EnableKey"), (ORG_KEYS,)),
+)
 MASTER_CREDENTIALS: Final = (
     Use("secretsmanager", "get_secret_value",
         _p(MASTER_SECRET, READ_SECRET) + _p(MASTER_SECRET_KEY, "kms:Decrypt")),
@@ -199,7 +228,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "export": LOGIN + UNWRAP_DATA_KEYS + EXPORT_WRITE,
     "export verify": EXPORT_READ,
     "export status": LOGIN,
-    "erase": LOGIN + UNWRAP_DATA_KEYS + EXPORT_DELETE,
+    "erase": LOGIN + UNWRAP_DATA_KEYS + EXPORT_DELETE + ORG_KEY_DELETE,
     "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS,
     "erase register": LOGIN,
     "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
@@ -214,6 +243,9 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "restore drill": LOGIN + RESTORE_READ + RESTORE_CREATE + RESTORE_CLEANUP,
     "audit verify": LOGIN + CHAIN_KEY_FROM_SECRET,
     "audit checkpoint": LOGIN + CHAIN_KEY_FROM_SECRET,
+    "org provision-keys": ORG_KEY_PROVISION,
+    "org key-state": ORG_KEY_STATE,
+    "org cancel-key-deletion": LOGIN + ORG_KEY_CANCEL,  # LOGIN: the audit ledger event
 }
 
 

@@ -16,6 +16,25 @@ KMS_APPLICATION_KEY_ID: Final = "PLATFORM_KMS_APPLICATION_KEY_ID"
 LOCAL_MASTER_KEY: Final = "PLATFORM_LOCAL_MASTER_KEY"
 LOCAL_MASTER_KEY_FILE: Final = "PLATFORM_LOCAL_MASTER_KEY_FILE"
 
+# Whose key wraps an organisation's data keys (P6, P10, runtime/wiring/keyring.py): "per-organisation" (default:
+# the organisation's own KMS key, alias alias/<APP_NAME>-<ENVIRONMENT>-org-<organisation id>, so erasure can
+# destroy it) or "shared" (the environment's one key: KMS_APPLICATION_KEY_ID or the local master key; refused in
+# prod). Unset: per-organisation, or, in a non-prod environment given only a shared key, shared (a warning).
+KEYRING_MODE: Final = "PLATFORM_KEYRING_MODE"
+DEFAULT_KEYRING_MODE: Final = "per-organisation"
+# The app name of the stacks (config app_name): part of every organisation key's alias.
+APP_NAME: Final = "PLATFORM_APP_NAME"
+# Local per-organisation keys (local runs and tests): a directory of key files, one per organisation, OUTSIDE
+# the database; deleting an organisation's file is destroying its key.
+LOCAL_ORGANISATION_KEYS_DIR: Final = "PLATFORM_LOCAL_ORGANISATION_KEYS_DIR"
+# `org provision-keys`: the runtime roles (comma-separated ARNs) an organisation key's policy lets generate and
+# decrypt data keys with the organisation's encryption context, and the role that administers the keys.
+ORGANISATION_KEY_USER_ROLE_ARNS: Final = "PLATFORM_ORGANISATION_KEY_USER_ROLE_ARNS"
+ORGANISATION_KEY_ADMIN_ROLE_ARN: Final = "PLATFORM_ORGANISATION_KEY_ADMIN_ROLE_ARN"
+# Erasure schedules deletion of the organisation's key with this pending window (days, 7 to 30, KMS's range).
+KEY_DELETION_PENDING_DAYS: Final = "PLATFORM_KEY_DELETION_PENDING_DAYS"
+DEFAULT_KEY_DELETION_PENDING_DAYS: Final = 7
+
 # Limits of the cache of unwrapped data keys.
 DEK_CACHE_MAX_AGE_SECONDS: Final = "PLATFORM_DEK_CACHE_MAX_AGE_SECONDS"
 DEK_CACHE_MAX_USES: Final = "PLATFORM_DEK_CACHE_MAX_USES"

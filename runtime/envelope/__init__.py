@@ -2,7 +2,18 @@
 
 from runtime.envelope.cache import CacheLimits, CacheStats, DataKeyCache
 from runtime.envelope.cipher import EnvelopeCipher, EnvelopeStats
-from runtime.envelope.keyrings import AwsKmsKeyring, Keyring, LocalKeyring
+from runtime.envelope.keyrings import (
+    AwsKmsKeyring,
+    Keyring,
+    KeyState,
+    KeyStatus,
+    KmsOrganisationKeyring,
+    KmsOrganisationKeys,
+    LocalKeyring,
+    LocalOrganisationKeyring,
+    OrganisationKeyAdmin,
+    OrganisationKeyUnavailableError,
+)
 from runtime.envelope.keys import DataKey, KeyMaterial
 from runtime.envelope.store import InMemoryWrappedKeyStore, StoredKey, WrappedKeyStore
 
@@ -16,8 +27,15 @@ __all__ = [
     "EnvelopeStats",
     "InMemoryWrappedKeyStore",
     "KeyMaterial",
+    "KeyState",
+    "KeyStatus",
     "Keyring",
+    "KmsOrganisationKeyring",
+    "KmsOrganisationKeys",
     "LocalKeyring",
+    "LocalOrganisationKeyring",
+    "OrganisationKeyAdmin",
+    "OrganisationKeyUnavailableError",
     "StoredKey",
     "WrappedKeyStore",
 ]

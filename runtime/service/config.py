@@ -25,7 +25,7 @@ from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError
 from runtime.service.auth import ALB_SOURCE, bearer_source, load_jwks
 from runtime.service.jwks import signing_keys
-from runtime.wiring.keyring import choose_keyring
+from runtime.wiring.keyring import KeyringChoice, choose_keyring
 
 T = TypeVar("T")
 
@@ -118,6 +118,7 @@ class ServiceConfig:
     max_body_bytes: int = settings.DEFAULT_SERVICE_MAX_BODY_BYTES
     kms_key_id: str | None = None  # owner mode: the KMS keyring (deployed), or ...
     local_keyring: LocalKeyring | None = field(default=None, repr=False)  # ... the local one (local runs, tests)
+    keyring_choice: KeyringChoice | None = field(default=None, repr=False)  # owner mode: the whole checked choice
     cache_limits: CacheLimits = field(default_factory=CacheLimits)
 
     @property
@@ -143,10 +144,11 @@ class ServiceConfig:
         cache_limits = attempt(lambda: CacheLimits.from_environment(environ))
         kms_key_id: str | None = None
         local_keyring: LocalKeyring | None = None
+        choice: KeyringChoice | None = None
         if mode is ServiceMode.OWNER and environment:
-            keyring = attempt(lambda: _keyring(environ, environment))
-            if keyring is not None:
-                kms_key_id, local_keyring = keyring
+            choice = attempt(lambda: choose_keyring(environ, environment))
+            if choice is not None:
+                kms_key_id, local_keyring = choice.kms_key_id, choice.local
         if problems.found:
             listed = "\n- ".join(problems.found)
             raise ConfigurationError(f"the service cannot start; fix these settings (runtime/settings.py):\n- {listed}")
@@ -154,7 +156,7 @@ class ServiceConfig:
         return cls(
             mode=mode, environment=environment, database=database, auth=auth, chain_key=chain_key, host=host,
             port=port, tls=tls, max_body_bytes=max_body, kms_key_id=kms_key_id, local_keyring=local_keyring,
-            cache_limits=cache_limits,
+            keyring_choice=choice, cache_limits=cache_limits,
         )
 
 
@@ -345,7 +347,3 @@ def _jwks(environ: Mapping[str, str]) -> Mapping[str, Any]:
     return document
 
 
-def _keyring(environ: Mapping[str, str], environment: str) -> tuple[str | None, LocalKeyring | None]:
-    """The owner API's keyring, with the guards every entry point shares (runtime/wiring/keyring.py)."""
-    choice = choose_keyring(environ, environment)
-    return choice.kms_key_id, choice.local

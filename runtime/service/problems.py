@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.envelope.keyrings.organisation import OrganisationKeyUnavailableError
 from runtime.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -58,9 +59,18 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
-def problem_document(status: int, detail: str, request_id: str | None = None) -> dict[str, Any]:
+# The problem type of a request refused because its organisation's own key cannot be used (P6, P10).
+ORGANISATION_KEY_UNAVAILABLE: Final = "/problems/organisation-key-unavailable"
+_ORGANISATION_KEY_DETAIL: Final = (
+    "your organisation's encryption key is not available (not provisioned yet, disabled, revoked or being "
+    "destroyed): nothing was read or written; retry later, or ask your administrator to check the key"
+)
+
+
+def problem_document(status: int, detail: str, request_id: str | None = None, *,
+                     problem_type: str = "about:blank") -> dict[str, Any]:
     return {
-        "type": "about:blank",
+        "type": problem_type,
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
@@ -75,8 +85,9 @@ def problem_response(
     request_id: str | None = None,
     errors: Sequence[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
+    problem_type: str = "about:blank",
 ) -> JSONResponse:
-    body = problem_document(status, detail, request_id)
+    body = problem_document(status, detail, request_id, problem_type=problem_type)
     if errors is not None:
         body["errors"] = [e.model_dump() for e in errors]
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=MEDIA_TYPE)
@@ -152,6 +163,10 @@ def install(app: FastAPI, *, www_authenticate: str | None) -> None:
         for kind, status, detail in _CLIENT_ERRORS:
             if isinstance(exc, kind):
                 return problem_response(status, detail, request_id=rid)
+        if isinstance(exc, OrganisationKeyUnavailableError):  # before KeyringError: one typed answer, a 503
+            log.warning("request %s: organisation key unavailable: %s", rid, exc.code)
+            return problem_response(503, _ORGANISATION_KEY_DETAIL, request_id=rid, headers={"Retry-After": "60"},
+                                    problem_type=ORGANISATION_KEY_UNAVAILABLE)
         if isinstance(exc, DatabaseUnavailableError | RetryableError | KmsThrottledError):
             log.warning("request %s: unavailable: %s: %s", rid, type(exc).__name__, exc)
             return problem_response(503, _UNAVAILABLE, request_id=rid, headers={"Retry-After": "1"})

@@ -159,7 +159,8 @@ def _owner_data(
     key_settings = dataclasses.replace(config.database, pool_min_size=1, pool_max_size=KEY_POOL_MAX)
     key_pool = open_pool(key_settings, source, name="data-keys")
     closers.append(key_pool.close)
-    keyring = KeyringChoice(config.environment, config.kms_key_id, config.local_keyring).keyring(clients)
+    choice = config.keyring_choice or KeyringChoice(config.environment, config.kms_key_id, config.local_keyring)
+    keyring = choice.keyring(clients)
     cipher = EnvelopeCipher(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
     )

@@ -149,10 +149,11 @@ def test_choose_keyring_kms_key_builds_the_kms_keyring_with_the_kms_client() -> 
         asked.append(service)
         return object()
 
-    choice = choose_keyring({settings.ENVIRONMENT: "prod", settings.KMS_APPLICATION_KEY_ID: KMS_KEY})
+    choice = choose_keyring({settings.ENVIRONMENT: "qa", settings.KMS_APPLICATION_KEY_ID: KMS_KEY,
+                             settings.KEYRING_MODE: "shared"})
     assert (choice.kms_key_id, choice.local, asked) == (KMS_KEY, None, [])  # chosen without a client
     keyring = choice.keyring(clients)
-    assert isinstance(keyring, AwsKmsKeyring) and keyring.environment == "prod" and asked == ["kms"]
+    assert isinstance(keyring, AwsKmsKeyring) and keyring.environment == "qa" and asked == ["kms"]
 
 
 def test_choose_keyring_no_keyring_names_both_choices() -> None:

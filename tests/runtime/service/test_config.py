@@ -33,6 +33,7 @@ def _deployed(ca_file: Path, **extra: str) -> dict[str, str]:
         settings.ENVIRONMENT: "prod",
         settings.SERVICE_MODE: "owner",
         settings.KMS_APPLICATION_KEY_ID: "arn:aws:kms:eu-west-1:111111111111:key/abc",
+        settings.APP_NAME: "platform",  # per-organisation keys (prod refuses the shared key alone)
         settings.DATABASE_HOST: "db.example.internal",
         settings.DATABASE_PORT: "5432",
         settings.DATABASE_NAME: "platform",
@@ -52,6 +53,7 @@ def test_config_deployed_owner_task_reads_everything(ca_file: Path) -> None:
     assert config.mode is ServiceMode.OWNER and config.environment == "prod"
     assert config.auth.mode is AuthMode.ALB_OIDC and config.auth.alb_region == "eu-west-1"
     assert config.kms_key_id and config.local_keyring is None
+    assert config.keyring_choice is not None and config.keyring_choice.mode == "per-organisation"
     assert (config.host, config.port, config.tls) == ("0.0.0.0", 8080, None)  # noqa: S104
     assert config.database.iam_auth and config.database.user == "platform_app"
     assert "k" * 64 not in repr(config)
@@ -186,7 +188,7 @@ def test_config_invalid_setting_stops_start_up(ca_file: Path, extra: dict[str, s
 def test_config_local_keyring_only_for_local_runs(ca_file: Path) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     env = _deployed(ca_file, **{settings.LOCAL_MASTER_KEY: key})
-    del env[settings.KMS_APPLICATION_KEY_ID]
+    del env[settings.KMS_APPLICATION_KEY_ID], env[settings.APP_NAME]
     with pytest.raises(ConfigurationError, match="local runs and tests only"):
         ServiceConfig.from_environment(env)
     config = ServiceConfig.from_environment({**env, settings.ENVIRONMENT: "local"})
