@@ -176,6 +176,12 @@ EXPORT_READ: Final = (
     Use("s3", "list_objects_v2", _p(EXPORTS_BUCKET, "s3:ListBucket"), (EXPORT_BUCKET_SET,)),
     Use("s3", "get_object", _S3_READ, (EXPORT_BUCKET_SET,)),
 )
+# The data service hands an organisation's admin download URLs of its complete export (P13): it reads the manifest
+# and signs URLs that act with its own s3:GetObject and kms:Decrypt (runtime/lifecycle/downloads.py).
+EXPORT_DOWNLOAD: Final = (
+    Use("s3", "get_object", _S3_READ, (EXPORT_BUCKET_SET,)),
+    Use("s3", "generate_presigned_url", _S3_READ, (EXPORT_BUCKET_SET,)),
+)
 LIST_EXPORT_VERSIONS: Final = (
     Use("s3", "list_object_versions", _p(EXPORTS_BUCKET, "s3:ListBucketVersions"), (EXPORT_BUCKET_SET,)),
 )
@@ -218,7 +224,7 @@ SERVE_OWNER: Final = f"serve {ServiceMode.OWNER.value}"
 SERVE_SUPPORT: Final = f"serve {ServiceMode.SUPPORT.value}"
 DB_SETUP: Final = "db setup"
 CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
-    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS,
+    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS + EXPORT_DOWNLOAD,
     SERVE_SUPPORT: LOGIN,
     # Deploy time: roles as the master user, then migrations as the owner (IAM token).
     DB_SETUP: MASTER_CREDENTIALS + _login(MIGRATION_OWNER),

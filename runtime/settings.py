@@ -109,6 +109,21 @@ JWT_JWKS_URL: Final = "PLATFORM_JWT_JWKS_URL"
 # For air-gapped installs: the JWKS document itself, or a file holding it. Set exactly one of the three.
 JWT_JWKS: Final = "PLATFORM_JWT_JWKS"
 JWT_JWKS_FILE: Final = "PLATFORM_JWT_JWKS_FILE"
+# Observability without personal data (P7; runtime/service/metrics.py, tracing.py, app.py):
+# - METRICS_PORT: serve Prometheus metrics (GET /metrics) on this port, a listener of its own beside the API's, so
+#   the load balancers (which forward to SERVICE_PORT only) never route it; unset: no metrics listener. Bound to
+#   METRICS_HOST (default 127.0.0.1: a scraper in the same task, e.g. a collector sidecar; 0.0.0.0 lets a scraper
+#   reach the task's address, which its security group must then admit on that port only from the scraper).
+# - TRACES: "true" exports OpenTelemetry spans over OTLP/HTTP (off by default); the exporter reads the standard
+#   OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SERVICE_NAME, ...).
+#   Label values and span attributes are the route template, method and status only: never a path, query,
+#   header or body.
+# - API_DOCS: "true" serves the interactive API description at /docs (off by default; keep it off in prod).
+METRICS_PORT: Final = "PLATFORM_METRICS_PORT"
+METRICS_HOST: Final = "PLATFORM_METRICS_HOST"
+TRACES: Final = "PLATFORM_TRACES"
+API_DOCS: Final = "PLATFORM_API_DOCS"
+DEFAULT_METRICS_HOST: Final = "127.0.0.1"
 DEFAULT_SERVICE_PORT: Final = 8080
 DEFAULT_SERVICE_MAX_BODY_BYTES: Final = 1_048_576
 DEFAULT_AUTH_MODE: Final = AUTH_MODE_ALB_OIDC
@@ -154,6 +169,11 @@ EXPORTS_KMS_KEY_ID: Final = "PLATFORM_EXPORTS_KMS_KEY_ID"
 # with the task role's temporary credentials stops working when they expire, whichever comes first.
 EXPORT_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_URL_EXPIRY_SECONDS"
 DEFAULT_EXPORT_URL_EXPIRY_SECONDS: Final = 86_400
+# The data service's download URLs for an organisation's admin (POST /v1/lifecycle/exports/{id}/downloads, P13):
+# their lifetime in seconds, 60 to 3600 (default 900: 15 minutes), never beyond the task role's credentials.
+# The data service signs them only when EXPORTS_BUCKET is set on its task (and its role may s3:GetObject the
+# export objects and kms:Decrypt with the exports key through S3).
+EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS"
 # Secret key (>= 32 bytes) that MACs erasure receipts, injected by ECS from Secrets Manager, never logged.
 ERASURE_RECEIPT_KEY: Final = "PLATFORM_ERASURE_RECEIPT_KEY"
 

@@ -8,6 +8,10 @@ alone may read the whole organisation, destroy its keys and write the export buc
                                   T: ISO 8601 with a zone, 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z
     GET  /v1/lifecycle/exports                  the organisation's requests: status, deadline, digest
     GET  /v1/lifecycle/exports/{id}
+    POST /v1/lifecycle/exports/{id}/downloads   admin: presigned URLs of a complete export's files and manifest
+                                  (15 minutes by default, never past the signing credentials; one audit
+                                  event per URL, P13, P14). 409 when not complete or not in the exports bucket;
+                                  503 when the service has no exports bucket configured.
     POST /v1/lifecycle/erasure    {"confirm_organisation_id": ORG}                           admin   202
     GET  /v1/lifecycle/erasure                  state, and the MAC'd receipt once complete
 
@@ -27,10 +31,13 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from runtime.audit.events import Action
 from runtime.bounds import BoundedDatetime, time_description
 from runtime.db import Database, OwnerScope
-from runtime.errors import ErasureInProgressError, UnknownOrganisationError
+from runtime.db.errors import translated
+from runtime.errors import ErasureInProgressError, ExportDestinationError, UnknownOrganisationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests
+from runtime.lifecycle.downloads import DownloadUnavailableError, ExportDownloads
 from runtime.lifecycle.requests import utc_now
 from runtime.service.context import OwnerData, owner_data, owner_scope
 
@@ -65,6 +72,7 @@ def lifecycle_router(
     owner_scope: Callable[..., OwnerScope] = owner_scope,
     database: Callable[..., Database] = _database,
     launch: JobLauncher | None = None,
+    downloads: ExportDownloads | None = None,
     clock: Callable[[], datetime] = utc_now,
     prefix: str = "/v1/lifecycle",
 ) -> APIRouter:
@@ -106,6 +114,25 @@ def lifecycle_router(
         if request is None:
             raise HTTPException(404, "no such export request")
         return request.public()
+
+    @api.post("/exports/{request_id}/downloads", summary="short-lived download URLs of a complete export (P13)")
+    def download_export(request_id: uuid.UUID, principal: Admin, db: Data) -> dict[str, Any]:
+        request = requests(db).export_request(principal, request_id)
+        if request is None:
+            raise HTTPException(404, "no such export request")
+        if downloads is None:
+            raise HTTPException(503, "this service has no exports bucket configured; ask the operator")
+        try:
+            download = downloads.issue(request)
+        except DownloadUnavailableError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ExportDestinationError as exc:
+            log.warning("export download failed: %s", type(exc).__name__)
+            raise HTTPException(502, "the export could not be read from the exports bucket; try again") from None
+        with translated(), db.owner_transaction(principal) as tx:  # P14: one event per URL handed out
+            for _ in range(download.url_count):
+                tx.record(Action.EXPORT, "export_requests", [request.id])
+        return download.public()
 
     @api.post("/erasure", status_code=202, summary="erase the organisation's data (P10): cannot be undone")
     def request_erasure(body: ErasureBody, principal: Admin, db: Data) -> dict[str, Any]:

@@ -12,7 +12,8 @@ credentials never open a support route (P4).
 """
 
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter
 
@@ -22,7 +23,13 @@ from runtime.db.credentials import PasswordSource
 from runtime.db.ledger import AuditLedger
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import DataKeyCache, EnvelopeCipher
+from runtime.environment import integer, text
 from runtime.errors import ConfigurationError
+from runtime.lifecycle.downloads import (
+    DEFAULT_DOWNLOAD_URL_EXPIRY_SECONDS,
+    MAX_DOWNLOAD_URL_EXPIRY_SECONDS,
+    ExportDownloads,
+)
 from runtime.service.alb_keys import AlbPublicKeys, Fetch, https_get
 from runtime.service.auth import (
     ALB_HEADER,
@@ -41,7 +48,7 @@ from runtime.service.health import Readiness
 from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router
-from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE
+from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, EXPORTS_BUCKET
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice
 from runtime.wiring.passwords import password_source
@@ -100,14 +107,27 @@ def _signing_keys(auth: AuthSettings) -> SigningKeys:
     return StaticJwks(auth.jwks)
 
 
-def service_routers(config: ServiceConfig) -> list[APIRouter]:
+def service_routers(config: ServiceConfig, *, environ: Mapping[str, str] | None = None,
+                    clients: ClientFactory = aws_client) -> list[APIRouter]:
     """The routers `serve` mounts beside the built-in API. Owner mode: the lifecycle routes (export and
-    erasure requests), admin per the configured claim; the lifecycle job runs the requests (no launcher).
+    erasure requests), admin per the configured claim; the lifecycle job runs the requests (no launcher);
+    with EXPORTS_BUCKET set, the admin's download URLs of complete exports (signed with the task role).
     Support mode: none."""
     if config.mode is not ServiceMode.OWNER:
         return []
     rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
-    return [lifecycle_router(admin_scope=admin_scope(rule))]
+    return [lifecycle_router(admin_scope=admin_scope(rule), downloads=export_downloads(environ, clients))]
+
+
+def export_downloads(environ: Mapping[str, str] | None, clients: ClientFactory) -> ExportDownloads | None:
+    """The admin's export downloads (P13) when the task names the exports bucket; None otherwise (a 503)."""
+    environ = os.environ if environ is None else environ
+    bucket = text(environ, EXPORTS_BUCKET)
+    if not bucket:
+        return None
+    expiry = integer(environ, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, DEFAULT_DOWNLOAD_URL_EXPIRY_SECONDS, 60,
+                     MAX_DOWNLOAD_URL_EXPIRY_SECONDS)
+    return ExportDownloads(clients("s3"), bucket=bucket, expiry_seconds=expiry)
 
 
 def build_context(
