@@ -1,16 +1,21 @@
-"""`python -m dev` (what `make dev` runs) and `python -m dev token NAME [--support]`.
+"""`python -m dev` (what `make dev` runs), `python -m dev token NAME [--admin|--support]` and `python -m dev env`.
 
     python -m dev [--port 8080] [--support-port 8081]   start PostgreSQL (TLS, 127.0.0.1), the data service
                                                         and the support service; Ctrl-C stops all three
     python -m dev token alice                            print a bearer token for a development user (alice, bob)
+    python -m dev token alice --admin                    the same user as its organisation's admin (org-admin)
     python -m dev token sam --support                    print a support engineer's staff token (any name)
+    python -m dev env                                    print `export ...` lines to run the jobs against the local
+                                                         database: eval "$(python -m dev env)"; python -m runtime ...
 
 The services start the way tasks do, `ServiceConfig.from_environment` and all, with local stand-ins: the
 local keyring (a master key file) instead of KMS, two development token issuers (key files and their
 JWKS) instead of the customers' IdP and the staff IdP (P4: each service trusts its own issuer only), and
 libpq's password file instead of IAM tokens. The support service runs as `python -m runtime serve` in a
 child process, exactly as its task does. Everything lives in a private folder under /tmp, made anew by
-every start and removed at the end.
+every start and removed at the end. A second start while one runs refuses, and leaves the running one's
+folder alone: it takes the lock file (STATE.lock, beside the folder) and checks both ports BEFORE touching
+anything.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import re
 import secrets
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +41,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 STATE = Path(tempfile.gettempdir()) / "platform-dev"
+LOCK = STATE.with_name(STATE.name + ".lock")  # held (flock) by the running start, for as long as it runs
+ENV_FILE = "env.json"  # in STATE: what `python -m dev env` prints
 USERS = ("alice", "bob")
 STAFF_PREFIX = "staff-"  # the staff issuer's files in STATE, beside the customers' issuer's
 STAFF_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -62,12 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="the support service's (default: --port + 1)")
     token = commands.add_parser("token", help="print a bearer token for a development user or support engineer")
     token.add_argument("user", help=f"{' or '.join(USERS)}; with --support any lower-case name, e.g. sam")
-    token.add_argument("--support", action="store_true", help="a staff token for the support service")
+    role = token.add_mutually_exclusive_group()
+    role.add_argument("--support", action="store_true", help="a staff token for the support service")
+    role.add_argument("--admin", action="store_true",
+                      help="the user as its organisation's admin (may request exports, downloads and erasure)")
     token.add_argument("--ttl", type=_bounded(60, MAX_TTL_SECONDS), default=12 * 3600,
                        help=f"seconds, 60 to {MAX_TTL_SECONDS} (default 12 h)")
+    commands.add_parser("env", help="print export lines for running `python -m runtime` jobs against the local run")
     args = parser.parse_args(argv)
     if args.command == "token":
-        return print_token(args.user, args.ttl, support=args.support)
+        return print_token(args.user, args.ttl, support=args.support, admin=args.admin)
+    if args.command == "env":
+        return print_env()
     port = getattr(args, "port", 8080)
     support_port = getattr(args, "support_port", None) or (port + 1 if port < 65535 else port - 1)
     if support_port == port:
@@ -75,7 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(port, support_port)
 
 
-def print_token(user: str, ttl: int, *, support: bool = False) -> int:
+def print_env() -> int:
+    """`export NAME=value` lines: the job's settings against the local database and keyring."""
+    path = STATE / ENV_FILE
+    if not path.is_file():
+        print("error: no local run is going on: start one with `make dev`", file=sys.stderr)
+        return 1
+    for name, value in sorted(json.loads(path.read_text()).items()):
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def print_token(user: str, ttl: int, *, support: bool = False, admin: bool = False) -> int:
     from tests.support.tokens import TokenIssuer
 
     if not (STATE / "users.json").is_file():
@@ -93,15 +120,52 @@ def print_token(user: str, ttl: int, *, support: bool = False) -> int:
         print(f"error: the development users are {' and '.join(USERS)} (support engineers: --support)",
               file=sys.stderr)
         return 2
-    print(TokenIssuer.load(STATE).token(user, organisations[user], ttl=ttl))
+    from runtime import settings
+
+    claims = {settings.DEFAULT_AUTH_ADMIN_CLAIM: [settings.DEFAULT_AUTH_ADMIN_ROLE]} if admin else {}
+    print(TokenIssuer.load(STATE).token(user, organisations[user], ttl=ttl, **claims))
     return 0
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _single_instance(ports: Sequence[int]) -> Iterator[None]:
+    """Hold LOCK for the run; refuse (PlatformError) when another run holds it or a port is taken. Nothing
+    is touched before both checks pass: the running one's folder stays as it is."""
+    from runtime.errors import PlatformError
+
+    descriptor = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise PlatformError(f"another local run is going on (it holds {LOCK}); stop it first (Ctrl-C in its "
+                                "terminal)") from None
+        busy = [port for port in ports if _port_busy(port)]
+        if busy:
+            raise PlatformError(f"port {', '.join(map(str, busy))} is in use; stop what uses it or start with "
+                                "--port (and --support-port)")
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def run(port: int, support_port: int) -> int:
     # Imported here so that `python -m dev token` stays quick.
     from runtime import settings
     from runtime.db import OwnerScope
-    from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
+    from runtime.db.schema import APP_ROLE, JOBS_ROLE, SUPPORT_ROLE
     from runtime.errors import PlatformError
     from runtime.service import server
     from runtime.service.config import ServiceConfig
@@ -111,6 +175,12 @@ def run(port: int, support_port: int) -> int:
     from tests.support.postgres import HOST, PostgresCluster
     from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
 
+    try:
+        guard = _single_instance((port, support_port))
+        guard.__enter__()
+    except PlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(mode=0o700)
     try:
@@ -118,7 +188,7 @@ def run(port: int, support_port: int) -> int:
             db = migrated_database(cluster, "platform")
             pgpass = STATE / "pgpass"
             pgpass.write_text("".join(f"{HOST}:{cluster.port}:platform:{role}:{db.passwords[role]}\n"
-                                      for role in (APP_ROLE, SUPPORT_ROLE)))
+                                      for role in (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)))
             pgpass.chmod(0o600)
             os.environ["PGPASSFILE"] = str(pgpass)
             master_key = STATE / "master-key"
@@ -160,6 +230,11 @@ def run(port: int, support_port: int) -> int:
                 settings.AUTH_STAFF_ROLE: DEV_STAFF_ROLE,
             }
             config = ServiceConfig.from_environment(environ)
+            jobs = {  # the lifecycle job's settings against this run (`python -m dev env`)
+                **common, settings.DATABASE_USER: JOBS_ROLE, settings.LOCAL_MASTER_KEY_FILE: str(master_key),
+                "PGPASSFILE": str(pgpass), settings.LONGEST_BACKUP_RETENTION_DAYS: "35",
+            }
+            (STATE / ENV_FILE).write_text(json.dumps(jobs))
             ServiceConfig.from_environment(support_environ)  # its settings' problems, here and now
             with _support_service(support_environ, f"http://{HOST}:{support_port}"):
                 context = build_context(config)
@@ -181,6 +256,7 @@ def run(port: int, support_port: int) -> int:
         pass
     finally:
         shutil.rmtree(STATE, ignore_errors=True)
+        guard.__exit__(None, None, None)  # after the folder is gone: a next start finds nothing of this one
     return 0
 
 
@@ -228,9 +304,11 @@ def _banner(port: int, support_port: int, db_port: int, organisations: dict[str,
         + ", ".join(f"{user} ({org})" for user, org in organisations.items()),
         "Tokens (valid 12 h), in another terminal:",
         *(f"  {user.upper()}=$({python} -m dev token {user})" for user in organisations),
+        f"  ADMIN=$({python} -m dev token alice --admin)    # alice as her organisation's admin",
         f"  STAFF=$({python} -m dev token sam --support)",
         f"  curl -s http://127.0.0.1:{port}/v1/organisation -H \"Authorization: Bearer $ALICE\"",
         f"  curl -s http://127.0.0.1:{support_port}/support/v1/audit-chain-head -H \"Authorization: Bearer $STAFF\"",
+        f"Jobs against this run: eval \"$({python} -m dev env)\"; {python} -m runtime export --help",
         f"The APIs' descriptions: http://127.0.0.1:{port}/openapi.json, http://127.0.0.1:{support_port}/openapi.json"
         "    Stop: Ctrl-C",
     ]
