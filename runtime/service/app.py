@@ -6,21 +6,31 @@ Extra routers (e.g. the lifecycle routes: export requests and erasure) are mount
 reach the caller and the data layer through runtime.service.context's dependencies. Extra routers
 are owner-mode routes: support mode refuses them, so nothing but NOT_SENSITIVE views is ever served
 there (P4).
+
+Observability (`Observability`, from PLATFORM_METRICS_PORT, PLATFORM_METRICS_HOST, PLATFORM_TRACES and
+PLATFORM_API_DOCS; all off by default): Prometheus metrics on a listener of their own
+(runtime.service.metrics: never on the API's port, which the load balancers route), OpenTelemetry traces
+over OTLP (runtime.service.tracing), and the interactive description at /docs. Metric labels and span
+attributes are the method, the route template and the status only (P7).
 """
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 
+from runtime import settings
 from runtime.db.self_check import ServiceMode
+from runtime.environment import flag, optional_integer, text
 from runtime.errors import ConfigurationError
 from runtime.service import health, owner_api, problems, support_api
 from runtime.service.auth import ALB_HEADER
 from runtime.service.context import STATE_KEY, ServiceContext
+from runtime.service.metrics import Pool, ServiceMetrics, route_templates
 from runtime.service.middleware import RequestContextMiddleware
 from runtime.settings import DEFAULT_SERVICE_MAX_BODY_BYTES
 from runtime.telemetry import TELEMETRY_SCHEMAS, Emitter, LoggingSink
@@ -29,6 +39,32 @@ from runtime.version import __version__
 VERSION: Final = __version__  # the OpenAPI description's version: the package's (runtime/version.py)
 _PUBLIC_PATHS: Final = ("/healthz", "/readyz")
 telemetry_log = logging.getLogger("platform.telemetry")
+log = logging.getLogger("platform.service")
+METRICS_STATE_KEY: Final = "metrics"  # app.state.metrics: the ServiceMetrics, when metrics are on
+DOCS_PATH: Final = "/docs"
+
+
+@dataclass(frozen=True)
+class Observability:
+    """What a service exposes about itself besides its API (all off by default)."""
+
+    metrics_port: int | None = None  # None: no metrics listener; 0: any free port (tests)
+    metrics_host: str = settings.DEFAULT_METRICS_HOST
+    traces: bool = False
+    docs: bool = False
+    span_exporter: Any = None  # tests: an SDK exporter (in-memory), spans exported at once
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> "Observability":
+        port = optional_integer(environ, settings.METRICS_PORT)
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigurationError(f"{settings.METRICS_PORT} must be a port, 1 to 65535; got {port}")
+        return cls(
+            metrics_port=port,
+            metrics_host=text(environ, settings.METRICS_HOST) or settings.DEFAULT_METRICS_HOST,
+            traces=flag(environ, settings.TRACES),
+            docs=flag(environ, settings.API_DOCS),
+        )
 
 
 def create_app(
@@ -37,12 +73,15 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     max_body_bytes: int = DEFAULT_SERVICE_MAX_BODY_BYTES,
     emitter: Emitter | None = None,
+    observability: Observability | None = None,
 ) -> FastAPI:
     owner_mode = context.mode is ServiceMode.OWNER
+    seen = observability or Observability()
     if routers and not owner_mode:
         raise ConfigurationError("extra routers are owner-mode routes; support mode serves NOT_SENSITIVE views only")
+    metrics: ServiceMetrics | None = None
     app = FastAPI(
-        lifespan=_lifespan(context),
+        lifespan=_lifespan(context, lambda: metrics, seen),
         title="Platform data service" if owner_mode else "Platform support service",
         version=VERSION,
         description=(
@@ -50,7 +89,8 @@ def create_app(
             if owner_mode
             else "The support API: NOT_SENSITIVE audit and telemetry views only (P4)."
         ),
-        docs_url=None,  # no HTML pages that load scripts from elsewhere; /openapi.json describes the API
+        # Off by default: the page loads its scripts from elsewhere; /openapi.json describes the API.
+        docs_url=DOCS_PATH if seen.docs else None,
         redoc_url=None,
     )
     setattr(app.state, STATE_KEY, context)
@@ -64,23 +104,47 @@ def create_app(
             raise ConfigurationError("support mode needs the support role's connections")
         app.include_router(support_api.router(context.support))
     emitter = emitter or Emitter(TELEMETRY_SCHEMAS, LoggingSink(telemetry_log))
+    routes = route_templates(app)
+    if seen.metrics_port is not None:
+        metrics = ServiceMetrics(
+            service=context.service_name, routes=routes,
+            pools=[Pool(name, stats) for name, stats in context.pool_stats],
+            envelope=context.owner.cipher.stats if context.owner is not None else None,
+        )
+        setattr(app.state, METRICS_STATE_KEY, metrics)
     app.add_middleware(
         RequestContextMiddleware,
         service=context.service_name,
         emitter=emitter,
         max_body_bytes=max_body_bytes,
+        metrics=metrics,
     )
+    if seen.traces or seen.span_exporter is not None:
+        from runtime.service.tracing import install_tracing  # the SDK is loaded only when traces are on
+
+        install_tracing(app, service=context.service_name, routes=routes,
+                        exporter=seen.span_exporter,
+                        batch=seen.span_exporter is None)
     _document_security(app, context)
     return app
 
 
-def _lifespan(context: ServiceContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(context: ServiceContext, metrics: Callable[[], ServiceMetrics | None],
+              seen: Observability) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # As many request threads as database connections: more would only queue for the pool, and every
         # waiting thread costs wake-ups and GIL switches on the way (it is the process's CPU that bounds it).
         to_thread.current_default_thread_limiter().total_tokens = context.worker_threads
-        yield
+        exposed = metrics()
+        if exposed is not None and seen.metrics_port is not None:
+            host, port = exposed.serve(port=seen.metrics_port, host=seen.metrics_host)
+            log.info("metrics on http://%s:%d/metrics (not routed by the load balancers)", host, port)
+        try:
+            yield
+        finally:
+            if exposed is not None:
+                exposed.close()
 
     return lifespan
 

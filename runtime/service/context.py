@@ -31,7 +31,7 @@ a transaction is bound to (owner, pseudonymous actor, request). The dependency a
 hand the route the named value: `OwnerScopeDep`, `OwnerDataDep`, `StaffMemberDep`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -70,6 +70,8 @@ class ServiceContext:
     # event loop (CPU only: a signature check, or a cache hit), which saves the request a thread hop.
     authenticate_in_thread: bool = False
     worker_threads: int = 10  # request threads: the database pool's size (runtime.service.app's lifespan)
+    # (name, get_stats) of the service's database pools, for its metrics (runtime.service.metrics)
+    pool_stats: tuple[tuple[str, Callable[[], Mapping[str, int]]], ...] = field(default=(), repr=False)
     closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
 
     @property

@@ -9,6 +9,8 @@
 - When the answer is done, ONE `request.completed` telemetry event goes out through the allowlisted
   emitter: service, operation (the route's name, never the path), status, duration, request id.
   Nothing from the request or the answer body, headers or query string is ever logged.
+- With `metrics` (runtime.service.metrics), the request is counted and timed by method, route TEMPLATE
+  (`scope["route"].path`, never the path) and status, each label through the telemetry allowlist.
 """
 
 import json
@@ -21,6 +23,7 @@ from typing import Any, Final
 from starlette.exceptions import HTTPException
 
 from runtime.errors import TelemetryError
+from runtime.service.metrics import ServiceMetrics
 from runtime.service.problems import MEDIA_TYPE, innermost_frame, problem_document
 from runtime.telemetry import Emitter, Scrubber
 
@@ -61,9 +64,11 @@ class RequestContextMiddleware:
         service: str,
         emitter: Emitter,
         max_body_bytes: int,
+        metrics: ServiceMetrics | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.app = app
+        self._metrics = metrics
         self._service = service
         self._emitter = emitter
         self._max = max_body_bytes
@@ -122,6 +127,10 @@ class RequestContextMiddleware:
     def _emit(self, scope: Scope, status: int, request_id: str, duration_ms: float) -> None:
         route = scope.get("route")
         operation = getattr(route, "name", None) or UNMATCHED
+        if self._metrics is not None:
+            template = getattr(route, "path", None)
+            self._metrics.observe(str(scope.get("method", "")), template if isinstance(template, str) else None,
+                                  status, duration_ms / 1000.0)
         try:
             self._emitter.emit(
                 "request.completed",

@@ -7,6 +7,7 @@ not the task, closes idle connections (no 502s on reuse).
 """
 
 import logging
+import os
 import ssl
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any, Final
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from runtime.service.app import create_app
+from runtime.service.app import Observability, create_app
 from runtime.service.config import ServiceConfig
 from runtime.service.context import ServiceContext
 from runtime.service.tls import certificate_files, harden
@@ -57,7 +58,8 @@ def run(config: ServiceConfig, *, context: ServiceContext | None = None, routers
     context = context or build_context(config)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
-        app = create_app(context, routers=routers, max_body_bytes=config.max_body_bytes)
+        app = create_app(context, routers=routers, max_body_bytes=config.max_body_bytes,
+                         observability=Observability.from_environment(os.environ))
         server = uvicorn.Server(uvicorn_config(app, config))
         scheme = "https" if config.tls is not None else "http"
         log.info("serving the %s API (%s mode) over %s on port %d", context.service_name, config.mode.value, scheme,

@@ -1,5 +1,7 @@
 """The platform's allowlisted telemetry and audit events, built from the classification registry."""
 
+from collections.abc import Iterable
+
 from runtime.classification.platform import PLATFORM_REGISTRY
 from runtime.classification.registry import Registry
 from runtime.telemetry.schema import EventSchema, enum_field, id_field, integer_field, number_field
@@ -41,3 +43,22 @@ TELEMETRY_SCHEMAS = (
         request_id=id_field(required=False),  # generated per request by the service (a UUID), never the client's
     ),
 )
+
+
+# Metric labels and span attributes of a request (runtime/service/metrics.py, tracing.py; P7): the method (a
+# standard one, else OTHER), the matched route's TEMPLATE (one of the app's own, else "unmatched": never a
+# path) and the status. Bounded by the code, so nothing a client sends can become a label or an attribute.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+OTHER_METHOD = "OTHER"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def metric_label_schema(routes: Iterable[str]) -> EventSchema:
+    """The allowlist of a service's request metric labels: `routes` are the app's route templates."""
+    return EventSchema.of(
+        "request.metric",
+        service=id_field(),
+        method=enum_field((*HTTP_METHODS, OTHER_METHOD)),
+        route=enum_field((*routes, UNMATCHED_ROUTE)),
+        status=integer_field(required=False),
+    )
