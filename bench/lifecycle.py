@@ -39,7 +39,8 @@ from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
-from runtime.lifecycle.receipt import ReceiptKey
+from runtime.lifecycle.receipt import ReceiptKeys
+from runtime.lifecycle.receipt_signing import LocalReceiptSigner
 from tests.support.platform_db import PlatformDatabase
 
 BATCH = 20_000
@@ -136,7 +137,7 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
         store = PostgresWrappedKeyStore(_One(jobs_keys))
         eraser = Eraser(
             database=Database(_One(jobs), AuditLedger(chain_key)), key_store=store,
-            cipher=EnvelopeCipher(keyring=keyring, store=store), receipt_key=ReceiptKey(os.urandom(32)),
+            cipher=EnvelopeCipher(keyring=keyring, store=store), receipt_key=ReceiptKeys(LocalReceiptSigner.generate()),
             settings=ErasureSettings(ENVIRONMENT, 35, 300.0),
         )
         started = time.perf_counter()

@@ -7,7 +7,10 @@ time and returns the number of failures. Steps after a failed one that they depe
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -143,18 +147,46 @@ def export_and_verify(running: Running, state: State) -> str:
 
 
 def erase(running: Running, state: State) -> str:
-    """Erase the organisation; `erase verify` checks nothing of it is left AND the receipt it printed."""
+    """Erase the organisation; `erase verify` checks nothing of it is left AND the receipt it printed; the owner
+    verifies the receipt offline with the public key the data service publishes (no AWS call, no credentials)."""
+    status, published = _call(running, "owner", "GET", "/v1/erasure-receipts/public-key", None,
+                              _owner_headers(running, state))
+    _expect(status, 200, published, "GET /v1/erasure-receipts/public-key")
     out = _job(running, ["erase", "--org", str(state.org)], "erase")
     try:
         receipt = json.loads(out)
     except ValueError:
         raise StepFailed(f"erase printed no JSON receipt: {out[-300:]}") from None
+    if receipt.get("signing_key_id") != published.get("key_id"):
+        raise StepFailed(f"the receipt names key {receipt.get('signing_key_id')}, the service publishes "
+                         f"{published.get('key_id')}")
     path = running.workdir / f"receipt-{state.org}.json"
     path.write_text(out, encoding="utf-8")
     checked = _job(running, ["erase", "verify", "--org", str(state.org), "--receipt", str(path)], "erase verify")
     passed = [line for line in checked.splitlines() if "[ok]" in line]
-    return (f"receipt for {receipt.get('owner_id', state.org)}, complete everywhere by "
-            f"{receipt.get('complete_everywhere_by')}; erase verify --receipt: {len(passed)} checks ok")
+    pem = running.workdir / "receipt-signing-key.pem"
+    pem.write_text(str(published.get("public_key_pem", "")), encoding="utf-8")
+    offline = _verify_offline(path, pem)
+    if offline.returncode != 0 or not offline.stdout.startswith("receipt VALID"):
+        raise StepFailed(f"verify-receipt --public-key exited {offline.returncode}: "
+                         f"{(offline.stdout + offline.stderr).strip()[-400:]}")
+    tampered = running.workdir / f"receipt-{state.org}-tampered.json"
+    tampered.write_text(json.dumps({**receipt, "rows_total": int(receipt.get("rows_total", 0)) + 1}), encoding="utf-8")
+    refused = _verify_offline(tampered, pem)
+    if refused.returncode != 1 or "INVALID" not in refused.stdout:
+        raise StepFailed(f"a tampered receipt was not refused (exit {refused.returncode}): {refused.stdout[-300:]}")
+    return (f"receipt v{receipt.get('version')} for {receipt.get('owner_id', state.org)}, complete everywhere by "
+            f"{receipt.get('complete_everywhere_by')}; erase verify --receipt: {len(passed)} checks ok; verified "
+            f"offline with the published key {published.get('key_id')}, a changed copy refused")
+
+
+def _verify_offline(receipt: Path, pem: Path) -> subprocess.CompletedProcess[str]:
+    """`erase verify-receipt` as the owner runs it: this machine, no AWS settings or credentials at all."""
+    environ = {name: value for name, value in os.environ.items()
+               if not name.startswith(("AWS_", "PLATFORM_"))}
+    return subprocess.run([sys.executable, "-m", "runtime", "erase", "verify-receipt", str(receipt),  # noqa: S603
+                           "--public-key", str(pem)], capture_output=True, text=True, env=environ, timeout=60,
+                          check=False, cwd=Path(__file__).resolve().parents[1])
 
 
 def breach(running: Running, state: State) -> str:

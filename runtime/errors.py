@@ -270,3 +270,8 @@ class ReceiptError(LifecycleError):
 
 class ReceiptKeyError(ReceiptError, ConfigurationError):
     """The erasure receipt MAC key is missing or too short."""
+
+
+class ReceiptSigningError(ReceiptError):
+    """An erasure receipt could not be signed, or the signing key's public key could not be read (KMS refused or
+    is unreachable, or the key is not an ECC_NIST_P256 SIGN_VERIFY key)."""

@@ -54,6 +54,12 @@ DATABASE_KEY: Final = "database key"  # RDS takes a grant on it for a restored c
 # This environment's per-organisation keys (PLATFORM_APP_NAME set): tagged platform:environment, platform:app and
 # platform:organisation, aliased alias/<app>-<env>-org-<id> (runtime/envelope/keyrings/organisation.py).
 ORGANISATION_KEYS: Final = "organisation keys"
+# The environment's asymmetric key that signs erasure receipts (PLATFORM_RECEIPT_SIGNING_KEY_ID, P10): the job signs,
+# the job and the data service read its public key.
+RECEIPT_SIGNING_KEY: Final = "receipt signing key"
+# The old receipt MAC key's secret, read by `erase verify-receipt --hmac-key-secret-id` only; and its key.
+RECEIPT_MAC_SECRET: Final = "receipt MAC key secret"  # noqa: S105 (a name)
+RECEIPT_MAC_SECRET_KEY: Final = "receipt MAC key secret's key"  # noqa: S105 (a name)
 
 # The secretsmanager action only a setup-like command may hold on the master secret.
 READ_SECRET: Final = "secretsmanager:GetSecretValue"  # noqa: S105 (a name)
@@ -115,6 +121,7 @@ SES_NOTIFIER = (When(settings.BREACH_SENDER), When(settings.BREACH_NOTIFIER, fro
 TOPIC = When(settings.INCIDENT_TOPIC_ARN)
 EXPORT_BUCKET_SET = When(settings.EXPORTS_BUCKET)
 ORG_KEYS = When(settings.APP_NAME)
+RECEIPT_KMS_KEY = When(settings.RECEIPT_SIGNING_KEY_ID)
 
 
 # --- Building blocks: how a command logs in to the database, unwraps data keys, writes exports ---
@@ -200,6 +207,23 @@ CHAIN_KEY_FROM_SECRET: Final = (
         _p(AUDIT_CHAIN_KEY_SECRET, READ_SECRET) + _p(AUDIT_CHAIN_KEY_SECRET_KEY, "kms:Decrypt"),
         (When(option="--key-secret-id"),)),
 )
+# Erasure receipts (runtime/lifecycle/receipt_signing.py): signed with the KMS key (a local key in local runs and
+# tests: no call); its public key verifies them.
+RECEIPT_PUBLIC_KEY: Final = (
+    Use("kms", "get_public_key", _p(RECEIPT_SIGNING_KEY, "kms:GetPublicKey"), (RECEIPT_KMS_KEY,)),
+)
+RECEIPT_SIGN: Final = (
+    *RECEIPT_PUBLIC_KEY,
+    Use("kms", "sign", _p(RECEIPT_SIGNING_KEY, "kms:Sign"), (RECEIPT_KMS_KEY,)),
+)
+# `erase verify-receipt` runs wherever its user is (an owner's laptop): the key a receipt names, unless --public-key
+# is given; an old receipt's MAC key from a secret only with --hmac-key-secret-id.
+VERIFY_RECEIPT: Final = (
+    Use("kms", "get_public_key", _p(RECEIPT_SIGNING_KEY, "kms:GetPublicKey")),
+    Use("secretsmanager", "get_secret_value",
+        _p(RECEIPT_MAC_SECRET, READ_SECRET) + _p(RECEIPT_MAC_SECRET_KEY, "kms:Decrypt"),
+        (When(option="--hmac-key-secret-id"),)),
+)
 # The RDS and KMS actions below are all in runtime.restore.RESTORE_IAM_ACTIONS, what the restore role is granted
 # (tests/runtime/test_permissions.py checks it): that table says what to grant, this one which call needs which.
 RESTORE_READ: Final = (
@@ -224,7 +248,7 @@ SERVE_OWNER: Final = f"serve {ServiceMode.OWNER.value}"
 SERVE_SUPPORT: Final = f"serve {ServiceMode.SUPPORT.value}"
 DB_SETUP: Final = "db setup"
 CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
-    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS + EXPORT_DOWNLOAD,
+    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS + EXPORT_DOWNLOAD + RECEIPT_PUBLIC_KEY,
     SERVE_SUPPORT: LOGIN,
     # Deploy time: roles as the master user, then migrations as the owner (IAM token).
     DB_SETUP: MASTER_CREDENTIALS + _login(MIGRATION_OWNER),
@@ -234,8 +258,9 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "export": LOGIN + UNWRAP_DATA_KEYS + EXPORT_WRITE,
     "export verify": EXPORT_READ,
     "export status": LOGIN,
-    "erase": LOGIN + UNWRAP_DATA_KEYS + EXPORT_DELETE + ORG_KEY_DELETE,
-    "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS,
+    "erase": LOGIN + UNWRAP_DATA_KEYS + EXPORT_DELETE + ORG_KEY_DELETE + RECEIPT_SIGN,
+    "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS + RECEIPT_PUBLIC_KEY,
+    "erase verify-receipt": VERIFY_RECEIPT,
     "erase register": LOGIN,
     "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
     "breach deliver": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,

@@ -175,7 +175,17 @@ DEFAULT_EXPORT_URL_EXPIRY_SECONDS: Final = 86_400
 # export objects and kms:Decrypt with the exports key through S3).
 EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS: Final = "PLATFORM_EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS"
 # Secret key (>= 32 bytes) that MACs erasure receipts, injected by ECS from Secrets Manager, never logged.
+# Receipts of version 1 were MAC'd with it; it now only VERIFIES those old receipts (optional: without it, a v1
+# receipt cannot be checked). New receipts are signed (RECEIPT_SIGNING_KEY_ID).
 ERASURE_RECEIPT_KEY: Final = "PLATFORM_ERASURE_RECEIPT_KEY"
+# The environment's asymmetric KMS key (ARN; ECC_NIST_P256, SIGN_VERIFY) that signs erasure receipts
+# (runtime/lifecycle/receipt_signing.py, P10): the lifecycle job signs with it (kms:Sign), the data service
+# publishes its public key (kms:GetPublicKey). Set by the service stack on both task definitions.
+RECEIPT_SIGNING_KEY_ID: Final = "PLATFORM_RECEIPT_SIGNING_KEY_ID"
+# Local runs and tests only (ENVIRONMENT local or test): an EC P-256 private key, PEM, in a variable or a file,
+# instead of the KMS key. Never both; never in a deployed environment.
+LOCAL_RECEIPT_SIGNING_KEY: Final = "PLATFORM_LOCAL_RECEIPT_SIGNING_KEY"
+LOCAL_RECEIPT_SIGNING_KEY_FILE: Final = "PLATFORM_LOCAL_RECEIPT_SIGNING_KEY_FILE"
 
 # --- Deploy-time database setup: `python -m runtime db setup` (stacks/constructs/database_setup.py) ---
 # The setup task logs in as the admin (the username and password of DATABASE_ADMIN_SECRET_ID, the RDS master

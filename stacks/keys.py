@@ -5,6 +5,14 @@ account can be granted explicitly, never cross-account: P1) and adds only the AW
 service principals that must use the key directly, scoped by condition to this
 account and region. A self-hosted install may bring its own key for a purpose
 (`existing_key_arns`); its key policy is then the customer's to keep.
+
+One more key is not for encryption: the receipt-signing key (P10), asymmetric (ECC_NIST_P256, SIGN_VERIFY), which
+signs erasure receipts so their owner can verify them with its public key. KMS cannot rotate an asymmetric key
+(a new key is a new key id, which new receipts name; old receipts keep verifying with the old public key). Its
+policy lets nobody but the lifecycle job's role (a named role: runtime.contract.lifecycle_job_role_name) sign:
+an explicit Deny of kms:Sign to every other principal, whatever IAM grants. kms:GetPublicKey is granted by IAM
+(the job's and the data service's task roles); the public key is public information. Always created here,
+also when a self-hosted install brings its own encryption keys.
 """
 
 from dataclasses import dataclass
@@ -14,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from runtime import contract
 from stacks.config import KEY_PURPOSES, EnvironmentConfig
 from stacks.constructs.platform_stack import PlatformStack
 
@@ -27,6 +36,7 @@ class EnvironmentKeys:
     exports: kms.IKey  # the portability export bucket (P13)
     compute: kms.IKey  # Fargate ephemeral storage, ECS Exec sessions
     audit: kms.IKey  # CloudTrail and the incident topic (P12, P14)
+    receipt_signing: kms.IKey  # signs erasure receipts (P10): asymmetric, ECC_NIST_P256 SIGN_VERIFY
 
 
 def cluster_name(app_name: str, env_config: EnvironmentConfig) -> str:
@@ -59,7 +69,7 @@ class KeysStack(PlatformStack):
                 key = self._key(purpose)
                 self._allow_services(purpose, key)
                 keys[purpose] = key
-        self.keys = EnvironmentKeys(**keys)
+        self.keys = EnvironmentKeys(**keys, receipt_signing=self._receipt_signing_key())
 
     def _key(self, purpose: str) -> kms.Key:
         env = self._env_config
@@ -75,6 +85,36 @@ class KeysStack(PlatformStack):
             removal_policy=RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY,
             pending_window=Duration.days(30 if production else 7),
         )
+
+    def _receipt_signing_key(self) -> kms.Key:
+        """The erasure receipts' signing key (P10): ECDSA P-256, signed with by the lifecycle job's role only."""
+        env = self._env_config
+        key = kms.Key(
+            self,
+            "ReceiptSigningKey",
+            alias=f"alias/{self._app_name}/{env.name}/receipt-signing",
+            description=f"{self._app_name} {env.name}: signs erasure receipts (P10); asymmetric, so KMS cannot "
+            "rotate it",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            enable_key_rotation=False,  # not possible for asymmetric keys; P6-CustomerManagedKeys knows
+            # Receipts stay verifiable with the published public key; production keeps the key anyway.
+            removal_policy=RemovalPolicy.RETAIN if env.is_production else RemovalPolicy.DESTROY,
+            pending_window=Duration.days(30 if env.is_production else 7),
+        )
+        job_role = f"arn:{self.partition}:iam::{env.account}:role/" + \
+            contract.lifecycle_job_role_name(self._app_name, env.name)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheLifecycleJobSignsReceipts",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:Sign"],
+                resources=["*"],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": job_role}},
+            )
+        )
+        return key
 
     def _allow_services(self, purpose: str, key: kms.Key) -> None:
         """Services that encrypt with the key themselves need the key policy, each limited by

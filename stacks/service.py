@@ -42,6 +42,7 @@ from stacks.services.roles import (
     DatabaseUsers,
     decrypt_secrets_through_secrets_manager,
     envelope_statement,
+    receipt_signing_statement,
     task_role,
 )
 from stacks.services.settings import RuntimeSettings, owner_auth, support_auth
@@ -85,6 +86,9 @@ class ServiceStack(PlatformStack):
         )
         env, removal = env_config, retain_in_production(env_config)
         self._env, self._removal = env, removal
+        # Erasure receipts (P10): the job signs with this key, the data service publishes its public key.
+        self._receipt_key_arn = keys.receipt_signing.key_arn
+        self._receipt_key = {settings.RECEIPT_SIGNING_KEY_ID: self._receipt_key_arn}
         self.cluster = runtime_cluster(
             self, cluster_name=cluster_name(app_name, env), vpc=network.vpc, compute_key=keys.compute,
             logs_key=keys.logs, log_retention_days=env.log_retention_days, ecs_exec=env.ecs_exec, removal=removal,
@@ -123,9 +127,11 @@ class ServiceStack(PlatformStack):
         # The data service: owner API behind the public load balancer.
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
-            task_role=task_role(self, "DataTaskRole", [database.connect(DB_USERS["data"]), envelope]),
+            task_role=task_role(self, "DataTaskRole", [
+                database.connect(DB_USERS["data"]), envelope,
+                receipt_signing_statement(self._receipt_key_arn, sign=False)]),
             environment={**runtime.variables(ServiceMode.OWNER.value, DB_USERS["data"]), **owner_auth(env),
-                         settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
+                         **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
             endpoint=Endpoint(env.domain_name, env.certificate_arn, env.user_sign_in, env.deletion_protection),
         )
         self.public_alb, self.web_acl = self.data_service.load_balancer, self.data_service.web_acl
@@ -172,19 +178,22 @@ class ServiceStack(PlatformStack):
             "SupportService": self.support_service.security_group,
             "LifecycleJob": self.job_security_group,
         })
+        # Receipts are signed (the receipt-signing key); this MAC key only verifies receipts issued before.
         self.receipt_secret = self._mac_key("ErasureReceiptKey", secret_key, f"{app_name} {env.name}: secret key "
-                                            "that MACs erasure receipts (P10)")
+                                            "that MACed erasure receipts before they were signed: verifies those "
+                                            "old receipts only (P10)")
         job = self._job_settings(app_name, env, keys)
         self.job_task_definition = LifecycleJob(
             self, "LifecycleJob", image=image, logs_key=keys.logs, log_retention_days=env.log_retention_days,
             removal=removal,
             task_role=task_role(
                 self, "LifecycleJobRole",
-                [database.connect(DB_USERS["job"]), envelope, *job.export_statements(), *job.breach_statements()],
+                [database.connect(DB_USERS["job"]), envelope, *job.export_statements(), *job.breach_statements(),
+                 receipt_signing_statement(self._receipt_key_arn, sign=True)],
                 role_name=contract.lifecycle_job_role_name(app_name, env.name),
             ),
             environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS["job"]), **job.variables(),
-                         settings.TASK_COMMANDS: declaration(*JOB_COMMANDS)},
+                         **self._receipt_key, settings.TASK_COMMANDS: declaration(*JOB_COMMANDS)},
             secrets={**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)},
         )
         self.breach_drill = BreachDrill(

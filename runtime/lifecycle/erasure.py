@@ -1,5 +1,5 @@
 """Erasure on request (P10), on Postgres: fence writers out, delete every row of the organisation in every
-SENSITIVE (and derived) table, destroy its data keys, delete its exports, and issue a MAC'd receipt.
+SENSITIVE (and derived) table, destroy its data keys, delete its exports, and issue a signed receipt.
 
     receipt = Eraser(...).erase(principal)      # idempotent and resumable
     report = verify_erasure(...)                # proves nothing of the organisation remains readable
@@ -37,7 +37,7 @@ from runtime.db.session import Database, OwnerScope, OwnerTransaction
 from runtime.envelope import WrappedKeyStore
 from runtime.errors import LifecycleError, ReceiptError, UnknownOrganisationError
 from runtime.lifecycle.plan import ErasureState, deletion_order
-from runtime.lifecycle.receipt import ErasureReceipt, ReceiptKey, verify_receipt
+from runtime.lifecycle.receipt import ErasureReceipt, ReceiptKeys, verify_receipt
 from runtime.lifecycle.requests import erasure_row, organisation_exists, utc_now
 
 DEFAULT_BATCH_ROWS: Final = 20_000
@@ -145,7 +145,7 @@ class Eraser:
         database: Database,
         key_store: WrappedKeyStore,
         cipher: ErasureCipher,
-        receipt_key: ReceiptKey,
+        receipt_key: ReceiptKeys,
         settings: ErasureSettings,
         exports: ExportObjects | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -304,7 +304,7 @@ def verify_erasure(
     database: Database,
     key_store: WrappedKeyStore,
     fresh_cipher: Callable[[], FieldCipher],
-    receipt_key: ReceiptKey,
+    receipt_key: ReceiptKeys,
     principal: OwnerScope,
     receipt: object | None = None,
     exports: ExportObjects | None = None,
@@ -350,7 +350,7 @@ def verify_erasure(
     return ErasureVerifyReport(owner_id, tuple(checks))
 
 
-def _receipt_check(key: ReceiptKey, stored: object, given: object | None) -> Check:
+def _receipt_check(key: ReceiptKeys, stored: object, given: object | None) -> Check:
     if stored is None:
         return Check("receipt", False, "no receipt was issued")
     try:
@@ -361,7 +361,8 @@ def _receipt_check(key: ReceiptKey, stored: object, given: object | None) -> Che
                 return Check("receipt", False, "the given receipt verifies but is not this erasure's")
     except ReceiptError as exc:
         return Check("receipt", False, str(exc))
-    return Check("receipt", True, "MAC verifies" + (" (stored and given)" if given is not None else ""))
+    return Check("receipt", True, "signature (or, for an old receipt, MAC) verifies"
+                 + (" (stored and given)" if given is not None else ""))
 
 
 def _canary_check(fresh_cipher: Callable[[], FieldCipher], owner_id: uuid.UUID, canary: object) -> Check:

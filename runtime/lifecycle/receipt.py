@@ -1,46 +1,67 @@
-"""Erasure receipts (P10): a JSON document, MAC'd so it can be checked later, that states what was erased and
-by when the erasure is complete everywhere.
+"""Erasure receipts (P10): a JSON document, signed so its owner can check it, that states what was erased
+and by when the erasure is complete everywhere.
 
-    {"kind": "platform-erasure-receipt", "version": 1, "erasure_id", "owner_id", "environment",
+Version 2 (issued now), signed with the environment's asymmetric KMS key (runtime/lifecycle/receipt_signing.py):
+
+    {"kind": "platform-erasure-receipt", "version": 2, "erasure_id", "owner_id", "environment",
      "requested_at", "erased_at", "complete_everywhere_by", "longest_backup_retention_days",
      "dek_cache_max_age_seconds", "rows_deleted": {table: n}, "rows_total", "data_keys_destroyed",
-     "export_objects_deleted", "local_exports_not_reached", "mac_algorithm": "HMAC-SHA256", "mac": hex}
+     "export_objects_deleted", "local_exports_not_reached",
+     "signature_algorithm": "ECDSA_SHA_256", "signing_key_id": "<key ARN>", "signature": "<base64 DER>"}
+
+The signed bytes are the CANONICAL JSON of every field but `signature` (so `signing_key_id` and
+`signature_algorithm` are signed too): keys sorted, no whitespace (separators "," and ":"), non-ASCII escaped (\\uXXXX),
+i.e. Python's `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()`. The
+signature is ECDSA P-256 over SHA-256 of those bytes, ASN.1 DER, base64 (standard alphabet, padded). Verify
+with the public key (PEM) the data service publishes (GET /v1/erasure-receipts/public-key) or kms:GetPublicKey:
+`python -m runtime erase verify-receipt FILE --public-key key.pem`, or `cryptography`'s
+`public_key.verify(signature, canonical_bytes, ec.ECDSA(hashes.SHA256()))`. The receipt's meaning is its JSON
+value: whitespace between tokens is not part of it; a changed value, an added, removed or duplicated field is.
+
+Version 1 (issued before), MAC'd: the same fields with "mac_algorithm": "HMAC-SHA256" and "mac" (hex) instead
+of the three signature fields; HMAC-SHA256 under PLATFORM_ERASURE_RECEIPT_KEY (a secret only the operator
+holds) over b"platform-erasure-receipt-v1\x00" + the canonical JSON of every field but `mac`. Old receipts
+still verify with that key; nothing issues them any more.
 
 `complete_everywhere_by` = erased_at + the longest of: the environment's longest backup retention (backups
 and point-in-time recovery hold the owner's wrapped keys and ciphertext until they expire) and the data-key
 cache max age (another task may hold the unwrapped key that long). Both come from configuration.
-
-The MAC is HMAC-SHA256, under a secret only the platform holds, over the canonical JSON of every other
-field (sorted keys, no spaces, ASCII): changing any field, or adding or removing one, breaks it.
 """
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn
 
 from runtime import settings
 from runtime.errors import ReceiptError, ReceiptKeyError
+from runtime.lifecycle.receipt_signing import SIGNING_ALGORITHM, ReceiptPublicKey, ReceiptSigner
 
 KIND: Final = "platform-erasure-receipt"
-VERSION: Final = 1
+VERSION: Final = 2  # what erasures issue: signed
+MAC_VERSION: Final = 1  # what they issued before: MAC'd (verified, never issued)
 MAC_ALGORITHM: Final = "HMAC-SHA256"
 MIN_KEY_BYTES: Final = 32
 _LABEL: Final = b"platform-erasure-receipt-v1\x00"
-_FIELDS: Final = frozenset({
+_COMMON: Final = frozenset({
     "kind", "version", "erasure_id", "owner_id", "environment", "requested_at", "erased_at",
     "complete_everywhere_by", "longest_backup_retention_days", "dek_cache_max_age_seconds", "rows_deleted",
-    "rows_total", "data_keys_destroyed", "export_objects_deleted", "local_exports_not_reached", "mac_algorithm",
-    "mac",
+    "rows_total", "data_keys_destroyed", "export_objects_deleted", "local_exports_not_reached",
 })
+_FIELDS: Final = {
+    MAC_VERSION: _COMMON | {"mac_algorithm", "mac"},
+    VERSION: _COMMON | {"signature_algorithm", "signing_key_id", "signature"},
+}
 
 
 class ReceiptKey:
-    """The receipt MAC secret. Never shown in repr, never pickled."""
+    """The receipt MAC secret (version 1 receipts). Never shown in repr, never pickled."""
 
     __slots__ = ("_secret",)
 
@@ -61,6 +82,11 @@ class ReceiptKey:
             raise ReceiptKeyError(f"{settings.ERASURE_RECEIPT_KEY} holds fewer than {MIN_KEY_BYTES} bytes")
         return cls(text.encode())
 
+    @classmethod
+    def optional_from_environment(cls, environ: Mapping[str, str]) -> "ReceiptKey | None":
+        """The key when set (it verifies version 1 receipts only), else None."""
+        return cls.from_environment(environ) if environ.get(settings.ERASURE_RECEIPT_KEY, "").strip() else None
+
     def mac(self, message: bytes) -> bytes:
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
@@ -71,6 +97,28 @@ class ReceiptKey:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("the receipt key cannot be pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptKeys:
+    """What the eraser signs new receipts with, and what verifies the receipts it stored: the signer (its public
+    key verifies version 2) and, optionally, the old MAC key (version 1)."""
+
+    signer: ReceiptSigner
+    mac_key: ReceiptKey | None = field(default=None, repr=False)
+
+    def public_key(self, key_id: str) -> ReceiptPublicKey:
+        public = self.signer.public_key()
+        if key_id != public.key_id:
+            raise ReceiptError(f"the receipt names signing key {key_id}; this environment signs with "
+                               f"{public.key_id}: verify it with that key's public key (--public-key)")
+        return public
+
+
+# What verifies a receipt: the MAC key (version 1), a public key or a source of public keys by the key id a
+# receipt names (version 2), or both (ReceiptKeys).
+PublicKeySource = Callable[[str], ReceiptPublicKey]
+ReceiptVerifier = ReceiptKey | ReceiptPublicKey | ReceiptKeys
 
 
 def complete_everywhere_by(erased_at: datetime, *, longest_backup_retention_days: int,
@@ -94,7 +142,10 @@ class ErasureReceipt:
     data_keys_destroyed: int
     export_objects_deleted: int
     local_exports_not_reached: int
-    mac: str = field(default="", repr=False)
+    version: int = VERSION
+    signing_key_id: str = ""  # version 2: the key that signed it
+    mac: str = field(default="", repr=False)  # version 1
+    signature: str = field(default="", repr=False)  # version 2
 
     @property
     def complete_everywhere_by(self) -> datetime:
@@ -105,11 +156,10 @@ class ErasureReceipt:
     def rows_total(self) -> int:
         return sum(self.rows_deleted.values())
 
-    def body(self) -> dict[str, Any]:
-        """Every field but the MAC."""
+    def facts(self) -> dict[str, Any]:
+        """The fields every version shares."""
         return {
             "kind": KIND,
-            "version": VERSION,
             "erasure_id": str(self.erasure_id),
             "owner_id": str(self.owner_id),
             "environment": self.environment,
@@ -123,45 +173,164 @@ class ErasureReceipt:
             "data_keys_destroyed": self.data_keys_destroyed,
             "export_objects_deleted": self.export_objects_deleted,
             "local_exports_not_reached": self.local_exports_not_reached,
-            "mac_algorithm": MAC_ALGORITHM,
         }
 
-    def signed(self, key: ReceiptKey) -> dict[str, Any]:
-        body = self.body()
+    def body(self, signing_key_id: str) -> dict[str, Any]:
+        """Every field of a version 2 receipt but the signature: what is signed (canonically encoded)."""
+        return {**self.facts(), "version": VERSION, "signature_algorithm": SIGNING_ALGORITHM,
+                "signing_key_id": signing_key_id}
+
+    def signed(self, keys: ReceiptKeys | ReceiptSigner) -> dict[str, Any]:
+        """The version 2 receipt, signed."""
+        signer = keys.signer if isinstance(keys, ReceiptKeys) else keys
+        body = self.body(signer.key_id)
+        signature = signer.sign(canonical(body))
+        return {**body, "signature": base64.b64encode(signature).decode("ascii")}
+
+    def maced(self, key: ReceiptKey) -> dict[str, Any]:
+        """The version 1 receipt (tests of backward compatibility: nothing issues these any more)."""
+        body = {**self.facts(), "version": MAC_VERSION, "mac_algorithm": MAC_ALGORITHM}
         return {**body, "mac": key.mac(_LABEL + canonical(body)).hex()}
 
 
 def canonical(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    """The signed (and MAC'd) encoding: sorted keys, no whitespace, ASCII only."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode()
 
 
-def verify_receipt(key: ReceiptKey, document: object) -> ErasureReceipt:
-    """The receipt in `document` if its MAC verifies and it is well formed; `ReceiptError` otherwise."""
-    if not isinstance(document, Mapping) or set(document) != _FIELDS:
-        raise ReceiptError("this is not an erasure receipt: fields are missing or were added")
-    body = {k: v for k, v in document.items() if k != "mac"}
-    mac = document.get("mac")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, key.mac(_LABEL + canonical(body)).hex()):
-        raise ReceiptError("the receipt's MAC does not verify: it was changed, or was not issued by this platform")
+def load_receipt(raw: bytes | str) -> dict[str, Any]:
+    """A receipt document from JSON text, strictly: one object, no duplicated field (which a reader and the
+    verifier could resolve differently), no NaN or Infinity. `ReceiptError` otherwise."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ReceiptError(f"the receipt repeats the field(s) {', '.join(duplicated)}")
+        return dict(pairs)
+
+    def constant(name: str) -> NoReturn:
+        raise ReceiptError(f"the receipt holds {name}, which is not JSON")
+
     try:
+        document = json.loads(raw, object_pairs_hook=unique, parse_constant=constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ReceiptError("the receipt is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ReceiptError("the receipt is not a JSON object")
+    return document
+
+
+def receipt_version(document: object) -> int:
+    if not isinstance(document, Mapping) or document.get("kind") != KIND:
+        raise ReceiptError(f"this is not an erasure receipt (kind {KIND!r} expected)")
+    version = document.get("version")
+    if type(version) is not int or version not in _FIELDS:
+        raise ReceiptError(f"unknown receipt version {version!r}; this runtime reads versions "
+                           f"{', '.join(map(str, sorted(_FIELDS)))} of {KIND}")
+    return version
+
+
+def verify_receipt(verifier: ReceiptVerifier | PublicKeySource, document: object) -> ErasureReceipt:
+    """The receipt in `document` if it is well formed and its signature (version 2) or MAC (version 1)
+    verifies; `ReceiptError`, saying why, otherwise. `verifier`: see ReceiptVerifier; a callable is given the
+    key id the receipt names and returns its public key."""
+    version = receipt_version(document)
+    assert isinstance(document, Mapping)  # receipt_version
+    missing, extra = _FIELDS[version] - set(document), set(document) - _FIELDS[version]
+    if missing or extra:
+        raise ReceiptError("this is not an erasure receipt of version "
+                           f"{version}: " + "; ".join(part for part in (
+                               f"missing {', '.join(sorted(missing))}" if missing else "",
+                               f"unexpected {', '.join(sorted(extra))}" if extra else "") if part))
+    if version == MAC_VERSION:
+        _verify_mac(verifier, document)
+    else:
+        _verify_signature(verifier, document)
+    return _parse(document, version)
+
+
+def _verify_mac(verifier: ReceiptVerifier | PublicKeySource, document: Mapping[str, Any]) -> None:
+    key = verifier.mac_key if isinstance(verifier, ReceiptKeys) else verifier
+    if not isinstance(key, ReceiptKey):
+        raise ReceiptError(f"this is a version {MAC_VERSION} (MAC'd) receipt: only the operator's receipt MAC key "
+                           f"verifies it ({settings.ERASURE_RECEIPT_KEY}, or --hmac-key-secret-id)")
+    body = {k: v for k, v in document.items() if k != "mac"}
+    mac = document["mac"]
+    if body["mac_algorithm"] != MAC_ALGORITHM or not isinstance(mac, str) or \
+            not hmac.compare_digest(mac, key.mac(_LABEL + canonical(body)).hex()):
+        raise ReceiptError("the receipt's MAC does not verify: it was changed, or was not issued by this platform")
+
+
+def _verify_signature(verifier: ReceiptVerifier | PublicKeySource, document: Mapping[str, Any]) -> None:
+    key_id, algorithm, encoded = document["signing_key_id"], document["signature_algorithm"], document["signature"]
+    if not isinstance(key_id, str) or not key_id:
+        raise ReceiptError("the receipt names no signing key")
+    if algorithm != SIGNING_ALGORITHM:
+        raise ReceiptError(f"the receipt's signature algorithm is {algorithm!r}; receipts are signed with "
+                           f"{SIGNING_ALGORITHM}")
+    if isinstance(verifier, ReceiptKey):
+        raise ReceiptError("this is a signed (version 2) receipt: it verifies with the signing key's public key, "
+                           "not the MAC key")
+    if isinstance(verifier, ReceiptKeys):
+        public = verifier.public_key(key_id)
+    elif isinstance(verifier, ReceiptPublicKey):
+        public = verifier
+    else:
+        public = verifier(key_id)
+    try:
+        signature = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else b""
+    except (binascii.Error, ValueError):
+        signature = b""
+    if not signature:
+        raise ReceiptError("the receipt's signature is not base64")
+    body = {k: v for k, v in document.items() if k != "signature"}
+    try:
+        message = canonical(body)
+    except (TypeError, ValueError):
+        raise ReceiptError("the receipt holds a value JSON cannot encode canonically") from None
+    if not public.verifies(signature, message):
+        raise ReceiptError(f"the receipt's signature does not verify with {public.key_id}: it was changed, or was "
+                           "not signed by this key")
+
+
+def _parse(body: Mapping[str, Any], version: int) -> ErasureReceipt:
+    def integer(name: str) -> int:
+        value = body[name]
+        if type(value) is not int or value < 0:
+            raise ValueError(name)
+        return value
+
+    try:
+        rows = body["rows_deleted"]
+        if not isinstance(rows, Mapping):
+            raise ValueError("rows_deleted")
+        cache_age = body["dek_cache_max_age_seconds"]
+        if type(cache_age) not in (int, float):
+            raise ValueError("dek_cache_max_age_seconds")
         receipt = ErasureReceipt(
             erasure_id=uuid.UUID(str(body["erasure_id"])),
             owner_id=uuid.UUID(str(body["owner_id"])),
             environment=str(body["environment"]),
             requested_at=datetime.fromisoformat(str(body["requested_at"])),
             erased_at=datetime.fromisoformat(str(body["erased_at"])),
-            longest_backup_retention_days=int(body["longest_backup_retention_days"]),
-            dek_cache_max_age_seconds=float(body["dek_cache_max_age_seconds"]),
-            rows_deleted={str(k): int(v) for k, v in dict(body["rows_deleted"]).items()},
-            data_keys_destroyed=int(body["data_keys_destroyed"]),
-            export_objects_deleted=int(body["export_objects_deleted"]),
-            local_exports_not_reached=int(body["local_exports_not_reached"]),
-            mac=mac,
+            longest_backup_retention_days=integer("longest_backup_retention_days"),
+            dek_cache_max_age_seconds=float(cache_age),
+            rows_deleted={str(k): int(v) for k, v in rows.items()},
+            data_keys_destroyed=integer("data_keys_destroyed"),
+            export_objects_deleted=integer("export_objects_deleted"),
+            local_exports_not_reached=integer("local_exports_not_reached"),
+            version=version,
+            signing_key_id=str(body.get("signing_key_id", "")),
+            mac=str(body.get("mac", "")),
+            signature=str(body.get("signature", "")),
         )
-    except (TypeError, ValueError):
+        stated = datetime.fromisoformat(str(body["complete_everywhere_by"]))
+    except (TypeError, ValueError, OverflowError):
         raise ReceiptError("the receipt has a field of the wrong type") from None
-    if body["kind"] != KIND or body["version"] != VERSION:
-        raise ReceiptError(f"unknown receipt kind or version; this runtime reads {KIND} v{VERSION}")
+    if version == VERSION and (stated != receipt.complete_everywhere_by or body["rows_total"] != receipt.rows_total):
+        raise ReceiptError("the receipt's totals or completion date do not follow from its other fields")
     return receipt
 
 

@@ -2,7 +2,9 @@
 
 Database: the jobs role (platform_jobs) through verified TLS, one pool for owner transactions, one for the
 export snapshot, one for the key store. Keys: the environment's KMS application key (or the local keyring in
-local runs and tests), chosen with every entry point's guards (runtime.wiring.keyring). AWS clients:
+local runs and tests), chosen with every entry point's guards (runtime.wiring.keyring). Receipts: signed with the
+environment's KMS signing key (or a local one in local runs and tests, runtime.lifecycle.receipt_signing's
+guards); the old MAC key, when set, only verifies receipts issued before signing. AWS clients:
 runtime.wiring.clients (S3 signs with SigV4, which SSE-KMS objects need), S3's built only when an export goes to S3.
 """
 
@@ -21,7 +23,8 @@ from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring
 from runtime.lifecycle.config import LifecycleSettings
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
 from runtime.lifecycle.jobs import ExportJob
-from runtime.lifecycle.receipt import ReceiptKey
+from runtime.lifecycle.receipt import ReceiptKey, ReceiptKeys
+from runtime.lifecycle.receipt_signing import choose_receipt_signer
 from runtime.lifecycle.s3 import S3ExportObjects
 from runtime.lifecycle.storage import S3Location
 from runtime.wiring.clients import ClientFactory, aws_client
@@ -98,10 +101,16 @@ class LifecycleWiring:
         default = self.default_destination()
         return None if default is None else S3ExportObjects(self.s3, default)
 
+    def receipt_keys(self) -> ReceiptKeys:
+        """The receipt signer (checked by its guards; a KMS signer calls KMS when it first signs or verifies) and
+        the MAC key of old receipts, when set."""
+        signer = choose_receipt_signer(self.environ, self.config.environment).signer(self.clients)
+        return ReceiptKeys(signer, ReceiptKey.optional_from_environment(self.environ))
+
     def eraser(self) -> Eraser:
         return Eraser(
             database=self.database, key_store=self.key_store, cipher=self.cipher(),
-            receipt_key=ReceiptKey.from_environment(self.environ),
+            receipt_key=self.receipt_keys(),
             settings=ErasureSettings(self.config.environment, self.config.require_retention(),
                                      self.config.dek_cache_max_age_seconds),
             exports=self.export_objects(),

@@ -23,6 +23,7 @@ from runtime.db.self_check import ServiceMode
 from runtime.envelope import CacheLimits, LocalKeyring
 from runtime.environment import flag, integer, required, text
 from runtime.errors import ConfigurationError
+from runtime.lifecycle.receipt_signing import ReceiptSignerChoice, choose_receipt_signer, receipt_signer_configured
 from runtime.service.auth import ALB_SOURCE, bearer_source, load_jwks
 from runtime.service.jwks import signing_keys
 from runtime.wiring.keyring import KeyringChoice, choose_keyring
@@ -120,6 +121,8 @@ class ServiceConfig:
     local_keyring: LocalKeyring | None = field(default=None, repr=False)  # ... the local one (local runs, tests)
     keyring_choice: KeyringChoice | None = field(default=None, repr=False)  # owner mode: the whole checked choice
     cache_limits: CacheLimits = field(default_factory=CacheLimits)
+    # Owner mode: the key whose public key GET /v1/erasure-receipts/public-key publishes (P10); None: no route.
+    receipt_signer: ReceiptSignerChoice | None = field(default=None, repr=False)
 
     @property
     def service_name(self) -> str:
@@ -149,6 +152,9 @@ class ServiceConfig:
             choice = attempt(lambda: choose_keyring(environ, environment))
             if choice is not None:
                 kms_key_id, local_keyring = choice.kms_key_id, choice.local
+        receipt_signer: ReceiptSignerChoice | None = None
+        if mode is ServiceMode.OWNER and environment and receipt_signer_configured(environ):
+            receipt_signer = attempt(lambda: choose_receipt_signer(environ, environment))
         if problems.found:
             listed = "\n- ".join(problems.found)
             raise ConfigurationError(f"the service cannot start; fix these settings (runtime/settings.py):\n- {listed}")
@@ -156,7 +162,7 @@ class ServiceConfig:
         return cls(
             mode=mode, environment=environment, database=database, auth=auth, chain_key=chain_key, host=host,
             port=port, tls=tls, max_body_bytes=max_body, kms_key_id=kms_key_id, local_keyring=local_keyring,
-            keyring_choice=choice, cache_limits=cache_limits,
+            keyring_choice=choice, cache_limits=cache_limits, receipt_signer=receipt_signer,
         )
 
 

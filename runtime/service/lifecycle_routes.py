@@ -13,7 +13,17 @@ alone may read the whole organisation, destroy its keys and write the export buc
                                   event per URL, P13, P14). 409 when not complete or not in the exports bucket;
                                   503 when the service has no exports bucket configured.
     POST /v1/lifecycle/erasure    {"confirm_organisation_id": ORG}                           admin   202
-    GET  /v1/lifecycle/erasure                  state, and the MAC'd receipt once complete
+    GET  /v1/lifecycle/erasure                  state, and the signed receipt once complete
+
+    app = create_app(context, routers=[receipt_key_router(public_key=signer.public_key)])
+
+    GET  /v1/erasure-receipts/public-key        the key that signs receipts: key id (the KMS key ARN), PEM
+
+The public key is not secret, but the route is an owner API route like every other (any authenticated member
+of an organisation; the load balancer signs browsers in before any route anyway): an owner fetches it once,
+keeps it beside its receipts, and verifies them offline with `python -m runtime erase verify-receipt FILE
+--public-key key.pem` (runtime/lifecycle/receipt.py documents the signed bytes). It is read from KMS
+(kms:GetPublicKey) on the first request and kept.
 
 An erasure request takes effect at once: from then on the database refuses every write of the
 organisation (and exports), and the job deletes everything. Who is the organisation's admin is the
@@ -38,6 +48,14 @@ from runtime.db.errors import translated
 from runtime.errors import ErasureInProgressError, ExportDestinationError, UnknownOrganisationError
 from runtime.lifecycle import ExportFormat, LifecycleRequests
 from runtime.lifecycle.downloads import DownloadUnavailableError, ExportDownloads
+from runtime.lifecycle.receipt import VERSION as RECEIPT_VERSION
+from runtime.lifecycle.receipt_signing import (
+    KEY_SPEC,
+    MESSAGE_TYPE,
+    SIGNING_ALGORITHM,
+    ReceiptPublicKey,
+    ReceiptSigningError,
+)
 from runtime.lifecycle.requests import utc_now
 from runtime.service.context import OwnerData, owner_data, owner_scope
 
@@ -154,4 +172,34 @@ def lifecycle_router(
     return api
 
 
-__all__ = ["ErasureBody", "ExportBody", "JobLauncher", "lifecycle_router"]
+def receipt_key_router(
+    *,
+    public_key: Callable[[], ReceiptPublicKey],
+    owner_scope: Callable[..., OwnerScope] = owner_scope,
+    prefix: str = "/v1/erasure-receipts",
+) -> APIRouter:
+    """The public key that verifies erasure receipts (P10). `public_key`: the signer's (it caches)."""
+    api = APIRouter(prefix=prefix, tags=["lifecycle"])
+    Member = Annotated[OwnerScope, Depends(owner_scope)]
+
+    @api.get("/public-key", summary="the public key that verifies erasure receipts (P10)")
+    def receipt_public_key(principal: Member) -> dict[str, Any]:
+        try:
+            key = public_key()
+        except ReceiptSigningError as exc:
+            log.warning("receipt public key unavailable: %s", type(exc).__name__)
+            raise HTTPException(503, "the receipt-signing public key cannot be read now; try again later") from None
+        return {
+            "key_id": key.key_id,
+            "key_spec": KEY_SPEC,
+            "signing_algorithm": SIGNING_ALGORITHM,
+            "message_type": MESSAGE_TYPE,
+            "receipt_version": RECEIPT_VERSION,
+            "public_key_pem": key.pem,
+            "verify": "python -m runtime erase verify-receipt RECEIPT.json --public-key KEY.pem",
+        }
+
+    return api
+
+
+__all__ = ["ErasureBody", "ExportBody", "JobLauncher", "lifecycle_router", "receipt_key_router"]

@@ -47,7 +47,7 @@ from runtime.service.context import OwnerData, ServiceContext, admin_scope
 from runtime.service.health import Readiness
 from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
-from runtime.service.lifecycle_routes import lifecycle_router
+from runtime.service.lifecycle_routes import lifecycle_router, receipt_key_router
 from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, EXPORTS_BUCKET
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice
@@ -116,7 +116,8 @@ def service_routers(config: ServiceConfig, *, environ: Mapping[str, str] | None 
     if config.mode is not ServiceMode.OWNER:
         return []
     rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
-    return [lifecycle_router(admin_scope=admin_scope(rule), downloads=export_downloads(environ, clients))]
+    return [lifecycle_router(admin_scope=admin_scope(rule), downloads=export_downloads(environ, clients)),
+            *receipt_routers(config, clients)]
 
 
 def export_downloads(environ: Mapping[str, str] | None, clients: ClientFactory) -> ExportDownloads | None:
@@ -128,6 +129,14 @@ def export_downloads(environ: Mapping[str, str] | None, clients: ClientFactory) 
     expiry = integer(environ, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, DEFAULT_DOWNLOAD_URL_EXPIRY_SECONDS, 60,
                      MAX_DOWNLOAD_URL_EXPIRY_SECONDS)
     return ExportDownloads(clients("s3"), bucket=bucket, expiry_seconds=expiry)
+
+
+def receipt_routers(config: ServiceConfig, clients: ClientFactory = aws_client) -> list[APIRouter]:
+    """Owner mode with a receipt-signing key configured: GET /v1/erasure-receipts/public-key (P10). The KMS
+    signer reads the public key on the first request and keeps it; nothing is called at start-up."""
+    if config.mode is not ServiceMode.OWNER or config.receipt_signer is None:
+        return []
+    return [receipt_key_router(public_key=config.receipt_signer.signer(clients).public_key)]
 
 
 def build_context(
@@ -165,7 +174,6 @@ def build_context(
         staff=staff,
         www_authenticate="Bearer" if config.auth.mode.uses_bearer else None,
         worker_threads=config.database.pool_max_size,
-        pool_stats=((f"{config.service_name}-api", pool.get_stats),),
         closers=tuple(reversed(closers)),
     )
 

@@ -84,8 +84,10 @@ PROMISES: tuple[Promise, ...] = (
         "P10",
         "Erasure on request, reaching backups by crypto-shredding, with a receipt",
         "runtime",
-        runtime=("runtime/lifecycle/erasure.py", "runtime/envelope/"),
-        tests=("tests/runtime/lifecycle/",),
+        runtime=("runtime/lifecycle/erasure.py", "runtime/envelope/", "runtime/lifecycle/receipt.py",
+                 "runtime/lifecycle/receipt_signing.py", "runtime/cli/erase.py", "runtime/service/lifecycle_routes.py"),
+        tests=("tests/runtime/lifecycle/", "tests/runtime/lifecycle/test_receipt_signing.py",
+               "tests/runtime/lifecycle/test_receipt_key_route.py", "tests/stacks/test_receipt_signing_key.py"),
     ),
     Promise(
         "P11",

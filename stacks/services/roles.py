@@ -44,6 +44,16 @@ def envelope_statement(application_key_arn: str, environment: str) -> iam.Policy
     )
 
 
+def receipt_signing_statement(key_arn: str, *, sign: bool) -> iam.PolicyStatement:
+    """The receipt-signing key (P10): its public key (the data service publishes it, the job verifies stored
+    receipts) and, for the lifecycle job only, kms:Sign (its key policy denies Sign to every other principal)."""
+    return iam.PolicyStatement(
+        sid="SignErasureReceipts" if sign else "ReadTheReceiptSigningPublicKey",
+        actions=["kms:GetPublicKey", "kms:Sign"] if sign else ["kms:GetPublicKey"],
+        resources=[key_arn],
+    )
+
+
 def task_role(
     scope: Construct,
     construct_id: str,

@@ -355,6 +355,7 @@ class Targets:
     """THE resource of each kind (runtime/permissions.py) for one task, from what its own environment names.
 
     application key   PLATFORM_KMS_APPLICATION_KEY_ID (key id, ARN or alias) -> the key's ARN
+    receipt signing key  PLATFORM_RECEIPT_SIGNING_KEY_ID -> the key's ARN (the same way)
     exports bucket    PLATFORM_EXPORTS_BUCKET: object actions on `arn:aws:s3:::<bucket>/<any key>` (a grant must
                       cover `<bucket>/*`), bucket actions (`...Bucket...`) on `arn:aws:s3:::<bucket>`
     exports key       PLATFORM_EXPORTS_KMS_KEY_ID -> the key's ARN; unset, the exports bucket's default KMS key
@@ -384,6 +385,8 @@ class Targets:
             return [Target(self._key(settings.KMS_APPLICATION_KEY_ID))]
         if kind == kinds.EXPORTS_KEY:
             return [Target(self._exports_key())]
+        if kind == kinds.RECEIPT_SIGNING_KEY:
+            return [Target(self._key(settings.RECEIPT_SIGNING_KEY_ID))]
         if kind == kinds.EXPORTS_BUCKET:
             name = self._setting(settings.EXPORTS_BUCKET).removeprefix(f"arn:{arns.partition}:s3:::")
             bucket = arns.arn("s3", name, region=False, account=False)

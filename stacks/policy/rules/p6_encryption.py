@@ -1,4 +1,9 @@
-"""P6: every store is encrypted with a customer-managed key of its own environment, rotation on."""
+"""P6: every store is encrypted with a customer-managed key of its own environment, rotation on.
+
+Every KMS key of the environment has rotation on, whether a store names it or not, except an asymmetric
+signing key (KeySpec other than SYMMETRIC_DEFAULT, KeyUsage SIGN_VERIFY: the erasure receipts' key, P10),
+which KMS cannot rotate: it encrypts nothing, and a new key is a new key id that new receipts name.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +45,12 @@ def dig(properties: Any, dotted: str) -> Any:
     return properties
 
 
+def is_signing_key(key: Resource) -> bool:
+    """An asymmetric SIGN_VERIFY key (KMS rotates symmetric encryption keys only)."""
+    spec = key.properties.get("KeySpec", "SYMMETRIC_DEFAULT")
+    return spec != "SYMMETRIC_DEFAULT" and key.properties.get("KeyUsage") == "SIGN_VERIFY"
+
+
 class CustomerManagedKeys(Rule):
     id = "P6-CustomerManagedKeys"
     promises = ("P6",)
@@ -59,6 +70,16 @@ class CustomerManagedKeys(Rule):
                     continue
                 reference = dig(store.properties, KEY_PROPERTIES[store.type])
                 yield self._check(view, store, reference, config.account if config else None)
+            for key in view.resources(env, "AWS::KMS::Key"):
+                yield self._rotation(key)
+
+    def _rotation(self, key: Resource) -> Result:
+        if is_signing_key(key):
+            spec = key.properties.get("KeySpec")
+            return self.result(key, True, f"asymmetric signing key ({spec}, SIGN_VERIFY): KMS cannot rotate it, "
+                               "and it encrypts nothing")
+        rotation = key.properties.get("EnableKeyRotation") is True
+        return self.result(key, rotation, f"KMS key, rotation {'on' if rotation else 'OFF'}")
 
     def _check(self, view: AssemblyView, store: Resource, reference: Any, account: str | None) -> Result:
         if reference is None:
@@ -72,5 +93,7 @@ class CustomerManagedKeys(Rule):
         key = view.resolve(store.environment, store.template_path, reference)
         if key is None or key.type != "AWS::KMS::Key":
             return self.result(store, False, "its key is not a KMS key of this environment")
+        if is_signing_key(key):
+            return self.result(store, False, f"{key.path} is a signing key: it cannot encrypt a store")
         rotation = key.properties.get("EnableKeyRotation") is True
         return self.result(store, rotation, f"{key.path}, rotation {'on' if rotation else 'OFF'}")

@@ -21,7 +21,8 @@ from runtime.db.schema import APP_ROLE, JOBS_ROLE
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
 from runtime.lifecycle.jobs import ExportJob
-from runtime.lifecycle.receipt import ReceiptKey
+from runtime.lifecycle.receipt import ReceiptKey, ReceiptKeys
+from runtime.lifecycle.receipt_signing import LocalReceiptSigner
 from tests.support.platform_db import PlatformDatabase
 
 RETENTION_DAYS = 35
@@ -67,7 +68,8 @@ class Stack:
         self.jobs_keys = PostgresWrappedKeyStore(self.pool(JOBS_ROLE, 2))
         self.jobs_cipher = EnvelopeCipher(keyring=self.keyring, store=self.jobs_keys)
         self.snapshot_pool = self.pool(JOBS_ROLE, 2)
-        self.receipt_key = ReceiptKey(os.urandom(32))
+        self.mac_key = ReceiptKey(os.urandom(32))  # old (version 1) receipts only
+        self.receipt_key = ReceiptKeys(LocalReceiptSigner.generate(), self.mac_key)
 
     def fresh_jobs_cipher(self) -> EnvelopeCipher:
         """A cipher with an empty cache, as a new task would have."""

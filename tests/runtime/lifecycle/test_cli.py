@@ -15,17 +15,20 @@ from runtime.cli import erase as erase_cli
 from runtime.cli import export as export_cli
 from runtime.db.schema import JOBS_ROLE
 from runtime.lifecycle.config import LifecycleSettings
+from runtime.lifecycle.receipt_signing import LocalReceiptSigner
 from runtime.lifecycle.wiring import LifecycleWiring
 from tests.runtime.lifecycle.conftest import RETENTION_DAYS, Organisation, Stack
 
 pytestmark = pytest.mark.postgres
 RECEIPT_KEY = "k" * 40
+SIGNER = LocalReceiptSigner.generate()
+SIGNING_KEY = SIGNER.private_pem().decode()
 
 
 @pytest.fixture
 def wired(lc_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     environ = {settings.ENVIRONMENT: "test", settings.LONGEST_BACKUP_RETENTION_DAYS: str(RETENTION_DAYS),
-               settings.ERASURE_RECEIPT_KEY: RECEIPT_KEY}
+               settings.ERASURE_RECEIPT_KEY: RECEIPT_KEY, settings.LOCAL_RECEIPT_SIGNING_KEY: SIGNING_KEY}
 
     def make(_: Mapping[str, str]) -> LifecycleWiring:
         return LifecycleWiring(environ, lambda service: None, LifecycleSettings.from_environment(environ),
@@ -88,7 +91,8 @@ def test_cli_erase_without_retention_setting_refuses_before_touching_anything(
     lc_stack: Stack, make_org: Callable[..., Organisation], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environ = {settings.ENVIRONMENT: "test", settings.ERASURE_RECEIPT_KEY: RECEIPT_KEY}
+    environ = {settings.ENVIRONMENT: "test", settings.ERASURE_RECEIPT_KEY: RECEIPT_KEY,
+               settings.LOCAL_RECEIPT_SIGNING_KEY: SIGNING_KEY}
     monkeypatch.setattr(erase_cli, "make_wiring", lambda _: LifecycleWiring(
         environ, lambda s: None, LifecycleSettings.from_environment(environ), lc_stack.chain_key,
         lc_stack.pool(JOBS_ROLE, 1), lc_stack.pool(JOBS_ROLE, 1), lc_stack.pool(JOBS_ROLE, 1), lc_stack.keyring))
