@@ -92,6 +92,8 @@ TOKEN_COUNT: Final = IntRange(0, 1_000_000_000)  # tokens of one model call: no 
 SCORE: Final = FloatRange(-1e9, 1e9)  # an evaluation score, on whatever scale the evaluator uses
 JSON_INTEGER: Final = IntRange(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)  # integers inside JSON values
 JSON_DEPTH: Final = 32  # nesting levels of a JSON value (the object itself is level 1)
+BATCH_ITEMS: Final = IntRange(1, 1000)  # items of one POST /v1/<collection>/batch (and the body limit)
+METADATA_FILTERS: Final = IntRange(0, 8)  # metadata=KEY=VALUE filters of one list query
 
 # --- the support API (runtime/service/support_api.py) ---------------------------------------------------
 CHAIN_POSITION: Final = IntRange(0, 2**62)  # `after`: a position in the audit hash chain

@@ -6,6 +6,7 @@ extended copy, so a later module (the Postgres schema) can build on the platform
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 
 from runtime.classification.classes import DataClass, derived_class
@@ -16,15 +17,29 @@ class RegistryError(PlatformError):
     """A table or column was declared twice or with an invalid name."""
 
 
+class ColumnKind(Enum):
+    """How a column holds its value. Only a SENSITIVE column may be a blind index."""
+
+    VALUE = "value"  # the value itself: envelope ciphertext when SENSITIVE (P6), plain when NOT_SENSITIVE
+    # A keyed, truncated HMAC of a SENSITIVE value under a key of its organisation (runtime/envelope/blind_index.py):
+    # derived from SENSITIVE data, so SENSITIVE, but not ciphertext; it answers equality filters only.
+    BLIND_INDEX = "blind index"
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
     data_class: DataClass
     why: str = ""  # one line: why this class (reviewers read it in the compliance report)
+    kind: ColumnKind = ColumnKind.VALUE
 
     @property
     def is_sensitive(self) -> bool:
         return self.data_class is DataClass.SENSITIVE
+
+    @property
+    def is_blind_index(self) -> bool:
+        return self.kind is ColumnKind.BLIND_INDEX
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +55,13 @@ class Table:
 
     @property
     def sensitive_columns(self) -> tuple[str, ...]:
-        """The columns whose values the application envelope-encrypts (P6)."""
-        return tuple(c.name for c in self.columns.values() if c.is_sensitive)
+        """The columns whose values the application envelope-encrypts (P6); blind indexes are not among them."""
+        return tuple(c.name for c in self.columns.values() if c.is_sensitive and not c.is_blind_index)
+
+    @property
+    def blind_index_columns(self) -> tuple[str, ...]:
+        """SENSITIVE columns holding keyed blind indexes of other columns (filters on encrypted values)."""
+        return tuple(c.name for c in self.columns.values() if c.is_blind_index)
 
 
 def table(name: str, description: str, *columns: Column) -> Table:
@@ -58,6 +78,11 @@ def table(name: str, description: str, *columns: Column) -> Table:
 
 def sensitive(name: str, why: str = "") -> Column:
     return Column(name, DataClass.SENSITIVE, why)
+
+
+def blind_index(name: str, why: str) -> Column:
+    """A keyed blind index of a SENSITIVE column: SENSITIVE itself (derived from user data, P2)."""
+    return Column(name, DataClass.SENSITIVE, why, ColumnKind.BLIND_INDEX)
 
 
 def not_sensitive(name: str, why: str) -> Column:

@@ -24,6 +24,7 @@ from runtime.classification import DataClass, Registry
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.schema import (
+    BLIND_INDEX_DOMAINS,
     CREATED_AT,
     DATABASE_REGISTRY,
     ENVELOPE_DOMAIN,
@@ -218,7 +219,16 @@ def schema_problems(conn: Connection, registry: Registry = DATABASE_REGISTRY) ->
         assert declared is not None
         if declared.data_class is not DataClass.SENSITIVE:
             continue
-        if registry.classify(table_name, column) is DataClass.SENSITIVE:
+        declared_column = declared.columns[column]
+        if declared_column.is_blind_index:
+            # Derived from SENSITIVE data (so SENSITIVE) but not ciphertext: a keyed, truncated HMAC whose
+            # domain bounds it to the index's range, so it cannot hold a value itself.
+            if type_schema != SCHEMA or type_name not in BLIND_INDEX_DOMAINS:
+                problems.append(
+                    f"blind index column {SCHEMA}.{table_name}.{column} is {type_text}; it must be one of "
+                    + ", ".join(f"{SCHEMA}.{d}" for d in BLIND_INDEX_DOMAINS)
+                )
+        elif registry.classify(table_name, column) is DataClass.SENSITIVE:
             if (type_schema, type_name) != (SCHEMA, ENVELOPE_DOMAIN):
                 problems.append(
                     f"SENSITIVE column {SCHEMA}.{table_name}.{column} is {type_text}; it must be "

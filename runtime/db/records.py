@@ -10,8 +10,14 @@ Values of SENSITIVE columns go in as bytes (or `Sensitive[bytes]`) and come out 
 encrypted under the owner's data key with the owner, table, column and row id as associated data.
 Row ids are generated here. The owner column is always the bound owner: callers cannot name another.
 Many rows go in with ONE statement (unnest of arrays), and one audit event lists their ids.
+
+Lists page by keyset (runtime/db/paging.py) and filter by created_at, reference ids, and equality on
+encrypted columns through keyed blind indexes (runtime/envelope/blind_index.py), written with the row and
+exact after decryption. Each record read carries a `version` (a digest of its stored ciphertexts and
+references: every write re-encrypts, so every write changes it), which the API answers as its ETag.
 """
 
+import hashlib
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,11 +31,26 @@ from psycopg.adapt import PyFormat
 from runtime.audit.events import Action
 from runtime.classification import Sensitive
 from runtime.db.errors import translated
+from runtime.db.paging import (
+    BLIND_INDEXES,
+    BlindIndexSpec,
+    IndexKind,
+    ListFilter,
+    Position,
+    exact_match,
+    indexed_values,
+)
 from runtime.db.schema import CREATED_AT, RECORD_TABLES, SCHEMA, RecordTable
 from runtime.db.session import OwnerTransaction, parse_id
+from runtime.envelope.blind_index import OwnerKeys, term
+from runtime.envelope.cipher import EnvelopeCipher
 from runtime.errors import InvalidRecordError
 
 MAX_LIST_LIMIT: Final = 1000
+# A filtered page fetches candidates in rounds until it holds `limit` exact matches; blind index false positives
+# (one in 65,536 rows) make a second round rare, and after this many the page is answered short, with a cursor.
+_MAX_PAGE_ROUNDS: Final = 4
+_NO_FILTER: Final = ListFilter()
 _BINARY: Final = sql.Placeholder(format=PyFormat.BINARY)
 
 
@@ -48,6 +69,16 @@ class Record:
     created_at: datetime
     references: Mapping[str, uuid.UUID | None]
     values: Mapping[str, Sensitive[bytes] | None]
+    version: str = ""  # digest of the stored row (ciphertexts and references); changes with every write
+
+
+def _version(row_id: uuid.UUID, stored: Sequence[Any]) -> str:
+    """A digest of what is stored: ciphertexts are random per write, so any write changes it; it reveals nothing."""
+    digest = hashlib.sha256(row_id.bytes)
+    for value in stored:
+        data = b"" if value is None else value.bytes if isinstance(value, uuid.UUID) else bytes(value)
+        digest.update((len(data) + (value is not None)).to_bytes(4, "big") + data)
+    return digest.hexdigest()[:32]
 
 
 def _plaintext(value: object, table: str, column: str) -> bytes:
@@ -67,12 +98,29 @@ class SealedRows:
     ids: tuple[uuid.UUID, ...]
     references: Mapping[str, list[uuid.UUID | None]]
     sensitive: Mapping[str, list[bytes | None]] = field(repr=False)
+    # Blind index terms per index column: one term (or None) per row, or a set of terms (or None) per row.
+    indexes: Mapping[str, list[int | None] | list[list[int] | None]] = field(default_factory=dict, repr=False)
 
 
 class Records:
-    def __init__(self, cipher: FieldCipher, tables: Mapping[str, RecordTable] = RECORD_TABLES) -> None:
+    def __init__(self, cipher: FieldCipher, tables: Mapping[str, RecordTable] = RECORD_TABLES,
+                 blind_indexes: Mapping[str, tuple[BlindIndexSpec, ...]] = BLIND_INDEXES) -> None:
         self._cipher = cipher
         self._tables = tables
+        # Blind indexes need keys derived from the organisation's data key: only the envelope cipher has them.
+        self.owner_keys = OwnerKeys(cipher) if isinstance(cipher, EnvelopeCipher) else None
+        self._indexes = {t: specs for t, specs in blind_indexes.items()
+                         if t in tables and set(tables[t].blind_index_columns) == {s.column for s in specs}}
+
+    def _index_key(self, owner: str, table: str, spec: BlindIndexSpec, *, create: bool) -> bytes | None:
+        if self.owner_keys is None:
+            raise InvalidRecordError(f"{table}.{spec.column}: blind indexes need the envelope cipher's keys")
+        return self.owner_keys.index_key(owner, table, spec.source, create=create)
+
+    def _terms(self, key: bytes, spec: BlindIndexSpec, plaintext: bytes) -> int | list[int]:
+        if spec.kind is IndexKind.EXACT:
+            return term(key, plaintext)
+        return sorted({term(key, v) for v in indexed_values(spec, plaintext)})
 
     def _table(self, name: str) -> RecordTable:
         spec = self._tables.get(name)
@@ -121,7 +169,14 @@ class Records:
             for column, refs in references.items():
                 ref = row.get(column)
                 refs.append(None if ref is None else parse_id(ref, f"{table}.{column}"))
-        return SealedRows(owner_id, spec.name, tuple(ids), references, sensitive)
+        indexes: dict[str, Any] = {}
+        for blind in self._indexes.get(spec.name, ()):
+            key = self._index_key(owner, spec.name, blind, create=True)
+            assert key is not None  # created on write
+            sources = [row.get(blind.source) for row in rows]
+            indexes[blind.column] = [None if v is None else self._terms(key, blind, _plaintext(v, table, blind.source))
+                                     for v in sources]
+        return SealedRows(owner_id, spec.name, tuple(ids), references, sensitive, indexes)
 
     def write_sealed(self, tx: OwnerTransaction, sealed: SealedRows) -> list[uuid.UUID]:
         """Insert sealed rows in one statement (INSERT ... SELECT FROM unnest) and record the write."""
@@ -131,25 +186,42 @@ class Records:
         if not sealed.ids:
             return []
         spec = self._table(sealed.table)
-        columns = ["id", *sealed.references, *sealed.sensitive]
+        columns = ["id", *sealed.references, *sealed.sensitive, *sealed.indexes]
         # Binary parameters: 1 KiB ciphertexts travel as raw bytes, not as hex-escaped text.
         arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *sealed.references]] + [
             sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
         ]
         params: list[object] = [list(sealed.ids), *sealed.references.values(), *sealed.sensitive.values()]
+        outputs: list[sql.Composable] = [sql.Identifier("u", c) for c in columns[: len(arrays)]]
+        kinds = {i.column: i.kind for i in self._indexes.get(spec.name, ())}
+        for column, terms in sealed.indexes.items():
+            if kinds[column] is IndexKind.JSON_MEMBERS:  # a set per row: unnest cannot take ragged arrays
+                arrays.append(sql.SQL("{}::text[]").format(sql.Placeholder()))
+                params.append([None if t is None else "{" + ",".join(map(str, t)) + "}"  # type: ignore[arg-type]
+                               for t in terms])
+                outputs.append(sql.SQL("{}::integer[]").format(sql.Identifier("u", column)))
+            else:
+                arrays.append(sql.SQL("{}::integer[]").format(sql.Placeholder()))
+                params.append(list(terms))
+                outputs.append(sql.Identifier("u", column))
+        source = sql.SQL("FROM unnest({arrays}) AS u({names})").format(
+            arrays=sql.SQL(", ").join(arrays), names=sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
         if spec.is_owner_table:  # organisations: the owner column IS the id column
-            query = sql.SQL("INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})").format(
+            query = sql.SQL("INSERT INTO {table} ({columns}) SELECT {outputs} {source}").format(
                 table=sql.Identifier(SCHEMA, spec.name),
                 columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-                arrays=sql.SQL(", ").join(arrays),
+                outputs=sql.SQL(", ").join(outputs),
+                source=source,
             )
         else:
-            query = sql.SQL("INSERT INTO {table} ({owner}, {columns}) SELECT {bound}, * FROM unnest({arrays})").format(
+            query = sql.SQL("INSERT INTO {table} ({owner}, {columns}) SELECT {bound}, {outputs} {source}").format(
                 table=sql.Identifier(SCHEMA, spec.name),
                 owner=sql.Identifier(spec.owner_column),
                 columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
                 bound=sql.SQL("{}::uuid").format(_BINARY),
-                arrays=sql.SQL(", ").join(arrays),
+                outputs=sql.SQL(", ").join(outputs),
+                source=source,
             )
             params.insert(0, tx.owner_id)
         with translated():
@@ -175,6 +247,18 @@ class Records:
                                                    table=table, column=column, row_id=str(row_id)))
             else:
                 params.append(parse_id(value, f"{table}.{column}"))
+        for index in self._indexes.get(spec.name, ()):
+            if index.source not in values:
+                continue
+            source = values[index.source]
+            cast = "{}::integer[]" if index.kind is IndexKind.JSON_MEMBERS else "{}::integer"
+            assignments.append(sql.SQL("{} = " + cast).format(sql.Identifier(index.column), sql.Placeholder()))
+            if source is None:
+                params.append(None)
+                continue
+            key = self._index_key(tx.owner_key, spec.name, index, create=True)
+            assert key is not None
+            params.append(self._terms(key, index, _plaintext(source, table, index.source)))
         query = sql.SQL("UPDATE {table} SET {assignments} WHERE id = {id} RETURNING id").format(
             table=sql.Identifier(SCHEMA, table),
             assignments=sql.SQL(", ").join(assignments),
@@ -212,6 +296,85 @@ class Records:
         clause = sql.SQL("ORDER BY {} DESC LIMIT {}").format(sql.Identifier(CREATED_AT), sql.Placeholder())
         return self._select(tx, spec, clause, [limit])
 
+    def page(self, tx: OwnerTransaction, table: str, *, limit: int, list_filter: ListFilter = _NO_FILTER,
+             after: Position | None = None) -> tuple[list[Record], Position | None]:
+        """The bound owner's rows matching `list_filter`, newest first, after `after`; and the position to go on
+        from (None at the end). Blind index candidates are decrypted and only exact matches kept."""
+        spec = self._table(table)
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRecordError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        conditions: list[sql.Composable] = []
+        params: list[object] = []
+        if list_filter.created_from is not None:
+            conditions.append(sql.SQL("{} >= {}").format(sql.Identifier(CREATED_AT), sql.Placeholder()))
+            params.append(list_filter.created_from)
+        if list_filter.created_before is not None:
+            conditions.append(sql.SQL("{} < {}").format(sql.Identifier(CREATED_AT), sql.Placeholder()))
+            params.append(list_filter.created_before)
+        for column, ref in list_filter.references:
+            if column not in spec.reference_columns:
+                raise InvalidRecordError(f"{table} has no reference column {column}")
+            conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder()))
+            params.append(parse_id(ref, f"{table}.{column}"))
+        exact: list[tuple[BlindIndexSpec, bytes]] = []
+        by_column = {i.column: i for i in self._indexes.get(spec.name, ())}
+        for column, wanted in list_filter.equals:
+            index = by_column.get(column)
+            if index is None:
+                raise InvalidRecordError(f"{table} has no blind index {column}")
+            key = self._index_key(tx.owner_key, spec.name, index, create=False)
+            if key is None:  # no data key: the organisation has stored nothing yet
+                return [], None
+            wanted_term = term(key, wanted)
+            if index.kind is IndexKind.EXACT:
+                conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder()))
+            else:  # the expression of the GIN index (0009_paging_and_blind_indexes.sql)
+                conditions.append(sql.SQL("({}::integer[]) @> ARRAY[{}]::integer[]").format(
+                    sql.Identifier(column), sql.Placeholder()))
+            params.append(wanted_term)
+            exact.append((index, wanted))
+        items: list[Record] = []
+        position = after
+        for _ in range(_MAX_PAGE_ROUNDS):
+            need = limit - len(items)
+            keyset = list(conditions)
+            keyset_params = list(params)
+            if position is not None:
+                keyset.append(sql.SQL("({}, {}) < ({}, {})").format(
+                    sql.Identifier(CREATED_AT), sql.Identifier("id"), sql.Placeholder(), sql.Placeholder()))
+                keyset_params += [position.created_at, position.id]
+            where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(keyset) if keyset else sql.SQL("")
+            clause = sql.SQL("{} ORDER BY {} DESC, {} DESC LIMIT {}").format(
+                where, sql.Identifier(CREATED_AT), sql.Identifier("id"), sql.Placeholder())
+            rows = self._select(tx, spec, clause, [*keyset_params, need + 1])
+            more = len(rows) > need
+            rows = rows[:need]
+            items.extend(r for r in rows if all(
+                exact_match(i, _revealed(r.values.get(i.source)), w) for i, w in exact))
+            if rows:
+                position = Position(rows[-1].created_at, rows[-1].id)
+            if not more:
+                return items, None
+            if len(items) == limit:
+                break
+        return items, position
+
+    def version(self, tx: OwnerTransaction, table: str, row_id: uuid.UUID, *, lock: bool = True) -> str | None:
+        """The stored version of one visible row (locked FOR UPDATE by default, so a write that checked it
+        cannot lose a concurrent one), or None; reads ciphertext only, decrypts nothing."""
+        spec = self._table(table)
+        row_id = parse_id(row_id, f"{table}.id")
+        columns = ["id", *spec.reference_columns, *spec.sensitive_columns]
+        query = sql.SQL("SELECT {columns} FROM {table} WHERE id = {id}{lock}").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            table=sql.Identifier(SCHEMA, spec.name),
+            id=sql.Placeholder(),
+            lock=sql.SQL(" FOR UPDATE" if lock else ""),
+        )
+        with translated():
+            row = tx.connection.execute(query, [row_id], binary=True).fetchone()
+        return None if row is None else _version(row[0], row[1:])
+
     def _select(self, tx: OwnerTransaction, spec: RecordTable, clause: sql.Composable,
                 params: list[object]) -> list[Record]:
         columns = ["id", spec.owner_column, CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
@@ -241,4 +404,8 @@ class Records:
             decrypted[column] = None if blob is None else Sensitive(
                 self._cipher.decrypt(bytes(blob), owner=tx.owner_key, table=spec.name, column=column, row_id=row_key)
             )
-        return Record(row_id, values[1], values[2], references, decrypted)
+        return Record(row_id, values[1], values[2], references, decrypted, _version(row_id, values[3:]))
+
+
+def _revealed(value: Sensitive[bytes] | None) -> bytes | None:
+    return None if value is None else value.reveal()  # compared in the data layer only (the post-filter)

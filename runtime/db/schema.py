@@ -5,7 +5,9 @@ bookkeeping tables of its own (migrations, the audit chain head and checkpoints)
 `Registry.with_table`, so the migration check can demand that EVERY column is classified.
 
 Conventions the migration check enforces, so Python and SQL cannot drift:
-- every SENSITIVE column has the type `platform.envelope` (bytea holding envelope ciphertext);
+- every SENSITIVE column has the type `platform.envelope` (bytea holding envelope ciphertext), except a
+  blind index column (ColumnKind.BLIND_INDEX), which has the type `platform.blind_index` (one term) or
+  `platform.blind_index_set` (terms), both integers CHECKed to the index's range;
 - every NOT_SENSITIVE column of a SENSITIVE table is a uuid, except `created_at` (timestamptz);
 - every SENSITIVE table has row-level security enabled AND forced, keyed on its owner column.
 """
@@ -23,6 +25,8 @@ from runtime.contract import SUPPORT_ROLE as SUPPORT_ROLE
 SCHEMA: Final = "platform"  # the data; only the owner role creates objects in it
 SUPPORT_SCHEMA: Final = "support"  # NOT_SENSITIVE views, the only thing the support role can read (P4)
 ENVELOPE_DOMAIN: Final = "envelope"  # platform.envelope: bytea CHECKed to look like envelope ciphertext
+# Blind index columns (keyed, truncated HMACs: runtime/envelope/blind_index.py): one term, or a set of terms.
+BLIND_INDEX_DOMAINS: Final = ("blind_index", "blind_index_set")
 OWNER_SETTING: Final = "platform.owner_id"  # the transaction-local setting RLS policies read (P3)
 
 # The database roles are named in runtime/contract.py (the stacks grant rds-db:connect to the same names) and
@@ -79,6 +83,7 @@ class RecordTable:
     owner_column: str
     sensitive_columns: tuple[str, ...]  # envelope-encrypted bytes
     reference_columns: tuple[str, ...]  # uuids of other rows of the same owner
+    blind_index_columns: tuple[str, ...] = ()  # keyed HMACs of sensitive values (runtime/envelope/blind_index.py)
 
     @property
     def writable_columns(self) -> frozenset[str]:
@@ -97,9 +102,9 @@ def owner_column(table_name: str) -> str:
 def record_table(t: Table) -> RecordTable:
     owner = owner_column(t.name)
     sensitive = t.sensitive_columns
-    fixed = {"id", owner, CREATED_AT}
+    fixed = {"id", owner, CREATED_AT, *t.blind_index_columns}
     references = tuple(c for c in t.columns if c not in fixed and c not in sensitive)
-    return RecordTable(t.name, owner, sensitive, references)
+    return RecordTable(t.name, owner, sensitive, references, t.blind_index_columns)
 
 
 def sensitive_tables(registry: Registry = DATABASE_REGISTRY) -> tuple[Table, ...]:

@@ -5,8 +5,23 @@ row-level security binds it to the caller's organisation, the record API encrypt
 decrypts on the way out, and the audit ledger gets the access in the same commit (P14). Another
 organisation's record is invisible to the query, so it answers exactly like a missing one: 404.
 
-Collections are built from `runtime.service.resources`: /v1/<collection> (POST create, GET list) and
-/v1/<collection>/{record_id} (GET, PATCH, DELETE); /v1/organisation is the caller's organisation itself.
+Collections are built from `runtime.service.resources`: /v1/<collection> (POST create, GET list),
+/v1/<collection>/batch (POST many) and /v1/<collection>/{record_id} (GET, PATCH, DELETE); /v1/organisation
+is the caller's organisation itself.
+
+- Lists page by keyset, newest first: `limit` and the previous page's `next_cursor` as `cursor`; answers
+  `{"items": [...], "next_cursor": ...}` (null at the end). Cursors are MAC'd over the organisation, the
+  collection and the filter (runtime/db/paging.py): any other cursor is a 422, checked before any query.
+  Filters: `created_from` (inclusive), `created_before` (exclusive), the collection's reference ids, and
+  for model calls `model` and `metadata=KEY=VALUE` through keyed blind indexes (runtime/envelope/blind_index.py).
+  An unknown query parameter is a 422, so a misspelt filter never silently lists everything.
+- A batch is all or nothing: every item is validated first (a 422 lists each bad item's index, field and
+  rule: `body.items.<index>.<field>`, at most 50), then all are stored in ONE owner transaction with ONE
+  audit event, and the answer lists their ids in order.
+- GET and PATCH answer an `ETag` (the stored row's version: a digest of its ciphertexts, which every write
+  changes). PATCH and DELETE honour `If-Match` (one or more ETags, or *): another version is a 412 and
+  nothing changes. Without If-Match they apply unconditionally (last writer wins); send it to prevent
+  lost updates. PATCH answers the updated record (200).
 """
 
 import inspect
@@ -14,29 +29,34 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from runtime.db import OwnerScope
+from runtime.db.paging import InvalidCursorError, Position, decode_cursor, encode_cursor
+from runtime.db.records import Record
 from runtime.service.context import OwnerData, OwnerDataDep, OwnerScopeDep
-from runtime.service.problems import problem_response, problem_responses, request_id_of
+from runtime.service.problems import FieldProblem, problem_response, problem_responses, request_id_of
 from runtime.service.resources import (
-    DEFAULT_LIST_LIMIT,
-    LIST_LIMIT_MAX,
-    LIST_LIMIT_MIN,
     ORGANISATION,
     RESOURCES,
+    BatchCreated,
     Created,
     Resource,
 )
 
 PREFIX: Final = "/v1"
 RecordId = uuid.UUID
-ListLimit = Annotated[int, Query(ge=LIST_LIMIT_MIN, le=LIST_LIMIT_MAX,
-                                 description=f"how many, newest first; {LIST_LIMIT_MIN} to {LIST_LIMIT_MAX}")]
 _COMMON_PROBLEMS: Final = (401, 413, 422, 503)
 _BODY_PROBLEMS: Final = (400, 409, *_COMMON_PROBLEMS)  # 400: a body that is not JSON text at all
+_ETAG_CHARS: Final = 2048  # If-Match: a few ETags of 34 characters each, or *
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match", max_length=_ETAG_CHARS,
+    description="the ETag(s) of the version you read, or *: another version answers 412 and changes nothing; "
+                "without it the change applies to whatever version is stored")]
+_ETAG_HEADER: Final = {"ETag": {"description": "the record's version, for If-Match", "schema": {"type": "string"}}}
 
 
 def _not_found(request: Request, resource: Resource) -> JSONResponse:
@@ -44,7 +64,30 @@ def _not_found(request: Request, resource: Resource) -> JSONResponse:
     return problem_response(404, f"no {resource.model_name} with this id", request_id=request_id_of(request))
 
 
-def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, with_id: bool) -> None:
+def _etag(record: Record) -> str:
+    return f'"{record.version}"'
+
+
+def _precondition_holds(if_match: str | None, version: str) -> bool:
+    """RFC 9110 If-Match with strong comparison: * or a list of quoted ETags (a weak one never matches)."""
+    if if_match is None or if_match.strip() == "*":
+        return True
+    return any(tag.strip() == f'"{version}"' for tag in if_match.split(","))
+
+
+def _precondition_failed(request: Request) -> JSONResponse:
+    return problem_response(412, "the record changed since you read it (If-Match names another version): "
+                                 "read it again, then retry with its ETag", request_id=request_id_of(request))
+
+
+def _bad_cursor(request: Request, exc: InvalidCursorError) -> JSONResponse:
+    return problem_response(422, "the request is not valid: see errors (location, rule); fix the named fields",
+                            request_id=request_id_of(request),
+                            errors=[FieldProblem(location="query.cursor", message=str(exc), type="cursor")])
+
+
+def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, with_id: bool,
+               query: type[BaseModel] | None = None, if_match: bool = False) -> None:
     """Give a generic endpoint its collection's body model, so FastAPI validates it and documents it."""
     p = inspect.Parameter
     parameters = [p("request", p.POSITIONAL_OR_KEYWORD, annotation=Request)]
@@ -52,10 +95,16 @@ def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, wi
         parameters.append(p("record_id", p.POSITIONAL_OR_KEYWORD, annotation=RecordId))
     if body is not None:
         parameters.append(p("body", p.POSITIONAL_OR_KEYWORD, annotation=body))
+    if query is not None:
+        parameters.append(p("query", p.POSITIONAL_OR_KEYWORD, annotation=Annotated[query, Query()]))
+    if if_match:
+        parameters.append(p("if_match", p.POSITIONAL_OR_KEYWORD, annotation=IfMatch, default=None))
     parameters += [
         p("principal", p.POSITIONAL_OR_KEYWORD, annotation=OwnerScopeDep),
         p("data", p.POSITIONAL_OR_KEYWORD, annotation=OwnerDataDep),
     ]
+    if if_match:  # parameters with defaults go last
+        parameters.append(parameters.pop(-3))
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
 
 
@@ -71,57 +120,108 @@ def collection_router(resource: Resource) -> APIRouter:
             {"id": str(row_id)}, status_code=201, headers={"Location": f"{PREFIX}/{resource.path}/{row_id}"}
         )
 
+    def create_batch(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
+        rows = [resource.to_row(item) for item in getattr(body, "items")]  # noqa: B009 (a generated model)
+        with data.database.owner_transaction(principal) as tx:
+            ids = data.records.insert(tx, table, rows)  # one statement, one audit event for the batch
+        return JSONResponse({"ids": [str(i) for i in ids]}, status_code=201)
+
     def read(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData) -> Any:
         with data.database.owner_transaction(principal) as tx:
             found = data.records.get(tx, table, [record_id])
-        return resource.to_json(found[0]) if found else _not_found(request, resource)
+        if not found:
+            return _not_found(request, resource)
+        return JSONResponse(jsonable_encoder(resource.to_json(found[0])), headers={"ETag": _etag(found[0])})
 
     def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
-               data: OwnerData) -> Response:
+               data: OwnerData, if_match: str | None = None) -> Response:
         values = resource.to_row(body, partial=True)
         if not values:
             return problem_response(422, "give at least one field to change", request_id=request_id_of(request))
         with data.database.owner_transaction(principal) as tx:
+            if if_match is not None:
+                version = data.records.version(tx, table, record_id)  # locks the row until commit
+                if version is None:
+                    return _not_found(request, resource)
+                if not _precondition_holds(if_match, version):
+                    return _precondition_failed(request)
             changed = data.records.update(tx, table, record_id, values)
-        return Response(status_code=204) if changed else _not_found(request, resource)
+            found = data.records.get(tx, table, [record_id]) if changed else []
+        if not found:
+            return _not_found(request, resource)
+        return JSONResponse(jsonable_encoder(resource.to_json(found[0])), headers={"ETag": _etag(found[0])})
 
-    def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData) -> Response:
+    def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData,
+               if_match: str | None = None) -> Response:
         with data.database.owner_transaction(principal) as tx:
+            if if_match is not None:
+                version = data.records.version(tx, table, record_id)
+                if version is None:
+                    return _not_found(request, resource)
+                if not _precondition_holds(if_match, version):
+                    return _precondition_failed(request)
             deleted = data.records.delete(tx, table, [record_id])
         return Response(status_code=204) if deleted else _not_found(request, resource)
 
+    def list_records(request: Request, query: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
+        list_filter = resource.list_filter(query)
+        owner = str(principal.owner_id)
+        keys = data.records.owner_keys
+        after: Position | None = None
+        cursor = getattr(query, "cursor", None)
+        if cursor is not None:  # checked before any query: a foreign or forged cursor reaches nothing
+            try:
+                after = decode_cursor(None if keys is None else keys.cursor_key(owner), owner, table, list_filter,
+                                      cursor)
+            except InvalidCursorError as exc:
+                return _bad_cursor(request, exc)
+        with data.database.owner_transaction(principal) as tx:
+            found, position = data.records.page(tx, table, limit=getattr(query, "limit"),  # noqa: B009
+                                                list_filter=list_filter, after=after)
+        next_cursor = None
+        if position is not None and keys is not None:
+            key = keys.cursor_key(owner)
+            next_cursor = None if key is None else encode_cursor(key, owner, table, list_filter, position)
+        return JSONResponse(jsonable_encoder({"items": [resource.to_json(r) for r in found],
+                                              "next_cursor": next_cursor}))
+
     _signature(create, resource.create_model, with_id=False)
+    _signature(create_batch, resource.batch_model, with_id=False)
     _signature(read, None, with_id=True)
-    _signature(update, resource.patch_model, with_id=True)
-    _signature(delete, None, with_id=True)
+    _signature(update, resource.patch_model, with_id=True, if_match=True)
+    _signature(delete, None, with_id=True, if_match=True)
+    _signature(list_records, None, with_id=False, query=resource.query_model)
     model = resource.model_name
     api.add_api_route(
         "", create, methods=["POST"], name=f"{name}.create", status_code=201, response_model=Created,
         summary=f"store a new record ({resource.summary})", responses=problem_responses(*_BODY_PROBLEMS),
     )
     api.add_api_route(
-        "/{record_id}", read, methods=["GET"], name=f"{name}.read", response_model=resource.out_model,
-        summary=f"one {model}, decrypted", responses=problem_responses(404, *_COMMON_PROBLEMS),
+        "/batch", create_batch, methods=["POST"], name=f"{name}.batch", status_code=201,
+        response_model=BatchCreated, summary=f"store many new {model}s at once, all or none",
+        responses=problem_responses(*_BODY_PROBLEMS),
     )
     api.add_api_route(
-        "/{record_id}", update, methods=["PATCH"], name=f"{name}.update", status_code=204,
-        summary=f"change some fields of a {model}", response_class=Response,
-        responses=problem_responses(404, *_BODY_PROBLEMS),
+        "", list_records, methods=["GET"], name=f"{name}.list", response_model=resource.list_model,
+        summary=f"a page of {model}s, newest first, filtered", responses=problem_responses(*_COMMON_PROBLEMS),
+    )
+    api.add_api_route(
+        "/{record_id}", read, methods=["GET"], name=f"{name}.read", response_model=resource.out_model,
+        summary=f"one {model}, decrypted",
+        responses={200: {"description": "the record", "headers": _ETAG_HEADER},
+                   **problem_responses(404, *_COMMON_PROBLEMS)},
+    )
+    api.add_api_route(
+        "/{record_id}", update, methods=["PATCH"], name=f"{name}.update", response_model=resource.out_model,
+        summary=f"change some fields of a {model}; answers the changed record",
+        responses={200: {"description": "the changed record", "headers": _ETAG_HEADER},
+                   **problem_responses(404, 412, *_BODY_PROBLEMS)},
     )
     api.add_api_route(
         "/{record_id}", delete, methods=["DELETE"], name=f"{name}.delete", status_code=204,
-        summary=f"delete a {model}", response_class=Response, responses=problem_responses(404, *_COMMON_PROBLEMS),
+        summary=f"delete a {model}", response_class=Response,
+        responses=problem_responses(404, 412, *_COMMON_PROBLEMS),
     )
-
-    @api.get("", name=f"{name}.list", response_model=resource.list_model, summary=f"the newest {model}s",
-             responses=problem_responses(*_COMMON_PROBLEMS))
-    def list_records(
-        principal: OwnerScopeDep, data: OwnerDataDep, limit: ListLimit = DEFAULT_LIST_LIMIT
-    ) -> dict[str, Any]:
-        with data.database.owner_transaction(principal) as tx:
-            found = data.records.newest(tx, table, limit=limit)
-        return {"items": [resource.to_json(r) for r in found]}
-
     return api
 
 

@@ -7,6 +7,9 @@ from that list, so they cannot drift. Field names are the table's column names; 
 
 Text travels as UTF-8, numbers as their decimal text, JSON objects as compact JSON; all of it is
 envelope-encrypted by the data layer before it reaches the database.
+
+Each collection also derives its list query (limit, cursor, created_at range, its reference ids, and
+equality on its blind-indexed encrypted fields: runtime/db/paging.py), its page and its batch models.
 """
 
 import json
@@ -23,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 from runtime import bounds
 from runtime.bounds import FloatRange, IntRange
 from runtime.classification import Sensitive
+from runtime.db.paging import BLIND_INDEXES, CURSOR_CHARS, IndexKind, ListFilter, member
 from runtime.db.records import MAX_LIST_LIMIT, Record
 from runtime.db.schema import RECORD_TABLES
 
@@ -30,6 +34,8 @@ SHORT_TEXT: Final = 512
 LONG_TEXT: Final = 262_144  # characters; the body limit (1 MiB by default) bounds a request as a whole
 MAX_JSON_BYTES: Final = 65_536
 DEFAULT_LIST_LIMIT: Final = 50
+BATCH_MAX_ITEMS: Final = bounds.BATCH_ITEMS.maximum  # and the body limit (1 MiB by default), whichever is less
+METADATA_FILTERS_MAX: Final = bounds.METADATA_FILTERS.maximum
 # A page of records of up to ~1 MiB each (the body limit): the range keeps an answer well under a task's memory.
 LIST_LIMIT_MIN: Final = bounds.LIST_LIMIT.minimum
 LIST_LIMIT_MAX: Final = min(bounds.LIST_LIMIT.maximum, MAX_LIST_LIMIT)
@@ -149,6 +155,23 @@ class Created(BaseModel):
     id: uuid.UUID = Field(description="the new record's id")
 
 
+class BatchCreated(BaseModel):
+    ids: list[uuid.UUID] = Field(description="the new records' ids, in the order of the items")
+
+
+def _metadata_pair(value: str) -> str:
+    if "=" not in value:
+        raise ValueError("must be KEY=VALUE (the first = separates them)")
+    return value
+
+
+_METADATA_FILTER_DOC: Final = (
+    "KEY=VALUE: records whose metadata has the top-level KEY with this value (a string as itself, any other "
+    "JSON value as compact JSON, e.g. retries=3 or tags=[\"a\"]); repeat to require several (at most "
+    f"{bounds.METADATA_FILTERS.maximum}). Matched through a keyed blind index, exact after decryption"
+)
+
+
 def _strict_config(title: str) -> ConfigDict:
     return ConfigDict(extra="forbid", title=title)
 
@@ -166,6 +189,8 @@ class Resource:
     patch_model: type[BaseModel] = field(init=False, repr=False)
     out_model: type[BaseModel] = field(init=False, repr=False)
     list_model: type[BaseModel] = field(init=False, repr=False)
+    query_model: type[BaseModel] = field(init=False, repr=False)
+    batch_model: type[BaseModel] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         create: dict[str, Any] = {}
@@ -184,7 +209,63 @@ class Resource:
         new(self, "create_model", create_model(f"{name}Create", __config__=_strict_config(f"{name}Create"), **create))
         new(self, "patch_model", create_model(f"{name}Patch", __config__=_strict_config(f"{name}Patch"), **patch))
         new(self, "out_model", create_model(name, **out))
-        new(self, "list_model", create_model(f"{name}List", items=(list[self.out_model], ...)))  # type: ignore[name-defined]
+        new(self, "list_model", create_model(
+            f"{name}Page",
+            items=(list[self.out_model], Field(description="the page's records, newest first")),  # type: ignore[name-defined]
+            next_cursor=(str | None, Field(description="give it as `cursor` for the next page; null at the end")),
+        ))
+        items: Any = Annotated[list[self.create_model], Field(  # type: ignore[name-defined]
+            min_length=bounds.BATCH_ITEMS.minimum, max_length=bounds.BATCH_ITEMS.maximum,
+            description=f"{bounds.BATCH_ITEMS.describe()} new records, stored all or none")]
+        new(self, "batch_model", create_model(f"{name}Batch", __config__=_strict_config(f"{name}Batch"),
+                                              items=(items, ...)))
+        new(self, "query_model", self._query_model())
+
+    def _query_model(self) -> type[BaseModel]:
+        fields: dict[str, Any] = {
+            "limit": (Annotated[int, Field(  # query text: not StrictInt
+                ge=LIST_LIMIT_MIN, le=LIST_LIMIT_MAX,
+                description=f"how many records, newest first; {bounds.LIST_LIMIT.describe()}")], DEFAULT_LIST_LIMIT),
+            "cursor": (Annotated[str | None, Field(
+                max_length=CURSOR_CHARS, pattern="^[A-Za-z0-9_-]+$",
+                description="the previous page's next_cursor (opaque; valid for the same filter only)")], None),
+            "created_from": (bounds.BoundedDatetime | None, Field(
+                None, description=bounds.time_description("records stored at or after this time"))),
+            "created_before": (bounds.BoundedDatetime | None, Field(
+                None, description=bounds.time_description("records stored before this time"))),
+        }
+        for spec in self.fields:
+            if spec.kind is Kind.REFERENCE:
+                fields[spec.name] = (uuid.UUID | None, Field(None, description=f"only records with this {spec.name}"))
+        for index in BLIND_INDEXES.get(self.table, ()):
+            source = next(s for s in self.fields if s.name == index.source)
+            if index.kind is IndexKind.EXACT:
+                fields[index.source] = (Annotated[StrictStr | None, Field(
+                    max_length=source.max_length,
+                    description=f"only records whose {index.source} is exactly this (a keyed blind index, exact "
+                                "after decryption)")], None)
+            else:
+                pair = Annotated[str, Field(min_length=2, max_length=SHORT_TEXT * 2), AfterValidator(_metadata_pair)]
+                fields[index.source] = (Annotated[list[pair], Field(
+                    max_length=bounds.METADATA_FILTERS.maximum, description=_METADATA_FILTER_DOC)], [])
+        name = self.model_name
+        return create_model(f"{name}Query", __config__=_strict_config(f"{name}Query"), **fields)
+
+    def list_filter(self, query: BaseModel) -> ListFilter:
+        """The data layer's filter for a validated list query."""
+        given = query.model_dump()
+        references = tuple((s.name, given[s.name]) for s in self.fields
+                           if s.kind is Kind.REFERENCE and given.get(s.name) is not None)
+        equals: list[tuple[str, bytes]] = []
+        for index in BLIND_INDEXES.get(self.table, ()):
+            value = given.get(index.source)
+            if index.kind is IndexKind.EXACT and value is not None:
+                equals.append((index.column, str(value).encode("utf-8")))
+            elif index.kind is IndexKind.JSON_MEMBERS:
+                for pair in value or ():
+                    key, _, text = str(pair).partition("=")
+                    equals.append((index.column, member(key, text)))
+        return ListFilter(given.get("created_from"), given.get("created_before"), references, tuple(equals))
 
     @property
     def required(self) -> frozenset[str]:

@@ -84,9 +84,10 @@ def test_owner_api_collection_round_trip_create_read_list_update_delete(
     listed = client.get(f"/v1/{path}", params={"limit": 100}, headers=org_a.headers)
     assert record_id in {item["id"] for item in listed.json()["items"]}
 
-    assert client.patch(f"/v1/{path}/{record_id}", json=CHANGES[path], headers=org_a.headers).status_code == 204
-    changed = client.get(f"/v1/{path}/{record_id}", headers=org_a.headers).json()
-    assert {k: changed[k] for k in CHANGES[path]} == CHANGES[path]
+    patched = client.patch(f"/v1/{path}/{record_id}", json=CHANGES[path], headers=org_a.headers)
+    assert patched.status_code == 200 and {k: patched.json()[k] for k in CHANGES[path]} == CHANGES[path]
+    changed = client.get(f"/v1/{path}/{record_id}", headers=org_a.headers)
+    assert changed.json() == patched.json() and changed.headers["ETag"] == patched.headers["ETag"]
 
     assert client.delete(f"/v1/{path}/{record_id}", headers=org_a.headers).status_code == 204
     assert client.get(f"/v1/{path}/{record_id}", headers=org_a.headers).status_code == 404
