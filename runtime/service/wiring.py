@@ -174,6 +174,7 @@ def build_context(
         staff=staff,
         www_authenticate="Bearer" if config.auth.mode.uses_bearer else None,
         worker_threads=config.database.pool_max_size,
+        pool_stats=((f"{config.service_name}-api", pool.get_stats),),
         closers=tuple(reversed(closers)),
     )
 
