@@ -10,6 +10,8 @@
     export_rows_per_s_*, export_peak_rss_mb_*, erase_rows_per_s   the lifecycle jobs: see bench/lifecycle.py
     api_writes_per_s, api_p99_ms   the data service: 1 KiB model-call logs, 16 clients over loopback, one
                                    process (targets >= 1,000/s, <= 50 ms): see bench/api.py
+    batch_ingest_records_per_s, api_list_page_ms   batch ingest of 1 KiB model calls (target >= 20,000/s) and
+                                   the median 100-record page, one service process: see bench/paging.py
     breach_impact_s, breach_drill_s   breach response: impact over 10,000,000 audit events and 10,000 organisations
                                    (target <= 30), the drill end to end: see bench/breach.py
 
@@ -25,6 +27,7 @@ from bench.database import database_figures
 from bench.harness import median_rates
 from bench.kms_calls import kms_calls_per_million
 from bench.lifecycle import lifecycle_figures
+from bench.paging import paging_figures
 from bench.throughput import VALUE_BYTES, esdk_workloads, raw_aesgcm_workload, runtime_workloads
 
 REPEATS = 7
@@ -63,6 +66,9 @@ def main() -> None:
         print(f"{name}: {text}", flush=True)
     # The data service: API writes over loopback, 16 clients, one process (bench/api.py, P3 P14).
     for name, text in api_figures().items():
+        print(f"{name}: {text}", flush=True)
+    # Batch ingest and list pages of the data service, one process (bench/paging.py, issue 17).
+    for name, text in paging_figures().items():
         print(f"{name}: {text}", flush=True)
     # Breach response: impact from a 10,000,000-event ledger, the drill (bench/breach.py, P12 P14).
     for name, text in breach_figures().items():
