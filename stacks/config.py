@@ -28,6 +28,11 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 EnvironmentKind = Literal["dev", "qa", "prod"]
 # GuardDuty / Security Hub: create them here, use the account's existing ones (organisation-managed), or off.
 AccountServiceMode = Literal["create", "existing", "off"]
+# Per-organisation keys (P6, P10) or the environment's one shared key (dev and qa only): runtime/wiring/keyring.py.
+KeyringMode = Literal["per-organisation", "shared"]
+# KMS's range for ScheduleKeyDeletion's PendingWindowInDays (runtime/envelope/keyrings/organisation.py).
+MIN_KEY_DELETION_PENDING_DAYS = 7
+MAX_KEY_DELETION_PENDING_DAYS = 30
 ACCOUNT_SERVICES = ("guardduty", "securityhub")
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -265,6 +270,27 @@ class EnvironmentConfig:
             low=1,
             high=MAX_PITR_RETENTION_DAYS,
             fix=f"is {{value}}; point-in-time recovery keeps 1 to {MAX_PITR_RETENTION_DAYS} days (P11).",
+        ),
+    )
+    keyring_mode: KeyringMode = field(
+        default="per-organisation",
+        metadata=_spec(
+            "whose key wraps an organisation's data keys (P6, P10): `per-organisation` (its own KMS key, created by "
+            "the lifecycle job's `org provision-keys` and destroyed by its erasure, so no restored backup can be "
+            "read) or `shared` (the environment's application key: a restored backup still decrypts an erased "
+            "organisation; dev and qa only).",
+            fix="{value!r} is not one of per-organisation, shared.",
+        ),
+    )
+    key_deletion_pending_days: int = field(
+        default=7,
+        metadata=_spec(
+            "erasure schedules deletion of the organisation's KMS key with this pending window (P10): the receipt's "
+            "`complete_everywhere_by` is erasure + this + the data-key cache's max age.",
+            low=MIN_KEY_DELETION_PENDING_DAYS,
+            high=MAX_KEY_DELETION_PENDING_DAYS,
+            fix=f"is {{value}}; KMS schedules key deletion {MIN_KEY_DELETION_PENDING_DAYS} to "
+            f"{MAX_KEY_DELETION_PENDING_DAYS} days ahead.",
         ),
     )
     deletion_protection: bool = field(
@@ -862,6 +888,12 @@ def _check_production(env: EnvironmentConfig, fail: Fail) -> None:
         raise fail(
             "vault_lock_min_retention_days",
             "is missing; production backups need a vault lock so nobody can shorten or delete them (P9). Set e.g. 7.",
+        )
+    if env.keyring_mode != "per-organisation":
+        raise fail(
+            "keyring_mode",
+            f"is {env.keyring_mode!r}; production wraps each organisation's data keys under its own key, so erasure "
+            "reaches every backup (P10). Set \"per-organisation\" (or remove the field).",
         )
 
 
