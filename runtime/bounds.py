@@ -105,6 +105,11 @@ DRILL_ORGANISATIONS: Final = IntRange(1, 1000)  # breach drill --organisations
 DRILL_ATTACKED: Final = IntRange(1, 1000)  # breach drill --attacked (at most --organisations)
 RESTORE_INSTANCES: Final = IntRange(1, 16)  # restore plan|apply --instances
 
+# --- configuration ----------------------------------------------------------------------------------------
+# PLATFORM_KEY_DELETION_PENDING_DAYS: how long an erased organisation's KMS key waits before KMS deletes it
+# (KMS's own range for ScheduleKeyDeletion's PendingWindowInDays); the receipt's date counts it.
+KEY_DELETION_PENDING_DAYS: Final = IntRange(7, 30)
+
 
 # --- pydantic types for request models -------------------------------------------------------------------
 

@@ -259,7 +259,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "export verify": EXPORT_READ,
     "export status": LOGIN,
     "erase": LOGIN + UNWRAP_DATA_KEYS + EXPORT_DELETE + ORG_KEY_DELETE + RECEIPT_SIGN,
-    "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS + RECEIPT_PUBLIC_KEY,
+    "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS + RECEIPT_PUBLIC_KEY + ORG_KEY_STATE,
     "erase verify-receipt": VERIFY_RECEIPT,
     "erase register": LOGIN,
     "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,

@@ -111,7 +111,7 @@ def verify_command(args: argparse.Namespace) -> int:
             database=wiring.database, key_store=wiring.key_store, fresh_cipher=wiring.cipher,
             receipt_key=wiring.receipt_keys(),
             principal=principal(args.verify_org, None, "erase-verify"), receipt=given,
-            exports=wiring.export_objects(),
+            exports=wiring.export_objects(), organisation_keys=wiring.organisation_keys(),
         )
     finally:
         wiring.close()

@@ -11,33 +11,44 @@ finished by the next one:
            database), the ids of its data keys, and a canary: a platform constant encrypted under its key.
 2. delete  every table, children before parents, in batches; each batch's count commits with it.
 3. finish  takes the lock exclusively again, sweeps every table once more (a writer that was mid-flight),
-           deletes the organisation row and the wrapped data keys, deletes the organisation's exports from the
-           export bucket, and stores the receipt, in ONE transaction. Then this process forgets the keys.
+           deletes the organisation row and the wrapped data keys, and deletes the organisation's exports from
+           the export bucket, in ONE transaction (committed; the counts are kept on the erasures row).
+4. key     per-organisation keys (P6, P10): schedules the deletion of the organisation's own key (KMS:
+           ScheduleKeyDeletion with PLATFORM_KEY_DELETION_PENDING_DAYS, 7-30, default 7; locally its key file
+           is destroyed at once). Idempotent: a key already pending deletion, or gone, is left as it is.
+5. receipt signs and stores the receipt (version 3). Then this process forgets the keys.
 Other tasks may still hold the unwrapped key in their cache for up to its max age, but there is nothing
-left to read and every write is refused; backups hold keys and ciphertext until they expire. The receipt's
-"complete everywhere by" is therefore erasure time + max(longest backup retention, cache max age).
+left to read and every write is refused. Backups still hold the wrapped keys and ciphertext, so:
+- per-organisation keys: once the organisation's key is deleted, no backup, snapshot or dump can be
+  decrypted; the receipt's "complete everywhere by" is erasure time + pending window + cache max age.
+- a shared key (PLATFORM_KEYRING_MODE=shared; never prod) cannot be destroyed: backups stay readable until
+  they expire, which the receipt says (organisation_key "not-destroyable-shared-key"), dating "complete
+  everywhere by" at erasure time + max(longest backup retention, cache max age).
 """
 
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from runtime import settings
 from runtime.audit.events import Action
+from runtime.bounds import KEY_DELETION_PENDING_DAYS
 from runtime.checks import Check
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
 from runtime.db.records import FieldCipher
 from runtime.db.schema import RECORD_TABLES, SCHEMA, RecordTable
 from runtime.db.session import Database, OwnerScope, OwnerTransaction
-from runtime.envelope import WrappedKeyStore
-from runtime.errors import LifecycleError, ReceiptError, UnknownOrganisationError
+from runtime.envelope import KeyState, OrganisationKeyAdmin, WrappedKeyStore
+from runtime.errors import ConfigurationError, LifecycleError, ReceiptError, UnknownOrganisationError
 from runtime.lifecycle.plan import ErasureState, deletion_order
-from runtime.lifecycle.receipt import ErasureReceipt, ReceiptKeys, verify_receipt
+from runtime.lifecycle.receipt import PER_ORGANISATION, SHARED, ErasureReceipt, ReceiptKeys, verify_receipt
 from runtime.lifecycle.requests import erasure_row, organisation_exists, utc_now
 
 DEFAULT_BATCH_ROWS: Final = 20_000
@@ -136,6 +147,18 @@ class ErasureSettings:
     environment: str
     longest_backup_retention_days: int
     dek_cache_max_age_seconds: float
+    keyring_mode: str = SHARED  # per-organisation: the eraser schedules the organisation key's deletion
+    key_deletion_pending_days: int = 7
+
+    def __post_init__(self) -> None:
+        if self.keyring_mode not in (PER_ORGANISATION, SHARED):
+            raise ConfigurationError(f"unknown keyring mode {self.keyring_mode!r}")
+        try:
+            KEY_DELETION_PENDING_DAYS.check(self.key_deletion_pending_days)
+        except ValueError:
+            raise ConfigurationError(
+                f"{settings.KEY_DELETION_PENDING_DAYS} must be {KEY_DELETION_PENDING_DAYS.describe()} days (KMS's "
+                "range for a key's pending deletion)") from None
 
 
 class Eraser:
@@ -148,6 +171,7 @@ class Eraser:
         receipt_key: ReceiptKeys,
         settings: ErasureSettings,
         exports: ExportObjects | None = None,
+        organisation_keys: OrganisationKeyAdmin | None = None,
         clock: Callable[[], datetime] = utc_now,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         tables: Mapping[str, RecordTable] = RECORD_TABLES,
@@ -155,6 +179,11 @@ class Eraser:
     ) -> None:
         if batch_rows < 1:
             raise ValueError("batch_rows must be >= 1")
+        if (settings.keyring_mode == PER_ORGANISATION) != (organisation_keys is not None):
+            raise ConfigurationError(
+                "per-organisation keys: the eraser needs the administration of organisation keys (it schedules "
+                "the key's deletion); shared key: it has none to destroy and must be given none")
+        self._organisation_keys = organisation_keys
         self._database = database
         self._keys = key_store
         self._cipher = cipher
@@ -251,7 +280,21 @@ class Eraser:
                 self._exports.delete_owner_exports(owner_id, locations)
             if self._exports is None:
                 unreachable = len(locations)
-            erased_at = self._clock()
+            conn.execute(
+                "UPDATE platform.erasures SET keys_destroyed = keys_destroyed + %s, "
+                "export_objects_deleted = export_objects_deleted + %s", (keys, deleted))
+        self._on_step("deleted")
+        scheduled_at, pending_days = self._destroy_organisation_key(owner_id)
+        self._on_step("key-deletion-scheduled")
+        with translated(), self._database.owner_transaction(principal) as tx:
+            conn = tx.connection
+            conn.execute(_LOCK, (owner_id,))
+            row = erasure_row(conn)
+            assert row is not None
+            if row["state"] == ErasureState.COMPLETE.value:
+                return self._stored_receipt(row)  # a concurrent run finished first
+            erased_at = self._clock()  # after the key's deletion was scheduled: the date counts from it
+            per_org = scheduled_at is not None
             receipt = ErasureReceipt(
                 erasure_id=row["id"],
                 owner_id=owner_id,
@@ -261,17 +304,35 @@ class Eraser:
                 longest_backup_retention_days=self._settings.longest_backup_retention_days,
                 dek_cache_max_age_seconds=self._settings.dek_cache_max_age_seconds,
                 rows_deleted={t: int(row["rows_deleted"].get(t, 0)) for t in order},
-                data_keys_destroyed=row["keys_destroyed"] + keys,
-                export_objects_deleted=row["export_objects_deleted"] + deleted,
+                data_keys_destroyed=row["keys_destroyed"],
+                export_objects_deleted=row["export_objects_deleted"],
                 local_exports_not_reached=unreachable,
+                keyring_mode=PER_ORGANISATION if per_org else SHARED,
+                key_deletion_pending_days=pending_days if per_org else None,
+                key_deletion_scheduled_at=scheduled_at,
             ).signed(self._receipt_key)
-            conn.execute(
-                "UPDATE platform.erasures SET state = 'complete', completed_at = %s, keys_destroyed = %s, "
-                "export_objects_deleted = %s, receipt = %s",
-                (erased_at, receipt["data_keys_destroyed"], receipt["export_objects_deleted"], Jsonb(receipt)),
-            )
+            conn.execute("UPDATE platform.erasures SET state = 'complete', completed_at = %s, receipt = %s",
+                         (erased_at, Jsonb(receipt)))
         self._on_step("complete")
         return receipt
+
+    def _destroy_organisation_key(self, owner_id: uuid.UUID) -> tuple[datetime | None, int]:
+        """Per-organisation keys: schedule the deletion of the organisation's key (idempotent); when, and the
+        deletion date KMS states (as a pending window from then). Shared key: (None, 0), nothing to destroy."""
+        admin = self._organisation_keys
+        if admin is None:
+            return None, 0
+        days = self._settings.key_deletion_pending_days
+        now = self._clock()
+        status = admin.schedule_deletion(str(owner_id), days)
+        if status.state not in (KeyState.PENDING_DELETION, KeyState.MISSING):
+            raise LifecycleError(
+                f"the key of organisation {owner_id} is {status.state.value} after scheduling its deletion; the "
+                "erasure is not complete: re-run `erase` (it resumes)")
+        if status.deletion_date is not None:  # scheduled earlier (a re-run), perhaps with a longer window
+            later = math.ceil((status.deletion_date - now) / timedelta(days=1))
+            days = min(max(days, later), KEY_DELETION_PENDING_DAYS.maximum)
+        return now, days
 
     def _stored_receipt(self, row: Mapping[str, Any]) -> dict[str, Any]:
         receipt = row["receipt"]
@@ -308,12 +369,14 @@ def verify_erasure(
     principal: OwnerScope,
     receipt: object | None = None,
     exports: ExportObjects | None = None,
+    organisation_keys: OrganisationKeyAdmin | None = None,
     tables: Mapping[str, RecordTable] = RECORD_TABLES,
 ) -> ErasureVerifyReport:
     """Prove nothing of the organisation remains readable: its erasure is complete with a valid receipt, no
     row of it is left in any SENSITIVE table, no data key of it is left, a ciphertext made under its key
     before erasure (the canary, standing for every copy in a snapshot, dump or backup restored without its
-    keys) no longer decrypts with this environment's keyring, and no export of it is left."""
+    keys) no longer decrypts with this environment's keyring, no export of it is left, and (per-organisation
+    keys) the organisation's own key is pending deletion or gone, so no backup can be decrypted either."""
     owner_id = principal.owner_id
     checks: list[Check] = []
     with translated(), database.owner_transaction(principal) as tx:
@@ -342,6 +405,7 @@ def verify_erasure(
                         f"none of its {len(key_ids)} data key(s) remains" if no_keys
                         else "data keys of the organisation still exist"))
     checks.append(_canary_check(fresh_cipher, owner_id, row["canary"]))
+    checks.append(_organisation_key_check(organisation_keys, owner_id, row["receipt"]))
     if exports is not None:
         remaining = exports.remaining(owner_id, locations)
         checks.append(Check("exports deleted", remaining == 0,
@@ -377,3 +441,23 @@ def _canary_check(fresh_cipher: Callable[[], FieldCipher], owner_id: uuid.UUID, 
     except DecryptionError:
         return Check(name, True, "a value encrypted under its key before erasure no longer decrypts")
     return Check(name, False, "a value encrypted under its key before erasure STILL decrypts: its key survives")
+
+
+def _organisation_key_check(admin: OrganisationKeyAdmin | None, owner_id: uuid.UUID, stored: object) -> Check:
+    name = "organisation key destroyed"
+    mode = stored.get("keyring_mode", SHARED) if isinstance(stored, Mapping) else SHARED
+    if mode != PER_ORGANISATION:
+        return Check(name, True, "shared key (receipt version < 3 or keyring_mode shared): no organisation key "
+                     "to destroy; backups stay readable until they expire, as the receipt's date says")
+    if admin is None:
+        return Check(name, False, "the receipt says per-organisation keys but this process has no organisation "
+                     "key administration to check the key with (PLATFORM_KEYRING_MODE)")
+    status = admin.state(str(owner_id))
+    if status.state is KeyState.PENDING_DELETION:
+        when = status.deletion_date.isoformat() if status.deletion_date else "its pending window's end"
+        return Check(name, True, f"the organisation's key is pending deletion (deleted by {when}): it no longer "
+                     "decrypts anything, in any copy")
+    if status.state is KeyState.MISSING:
+        return Check(name, True, "the organisation's key is gone: no copy of its data can be decrypted")
+    return Check(name, False, f"the organisation's key is {status.state.value}: copies of its data (backups) "
+                 "could still be decrypted; re-run `erase` (it schedules the deletion)")

@@ -1,13 +1,24 @@
 """Erasure receipts (P10): a JSON document, signed so its owner can check it, that states what was erased
 and by when the erasure is complete everywhere.
 
-Version 2 (issued now), signed with the environment's asymmetric KMS key (runtime/lifecycle/receipt_signing.py):
+Version 3 (issued now), signed with the environment's asymmetric KMS key (runtime/lifecycle/receipt_signing.py):
 
-    {"kind": "platform-erasure-receipt", "version": 2, "erasure_id", "owner_id", "environment",
+    {"kind": "platform-erasure-receipt", "version": 3, "erasure_id", "owner_id", "environment",
      "requested_at", "erased_at", "complete_everywhere_by", "longest_backup_retention_days",
      "dek_cache_max_age_seconds", "rows_deleted": {table: n}, "rows_total", "data_keys_destroyed",
      "export_objects_deleted", "local_exports_not_reached",
+     "keyring_mode": "per-organisation" | "shared",
+     "organisation_key": "deletion-scheduled" | "not-destroyable-shared-key",
+     "key_deletion_pending_days": 7..30 | null, "key_deletion_scheduled_at": "<time>" | null,
      "signature_algorithm": "ECDSA_SHA_256", "signing_key_id": "<key ARN>", "signature": "<base64 DER>"}
+
+In per-organisation mode the erasure scheduled the deletion of the organisation's own key (KMS: pending for
+`key_deletion_pending_days`; the local emulation destroys its key file at once) at `key_deletion_scheduled_at`;
+in shared mode (`null`, `null`) every organisation's data keys are wrapped under one environment key, so nothing
+could be destroyed and backups stay readable until they expire.
+
+Version 2 (issued before per-organisation keys): the fields of version 3 without the four key fields; its date
+is the shared formula below. Still verifies.
 
 The signed bytes are the CANONICAL JSON of every field but `signature` (so `signing_key_id` and
 `signature_algorithm` are signed too): keys sorted, no whitespace (separators "," and ":"), non-ASCII escaped (\\uXXXX),
@@ -23,9 +34,15 @@ of the three signature fields; HMAC-SHA256 under PLATFORM_ERASURE_RECEIPT_KEY (a
 holds) over b"platform-erasure-receipt-v1\x00" + the canonical JSON of every field but `mac`. Old receipts
 still verify with that key; nothing issues them any more.
 
-`complete_everywhere_by` = erased_at + the longest of: the environment's longest backup retention (backups
-and point-in-time recovery hold the owner's wrapped keys and ciphertext until they expire) and the data-key
-cache max age (another task may hold the unwrapped key that long). Both come from configuration.
+`complete_everywhere_by`:
+- per-organisation mode (version 3): erased_at + key_deletion_pending_days + the data-key cache max age,
+  whatever the backup retention: once the organisation's key is deleted no copy (restored backup, snapshot,
+  replica, stray export) can be decrypted, and another task may hold an unwrapped data key for the cache's
+  max age. erased_at is taken after the key's deletion was scheduled.
+- shared mode (and versions 1 and 2): erased_at + the longest of: the environment's longest backup retention
+  (backups and point-in-time recovery hold the owner's wrapped keys and ciphertext until they expire) and the
+  data-key cache max age (another task may hold the unwrapped key that long).
+All come from configuration; versions 2 and 3 are refused when the date does not follow from their fields.
 """
 
 import base64
@@ -40,11 +57,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn
 
 from runtime import settings
+from runtime.bounds import KEY_DELETION_PENDING_DAYS
 from runtime.errors import ReceiptError, ReceiptKeyError
 from runtime.lifecycle.receipt_signing import SIGNING_ALGORITHM, ReceiptPublicKey, ReceiptSigner
 
 KIND: Final = "platform-erasure-receipt"
-VERSION: Final = 2  # what erasures issue: signed
+VERSION: Final = 3  # what erasures issue: signed, with the organisation key's fate
+SIGNED_VERSION_2: Final = 2  # signed, before per-organisation keys (verified, never issued)
 MAC_VERSION: Final = 1  # what they issued before: MAC'd (verified, never issued)
 MAC_ALGORITHM: Final = "HMAC-SHA256"
 MIN_KEY_BYTES: Final = 32
@@ -54,10 +73,18 @@ _COMMON: Final = frozenset({
     "complete_everywhere_by", "longest_backup_retention_days", "dek_cache_max_age_seconds", "rows_deleted",
     "rows_total", "data_keys_destroyed", "export_objects_deleted", "local_exports_not_reached",
 })
+_SIGNATURE: Final = frozenset({"signature_algorithm", "signing_key_id", "signature"})
+_KEY_FIELDS: Final = frozenset({"keyring_mode", "organisation_key", "key_deletion_pending_days",
+                                "key_deletion_scheduled_at"})
 _FIELDS: Final = {
     MAC_VERSION: _COMMON | {"mac_algorithm", "mac"},
-    VERSION: _COMMON | {"signature_algorithm", "signing_key_id", "signature"},
+    SIGNED_VERSION_2: _COMMON | _SIGNATURE,
+    VERSION: _COMMON | _SIGNATURE | _KEY_FIELDS,
 }
+PER_ORGANISATION: Final = "per-organisation"
+SHARED: Final = "shared"
+KEY_DELETION_SCHEDULED: Final = "deletion-scheduled"
+KEY_NOT_DESTROYABLE: Final = "not-destroyable-shared-key"
 
 
 class ReceiptKey:
@@ -122,9 +149,16 @@ ReceiptVerifier = ReceiptKey | ReceiptPublicKey | ReceiptKeys
 
 
 def complete_everywhere_by(erased_at: datetime, *, longest_backup_retention_days: int,
-                           dek_cache_max_age_seconds: float) -> datetime:
+                           dek_cache_max_age_seconds: float, key_deletion_pending_days: int | None = None
+                           ) -> datetime:
+    """Shared key (key_deletion_pending_days None): erased_at + max(backup retention, cache max age).
+    Per-organisation key: erased_at + pending window + cache max age, whatever the backup retention."""
     if longest_backup_retention_days < 0 or dek_cache_max_age_seconds < 0:
         raise ValueError("retention and cache age cannot be negative")
+    if key_deletion_pending_days is not None:
+        if key_deletion_pending_days < 0:
+            raise ValueError("the key deletion pending window cannot be negative")
+        return erased_at + timedelta(days=key_deletion_pending_days) + timedelta(seconds=dek_cache_max_age_seconds)
     return erased_at + max(timedelta(days=longest_backup_retention_days),
                            timedelta(seconds=dek_cache_max_age_seconds))
 
@@ -145,12 +179,28 @@ class ErasureReceipt:
     version: int = VERSION
     signing_key_id: str = ""  # version 2: the key that signed it
     mac: str = field(default="", repr=False)  # version 1
-    signature: str = field(default="", repr=False)  # version 2
+    signature: str = field(default="", repr=False)  # versions 2 and 3
+    keyring_mode: str = SHARED  # version 3; versions 1 and 2 predate per-organisation keys
+    key_deletion_pending_days: int | None = None  # per-organisation mode only
+    key_deletion_scheduled_at: datetime | None = None  # per-organisation mode only
+
+    def __post_init__(self) -> None:
+        per_org = self.keyring_mode == PER_ORGANISATION
+        if self.keyring_mode not in (PER_ORGANISATION, SHARED):
+            raise ValueError("keyring_mode")
+        if per_org != (self.key_deletion_pending_days is not None) or \
+                per_org != (self.key_deletion_scheduled_at is not None):
+            raise ValueError("a per-organisation receipt states its key deletion; a shared one none")
+
+    @property
+    def organisation_key(self) -> str:
+        return KEY_DELETION_SCHEDULED if self.keyring_mode == PER_ORGANISATION else KEY_NOT_DESTROYABLE
 
     @property
     def complete_everywhere_by(self) -> datetime:
         return complete_everywhere_by(self.erased_at, longest_backup_retention_days=self.longest_backup_retention_days,
-                                      dek_cache_max_age_seconds=self.dek_cache_max_age_seconds)
+                                      dek_cache_max_age_seconds=self.dek_cache_max_age_seconds,
+                                      key_deletion_pending_days=self.key_deletion_pending_days)
 
     @property
     def rows_total(self) -> int:
@@ -175,15 +225,25 @@ class ErasureReceipt:
             "local_exports_not_reached": self.local_exports_not_reached,
         }
 
-    def body(self, signing_key_id: str) -> dict[str, Any]:
-        """Every field of a version 2 receipt but the signature: what is signed (canonically encoded)."""
-        return {**self.facts(), "version": VERSION, "signature_algorithm": SIGNING_ALGORITHM,
+    def key_facts(self) -> dict[str, Any]:
+        """The fields version 3 adds: what became of the organisation's key."""
+        scheduled = self.key_deletion_scheduled_at
+        return {"keyring_mode": self.keyring_mode, "organisation_key": self.organisation_key,
+                "key_deletion_pending_days": self.key_deletion_pending_days,
+                "key_deletion_scheduled_at": None if scheduled is None else _time(scheduled)}
+
+    def body(self, signing_key_id: str, version: int = VERSION) -> dict[str, Any]:
+        """Every field of a signed receipt but the signature: what is signed (canonically encoded)."""
+        if version == SIGNED_VERSION_2 and self.keyring_mode != SHARED:
+            raise ValueError("a version 2 receipt cannot state a per-organisation key's deletion")
+        extra = self.key_facts() if version == VERSION else {}
+        return {**self.facts(), **extra, "version": version, "signature_algorithm": SIGNING_ALGORITHM,
                 "signing_key_id": signing_key_id}
 
-    def signed(self, keys: ReceiptKeys | ReceiptSigner) -> dict[str, Any]:
-        """The version 2 receipt, signed."""
+    def signed(self, keys: ReceiptKeys | ReceiptSigner, *, version: int = VERSION) -> dict[str, Any]:
+        """The signed receipt (version 3; version 2 only for tests of backward compatibility)."""
         signer = keys.signer if isinstance(keys, ReceiptKeys) else keys
-        body = self.body(signer.key_id)
+        body = self.body(signer.key_id, version)
         signature = signer.sign(canonical(body))
         return {**body, "signature": base64.b64encode(signature).decode("ascii")}
 
@@ -309,6 +369,9 @@ def _parse(body: Mapping[str, Any], version: int) -> ErasureReceipt:
         cache_age = body["dek_cache_max_age_seconds"]
         if type(cache_age) not in (int, float):
             raise ValueError("dek_cache_max_age_seconds")
+        keys: dict[str, Any] = {}
+        if version == VERSION:
+            keys = _key_fields(body)
         receipt = ErasureReceipt(
             erasure_id=uuid.UUID(str(body["erasure_id"])),
             owner_id=uuid.UUID(str(body["owner_id"])),
@@ -325,13 +388,31 @@ def _parse(body: Mapping[str, Any], version: int) -> ErasureReceipt:
             signing_key_id=str(body.get("signing_key_id", "")),
             mac=str(body.get("mac", "")),
             signature=str(body.get("signature", "")),
+            **keys,
         )
         stated = datetime.fromisoformat(str(body["complete_everywhere_by"]))
     except (TypeError, ValueError, OverflowError):
         raise ReceiptError("the receipt has a field of the wrong type") from None
-    if version == VERSION and (stated != receipt.complete_everywhere_by or body["rows_total"] != receipt.rows_total):
+    if version != MAC_VERSION and (stated != receipt.complete_everywhere_by
+                                   or body["rows_total"] != receipt.rows_total):
         raise ReceiptError("the receipt's totals or completion date do not follow from its other fields")
     return receipt
+
+
+def _key_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The version 3 key fields, consistent with each other; ValueError otherwise."""
+    mode, fate = body["keyring_mode"], body["organisation_key"]
+    days, scheduled = body["key_deletion_pending_days"], body["key_deletion_scheduled_at"]
+    if mode == PER_ORGANISATION:
+        if fate != KEY_DELETION_SCHEDULED or type(days) is not int \
+                or not KEY_DELETION_PENDING_DAYS.minimum <= days <= KEY_DELETION_PENDING_DAYS.maximum \
+                or not isinstance(scheduled, str):
+            raise ValueError("key fields")
+        return {"keyring_mode": mode, "key_deletion_pending_days": days,
+                "key_deletion_scheduled_at": datetime.fromisoformat(scheduled)}
+    if mode != SHARED or fate != KEY_NOT_DESTROYABLE or days is not None or scheduled is not None:
+        raise ValueError("key fields")
+    return {"keyring_mode": SHARED}
 
 
 def _time(at: datetime) -> str:

@@ -15,11 +15,15 @@ from typing import Any, Final
 
 from psycopg_pool import ConnectionPool
 
+from runtime import settings
 from runtime.audit.chain import ChainKey
 from runtime.audit.keys import chain_key_from_environment
+from runtime.bounds import KEY_DELETION_PENDING_DAYS
 from runtime.db import Database, DatabaseSettings, OwnerScope, PostgresWrappedKeyStore, open_pool
 from runtime.db.ledger import AuditLedger
-from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring
+from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring, OrganisationKeyAdmin
+from runtime.environment import optional_integer
+from runtime.errors import ConfigurationError
 from runtime.lifecycle.config import LifecycleSettings
 from runtime.lifecycle.erasure import Eraser, ErasureSettings
 from runtime.lifecycle.jobs import ExportJob
@@ -28,7 +32,7 @@ from runtime.lifecycle.receipt_signing import choose_receipt_signer
 from runtime.lifecycle.s3 import S3ExportObjects
 from runtime.lifecycle.storage import S3Location
 from runtime.wiring.clients import ClientFactory, aws_client
-from runtime.wiring.keyring import choose_keyring
+from runtime.wiring.keyring import SHARED, KeyringChoice, choose_keyring
 from runtime.wiring.passwords import password_source
 
 # The actor the audit trail names when an operator runs a job by hand without --actor (a fixed, documented id).
@@ -50,6 +54,9 @@ class LifecycleWiring:
     snapshot_pool: ConnectionPool
     key_pool: ConnectionPool
     keyring: Keyring
+    # The keyring settings (None: a test hands in its keyring, shared mode). Per-organisation: erasure schedules
+    # the organisation key's deletion.
+    keyring_choice: KeyringChoice | None = None
     _s3: Any = field(default=None, repr=False)
 
     @classmethod
@@ -58,11 +65,12 @@ class LifecycleWiring:
         db = DatabaseSettings.from_environment(environ)
         passwords = password_source(db, clients)
         chain_key = chain_key_from_environment(environ)
-        keyring = choose_keyring(environ, config.environment).keyring(clients)
+        choice = choose_keyring(environ, config.environment)
+        keyring = choice.keyring(clients)
         pool = open_pool(replace(db, pool_min_size=1, pool_max_size=3), passwords, name="lifecycle")
         snapshot = open_pool(replace(db, pool_min_size=1, pool_max_size=1), passwords, name="lifecycle-snapshot")
         keys = open_pool(replace(db, pool_min_size=1, pool_max_size=2), passwords, name="lifecycle-keys")
-        return cls(environ, clients, config, chain_key, pool, snapshot, keys, keyring)
+        return cls(environ, clients, config, chain_key, pool, snapshot, keys, keyring, choice)
 
     def close(self) -> None:
         for pool in (self.pool, self.snapshot_pool, self.key_pool):
@@ -107,11 +115,33 @@ class LifecycleWiring:
         signer = choose_receipt_signer(self.environ, self.config.environment).signer(self.clients)
         return ReceiptKeys(signer, ReceiptKey.optional_from_environment(self.environ))
 
+    @property
+    def keyring_mode(self) -> str:
+        return SHARED if self.keyring_choice is None else self.keyring_choice.mode
+
+    def organisation_keys(self) -> OrganisationKeyAdmin | None:
+        """The administration of organisation keys (per-organisation mode), else None."""
+        if self.keyring_choice is None:
+            return None
+        return self.keyring_choice.organisation_keys(self.environ, self.clients)
+
+    def key_deletion_pending_days(self) -> int:
+        """PLATFORM_KEY_DELETION_PENDING_DAYS, 7-30 (runtime/bounds.py), default 7."""
+        days = optional_integer(self.environ, settings.KEY_DELETION_PENDING_DAYS)
+        if days is None:
+            return settings.DEFAULT_KEY_DELETION_PENDING_DAYS
+        try:
+            return KEY_DELETION_PENDING_DAYS.check(days)
+        except ValueError:
+            raise ConfigurationError(f"{settings.KEY_DELETION_PENDING_DAYS}={days} is out of range; use "
+                                     f"{KEY_DELETION_PENDING_DAYS.describe()} days (KMS's range)") from None
+
     def eraser(self) -> Eraser:
         return Eraser(
             database=self.database, key_store=self.key_store, cipher=self.cipher(),
             receipt_key=self.receipt_keys(),
             settings=ErasureSettings(self.config.environment, self.config.require_retention(),
-                                     self.config.dek_cache_max_age_seconds),
-            exports=self.export_objects(),
+                                     self.config.dek_cache_max_age_seconds, self.keyring_mode,
+                                     self.key_deletion_pending_days()),
+            exports=self.export_objects(), organisation_keys=self.organisation_keys(),
         )

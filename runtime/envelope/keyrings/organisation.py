@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from runtime.bounds import KEY_DELETION_PENDING_DAYS
 from runtime.envelope.keyrings.base import PURPOSE, Keyring
 from runtime.envelope.keys import KEY_BYTES, KeyMaterial
 from runtime.errors import (
@@ -39,8 +40,8 @@ from runtime.errors import (
 
 ALIAS_PREFIX: Final = "alias/"
 # KMS's own bounds for ScheduleKeyDeletion's PendingWindowInDays.
-MIN_PENDING_DAYS: Final = 7
-MAX_PENDING_DAYS: Final = 30
+MIN_PENDING_DAYS: Final = KEY_DELETION_PENDING_DAYS.minimum
+MAX_PENDING_DAYS: Final = KEY_DELETION_PENDING_DAYS.maximum
 TAG_ENVIRONMENT: Final = "platform:environment"
 TAG_APP: Final = "platform:app"
 TAG_ORGANISATION: Final = "platform:organisation"

@@ -37,7 +37,7 @@ def test_receipt_key_route_published_pem_verifies_issued_receipt() -> None:
     assert answer.status_code == 200
     body = answer.json()
     assert body["key_id"] == SIGNER.key_id and body["signing_algorithm"] == "ECDSA_SHA_256"
-    assert body["key_spec"] == "ECC_NIST_P256" and body["receipt_version"] == 2
+    assert body["key_spec"] == "ECC_NIST_P256" and body["receipt_version"] == 3
     published = ReceiptPublicKey.from_pem(body["public_key_pem"], body["key_id"])
     receipt: ErasureReceipt = verify_receipt(published, _receipt().signed(SIGNER))
     assert receipt.signing_key_id == body["key_id"]

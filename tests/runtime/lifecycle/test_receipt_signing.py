@@ -65,7 +65,7 @@ SIGNED = _receipt().signed(SIGNER)
 
 
 def test_receipt_signed_fields_version_key_id_and_base64_der() -> None:
-    assert SIGNED["version"] == VERSION == 2
+    assert SIGNED["version"] == VERSION == 3
     assert SIGNED["signature_algorithm"] == "ECDSA_SHA_256" and SIGNED["signing_key_id"] == SIGNER.key_id
     assert "mac" not in SIGNED and "mac_algorithm" not in SIGNED
     der = base64.b64decode(SIGNED["signature"], validate=True)
@@ -91,18 +91,20 @@ def test_receipt_signature_verifies_with_cryptography_alone() -> None:
 def test_verify_receipt_local_signer_round_trip_valid() -> None:
     for verifier in (SIGNER.public_key(), ReceiptKeys(SIGNER), lambda key_id: SIGNER.public_key()):
         receipt = verify_receipt(verifier, json.loads(json.dumps(SIGNED)))
-        assert receipt.rows_total == 16 and receipt.signing_key_id == SIGNER.key_id and receipt.version == 2
+        assert receipt.rows_total == 16 and receipt.signing_key_id == SIGNER.key_id and receipt.version == 3
 
 
 def test_verify_receipt_every_field_changed_refused() -> None:
     changes: dict[str, Any] = {
-        "kind": "other", "version": 3, "erasure_id": str(uuid.uuid4()), "owner_id": str(uuid.uuid4()),
+        "kind": "other", "version": 4, "erasure_id": str(uuid.uuid4()), "owner_id": str(uuid.uuid4()),
         "environment": "dev", "requested_at": "2026-03-01T12:00:00.000001+00:00",
         "erased_at": "2026-03-01T12:05:00.000001+00:00", "complete_everywhere_by": "2026-03-02T00:00:00.000000+00:00",
         "longest_backup_retention_days": 0, "dek_cache_max_age_seconds": 301.0, "rows_deleted": {"prompts": 12},
         "rows_total": 0, "data_keys_destroyed": 0, "export_objects_deleted": 0, "local_exports_not_reached": 1,
         "signature_algorithm": "ECDSA_SHA_384", "signing_key_id": LocalReceiptSigner.generate().key_id,
         "signature": base64.b64encode(b"0" * 70).decode(),
+        "keyring_mode": "per-organisation", "organisation_key": "deletion-scheduled",
+        "key_deletion_pending_days": 7, "key_deletion_scheduled_at": "2026-03-01T12:05:00.000000+00:00",
     }
     assert set(changes) == set(SIGNED)
     for name, value in changes.items():
@@ -315,7 +317,7 @@ def test_cli_verify_receipt_offline_valid_exit_0(
     monkeypatch.setattr(erase_cli, "clients", _no_aws)
     assert cli.main(["erase", "verify-receipt", str(files["receipt"]), "--public-key", str(files["pem"])]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("receipt VALID (version 2") and SIGNER.key_id in out and "2026-04-05T12:05:00" in out
+    assert out.startswith("receipt VALID (version 3") and SIGNER.key_id in out and "2026-04-05T12:05:00" in out
 
 
 def test_cli_verify_receipt_tampered_exit_1_with_reason(
