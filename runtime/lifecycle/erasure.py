@@ -329,8 +329,9 @@ class Eraser:
             raise LifecycleError(
                 f"the key of organisation {owner_id} is {status.state.value} after scheduling its deletion; the "
                 "erasure is not complete: re-run `erase` (it resumes)")
-        if status.deletion_date is not None:  # scheduled earlier (a re-run), perhaps with a longer window
-            later = math.ceil((status.deletion_date - now) / timedelta(days=1))
+        if status.deletion_date is not None:  # KMS's own date (a re-run: scheduled earlier, perhaps for longer)
+            # counted from after the call, and the receipt counts from erased_at, later still: never short of it
+            later = math.ceil((status.deletion_date - self._clock()) / timedelta(days=1))
             days = min(max(days, later), KEY_DELETION_PENDING_DAYS.maximum)
         return now, days
 
