@@ -277,6 +277,9 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "org provision-keys": ORG_KEY_PROVISION,
     "org key-state": ORG_KEY_STATE,
     "org cancel-key-deletion": LOGIN + ORG_KEY_CANCEL,  # LOGIN: the audit ledger event
+    # Unwrap with the old shared key, wrap the same data key under the organisation's (kms:Encrypt, its context).
+    "org migrate-keys": LOGIN + ORG_KEY_PROVISION + UNWRAP_DATA_KEYS + (
+        Use("kms", "encrypt", _p(ORGANISATION_KEYS, "kms:Encrypt"), (ORG_KEYS,)),),
 }
 
 

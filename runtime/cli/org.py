@@ -12,6 +12,12 @@
         key; audited (an audit ledger event on the organisation, actor and request id; the reason is printed,
         never stored: it is free text).
 
+    org migrate-keys ORG [ORG ...] [--actor ID]
+        re-wrap each organisation's existing data keys from the environment's old shared key (still set next to
+        the per-organisation settings) under its own key (provisioned if missing): per organisation, committed as
+        it goes (a re-run continues), idempotent, one audit ledger event per organisation
+        (runtime/lifecycle/key_migration.py). Prints one JSON line per organisation.
+
 Settings: runtime/wiring/keyring.py (PLATFORM_APP_NAME, or PLATFORM_LOCAL_ORGANISATION_KEYS_DIR in local runs),
 and for provisioning PLATFORM_ORGANISATION_KEY_USER_ROLE_ARNS and PLATFORM_ORGANISATION_KEY_ADMIN_ROLE_ARN.
 """
@@ -73,6 +79,11 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     cancel.add_argument("--reason", required=True, help="why (printed for the operator's change record)")
     cancel.add_argument("--actor", type=uuid_argument, metavar="ID", help="who (pseudonymous id, for the audit)")
     cancel.set_defaults(handler=cancel_command)
+    migrate = commands.add_parser("migrate-keys", help="re-wrap data keys from the shared key under each "
+                                  "organisation's own key (resumable, audited)")
+    migrate.add_argument("orgs", type=uuid_argument, nargs="+", metavar="ORG")
+    migrate.add_argument("--actor", type=uuid_argument, metavar="ID", help="who (pseudonymous id, for the audit)")
+    migrate.set_defaults(handler=migrate_command)
 
 
 def _public(status: KeyStatus) -> dict[str, Any]:
@@ -99,4 +110,26 @@ def cancel_command(args: argparse.Namespace) -> int:
     status = make_admin(os.environ).cancel_deletion(str(args.org))
     audit_cancel(os.environ, args.org, args.actor)
     print(json.dumps({**_public(status), "cancelled": True, "reason": args.reason}, sort_keys=True))
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    from runtime.lifecycle.key_migration import migrate_organisation_keys
+    from runtime.lifecycle.wiring import LifecycleWiring, principal
+
+    choice = choose_keyring(os.environ)
+    admin = make_admin(os.environ)
+    target = choice.keyring(clients)
+    shared = choice.shared_keyring(clients)
+    if not hasattr(target, "wrap_data_key"):
+        raise ConfigurationError("migrate-keys needs per-organisation keys (PLATFORM_KEYRING_MODE=per-organisation)")
+    wiring = LifecycleWiring.from_environment(os.environ)
+    try:
+        for done in migrate_organisation_keys(
+                database=wiring.database, shared=shared, target=target, admin=admin,
+                principals=[principal(org, args.actor, "migrate-keys") for org in args.orgs]):
+            print(json.dumps({"organisation": str(done.organisation), "rewrapped": done.rewrapped,
+                              "already_under_its_key": done.already}, sort_keys=True), flush=True)
+    finally:
+        wiring.close()
     return 0

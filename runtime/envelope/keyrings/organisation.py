@@ -140,7 +140,8 @@ def organisation_key_policy(*, account: str, environment: str, organisation: str
                 "Sid": "RuntimeRolesUseWithTheOrganisationContext",
                 "Effect": "Allow",
                 "Principal": {"AWS": sorted(user_role_arns)},
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                # Encrypt: `org migrate-keys` re-wraps existing data keys (with this context only)
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {
                     f"kms:EncryptionContext:{CONTEXT_ORGANISATION}": org,
@@ -208,6 +209,19 @@ class KmsOrganisationKeyring(Keyring):
                 raise DecryptionError() from None
             raise _translate(exc, "Decrypt", owner, alias) from exc
         return _material(response, alias)
+
+    def wrap_data_key(self, owner: str, material: KeyMaterial) -> bytes:
+        """Wrap an EXISTING data key under the organisation's key (`org migrate-keys`: kms:Encrypt)."""
+        alias = self.alias(owner)
+        self._count_call()
+        try:
+            response = self._client.encrypt(
+                KeyId=alias, Plaintext=material.secret_bytes(),
+                EncryptionContext=organisation_encryption_context(self.environment, owner),
+            )
+        except Exception as exc:
+            raise _translate(exc, "Encrypt", owner, alias) from exc
+        return bytes(response["CiphertextBlob"])
 
 
 class KmsOrganisationKeys:
@@ -362,6 +376,13 @@ class LocalOrganisationKeyring(Keyring):
         material = KeyMaterial(os.urandom(KEY_BYTES))
         nonce = os.urandom(_NONCE_BYTES)
         return material, _WRAP_VERSION + nonce + aead.encrypt(nonce, material.secret_bytes(), self._context(owner))
+
+    def wrap_data_key(self, owner: str, material: KeyMaterial) -> bytes:
+        """Wrap an EXISTING data key under the organisation's key (`org migrate-keys`)."""
+        aead = self._aead(owner, "Encrypt")
+        self._count_call()
+        nonce = os.urandom(_NONCE_BYTES)
+        return _WRAP_VERSION + nonce + aead.encrypt(nonce, material.secret_bytes(), self._context(owner))
 
     def unwrap_data_key(self, owner: str, wrapped: bytes) -> KeyMaterial:
         aead = self._aead(owner, "Decrypt")
