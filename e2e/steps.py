@@ -36,6 +36,7 @@ class State:
     user: str = "alice@e2e.example"
     records: dict[str, str] = field(default_factory=dict)
     export_location: str = ""
+    org_keys: bool = False  # per-organisation keys (the provisioning step ran)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -67,6 +68,53 @@ def _owner_headers(running: Running, state: State, **claims: Any) -> dict[str, s
 def _expect(status: int, wanted: int, answer: Any, what: str) -> None:
     if status != wanted:
         raise StepFailed(f"{what}: HTTP {status} (wanted {wanted}): {str(answer)[:400]}")
+
+
+ORG_KEY_TAGS = ("platform:environment", "platform:app", "platform:organisation")
+
+
+def _organisation_key_task(running: Running) -> str | None:
+    """The task definition that declares `org provision-keys` (per-organisation keys), or None (a shared key)."""
+    from e2e import tasks
+
+    declaring = [t for t in tasks.task_definitions(running.env) if "org provision-keys" in (t.declared_commands or ())]
+    return declaring[0].path if declaring else None
+
+
+def _organisation_key(running: Running, state: State) -> dict[str, Any]:
+    """The organisation's key as the KMS stand-in holds it (by the alias its task's PLATFORM_APP_NAME names)."""
+    task = next(t for t in running.services.values() if t.spec.env.get("PLATFORM_APP_NAME"))
+    env = task.spec.env
+    alias = f"alias/{env['PLATFORM_APP_NAME']}-{env['PLATFORM_ENVIRONMENT']}-org-{state.org}"
+    kms = running.moto.client("kms")
+    return {"alias": alias, **kms.describe_key(KeyId=alias)["KeyMetadata"]}
+
+
+def provision_organisation_key(running: Running, state: State) -> str:
+    """The control-plane step (never the request path): the task that declares `org provision-keys` creates the
+    organisation's own KMS key (tags, rotation, alias) before the organisation registers; with a shared key, none."""
+    task = _organisation_key_task(running)
+    if task is None:
+        state.org_keys = False
+        return "this environment wraps data keys under its shared key (keyring_mode shared): no organisation key"
+    state.org_keys = True
+    out = _job(running, ["org", "provision-keys", str(state.org)], "org provision-keys")
+    status = json.loads(out.strip().splitlines()[-1])
+    if status.get("state") != "enabled":
+        raise StepFailed(f"org provision-keys left the key {status}")
+    again = json.loads(_job(running, ["org", "provision-keys", str(state.org)], "org provision-keys").splitlines()[-1])
+    if again.get("key_id") != status.get("key_id"):
+        raise StepFailed(f"a second provisioning made another key: {again.get('key_id')} != {status.get('key_id')}")
+    key = _organisation_key(running, state)
+    kms = running.moto.client("kms")
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+    if set(tags) != set(ORG_KEY_TAGS) or tags["platform:organisation"] != str(state.org):
+        raise StepFailed(f"the key's tags are {tags}")
+    if not kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]:
+        raise StepFailed("the organisation key's rotation is off")
+    if key.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or key.get("KeyUsage") != "ENCRYPT_DECRYPT":
+        raise StepFailed(f"the organisation key is {key.get('KeySpec')} {key.get('KeyUsage')}")
+    return f"{key['alias']} -> {key['KeyId']} by {task} (tags {', '.join(sorted(tags))}, rotation on; idempotent)"
 
 
 def register_organisation(running: Running, state: State) -> str:
@@ -175,9 +223,15 @@ def erase(running: Running, state: State) -> str:
     refused = _verify_offline(tampered, pem)
     if refused.returncode != 1 or "INVALID" not in refused.stdout:
         raise StepFailed(f"a tampered receipt was not refused (exit {refused.returncode}): {refused.stdout[-300:]}")
+    shredded = ""
+    if state.org_keys:
+        key = _organisation_key(running, state)
+        if key.get("KeyState") != "PendingDeletion":
+            raise StepFailed(f"erasure left the organisation's key {key.get('KeyState')}, not PendingDeletion")
+        shredded = f"; its key {key['KeyId']} is pending deletion until {key.get('DeletionDate')}"
     return (f"receipt v{receipt.get('version')} for {receipt.get('owner_id', state.org)}, complete everywhere by "
             f"{receipt.get('complete_everywhere_by')}; erase verify --receipt: {len(passed)} checks ok; verified "
-            f"offline with the published key {published.get('key_id')}, a changed copy refused")
+            f"offline with the published key {published.get('key_id')}, a changed copy refused{shredded}")
 
 
 def _verify_offline(receipt: Path, pem: Path) -> subprocess.CompletedProcess[str]:
@@ -193,6 +247,8 @@ def breach(running: Running, state: State) -> str:
     """A second organisation with a user (the first one is erased by now) has its data read in the breach
     window; the breach is declared for it and the notification must reach that user through SES."""
     victim = State(user="bob@e2e.example")
+    if _organisation_key_task(running) is not None:
+        provision_organisation_key(running, victim)  # the control plane first, as for the first organisation
     headers = _owner_headers(running, victim)
     status, answer = _call(running, "owner", "PUT", "/v1/organisation", {"name": "E2E breached organisation"},
                            headers)
@@ -247,7 +303,8 @@ def restore_plan(running: Running, state: State) -> str:
 
 Step = Callable[[Running, State], str]
 STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the steps it needs
-    ("register an organisation", register_organisation, ()),
+    ("provision the organisation's key", provision_organisation_key, ()),
+    ("register an organisation", register_organisation, ("provision the organisation's key",)),
     ("write and read records", write_and_read_records, ("register an organisation",)),
     ("stored columns are ciphertext", stored_columns_are_ciphertext, ("write and read records",)),
     ("support read (staff identity)", support_read, ()),

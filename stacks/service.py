@@ -12,7 +12,7 @@ Each task role may use the application key only under this environment's encrypt
 connect to the database only as its own user, and read only its own secret.
 """
 
-from aws_cdk import CfnOutput, Token
+from aws_cdk import CfnOutput, Fn, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -40,6 +40,7 @@ from stacks.services.load_balancing import Endpoint
 from stacks.services.restore import Restore
 from stacks.services.roles import (
     DatabaseUsers,
+    OrganisationKeys,
     decrypt_secrets_through_secrets_manager,
     envelope_statement,
     receipt_signing_statement,
@@ -60,6 +61,12 @@ JOB_COMMANDS = (
     "breach declare", "breach deliver", "breach status",
     "audit verify", "audit checkpoint",
 )
+# With per-organisation keys the job is also their control plane (P6, P10): the one role that creates them (the
+# scheduled `org provision-keys --pending`) is the one their key policies let administer them, so erasure (this
+# job) can schedule their deletion; KMS refuses a CreateKey whose policy would lock its caller out.
+ORG_KEY_COMMANDS = ("org provision-keys", "org key-state", "org cancel-key-deletion")
+PER_ORGANISATION = settings.DEFAULT_KEYRING_MODE  # runtime/wiring/keyring.py's modes (config keyring_mode)
+SHARED = "shared"
 
 
 class ServiceStack(PlatformStack):
@@ -108,6 +115,11 @@ class ServiceStack(PlatformStack):
         )
         database = DatabaseUsers(self.partition, env.region, env.account, data.cluster.cluster_resource_identifier)
         envelope = envelope_statement(keys.application.key_arn, env.name)
+        self.organisation_keys = (
+            OrganisationKeys(self.partition, env.region, env.account, app_name, env.name,
+                             env.key_deletion_pending_days)
+            if env.keyring_mode == PER_ORGANISATION else None
+        )
         base = ServiceBase(env, self.cluster, image, network.app_subnets, keys.logs, secrets, storage.access_logs)
         self._services(base, network, runtime, database, envelope, vpn_security_group)
         self._one_off_tasks(app_name, keys, network, data, runtime, database, envelope, secret_key, image, secrets)
@@ -124,14 +136,17 @@ class ServiceStack(PlatformStack):
     ) -> None:
         """The data service (owner API, public load balancer) and the support service (VPN only)."""
         env = base.env_config
+        org_keys = self.organisation_keys
         # The data service: owner API behind the public load balancer.
+        self.data_task_role = task_role(self, "DataTaskRole", [
+            database.connect(DB_USERS["data"]), envelope,
+            *([org_keys.use_statement()] if org_keys else []),
+            receipt_signing_statement(self._receipt_key_arn, sign=False)])
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
-            task_role=task_role(self, "DataTaskRole", [
-                database.connect(DB_USERS["data"]), envelope,
-                receipt_signing_statement(self._receipt_key_arn, sign=False)]),
+            task_role=self.data_task_role,
             environment={**runtime.variables(ServiceMode.OWNER.value, DB_USERS["data"]), **owner_auth(env),
-                         **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
+                         **self._keyring(), **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
             endpoint=Endpoint(env.domain_name, env.certificate_arn, env.user_sign_in, env.deletion_protection),
         )
         self.public_alb, self.web_acl = self.data_service.load_balancer, self.data_service.web_acl
@@ -183,17 +198,33 @@ class ServiceStack(PlatformStack):
                                             "that MACed erasure receipts before they were signed: verifies those "
                                             "old receipts only (P10)")
         job = self._job_settings(app_name, env, keys)
+        org_keys = self.organisation_keys
+        job_role_name = contract.lifecycle_job_role_name(app_name, env.name)
+        job_keys: list[iam.PolicyStatement] = []
+        job_keyring = self._keyring()
+        commands: tuple[str, ...] = JOB_COMMANDS
+        if org_keys is not None:
+            job_keys = [org_keys.use_statement(), *org_keys.administer_statements()]
+            commands = (*JOB_COMMANDS, *ORG_KEY_COMMANDS)
+            # The named role's ARN as text: the job's own role in its own environment, without a reference cycle.
+            job_role_arn = f"arn:{self.partition}:iam::{env.account}:role/{job_role_name}"
+            job_keyring = {
+                **job_keyring,
+                settings.ORGANISATION_KEY_USER_ROLE_ARNS: Fn.join(",", [self.data_task_role.role_arn, job_role_arn]),
+                settings.ORGANISATION_KEY_ADMIN_ROLE_ARN: job_role_arn,
+            }
         self.job_task_definition = LifecycleJob(
             self, "LifecycleJob", image=image, logs_key=keys.logs, log_retention_days=env.log_retention_days,
             removal=removal,
             task_role=task_role(
                 self, "LifecycleJobRole",
-                [database.connect(DB_USERS["job"]), envelope, *job.export_statements(), *job.breach_statements(),
-                 receipt_signing_statement(self._receipt_key_arn, sign=True)],
-                role_name=contract.lifecycle_job_role_name(app_name, env.name),
+                [database.connect(DB_USERS["job"]), envelope, *job_keys, *job.export_statements(),
+                 *job.breach_statements(), receipt_signing_statement(self._receipt_key_arn, sign=True)],
+                role_name=job_role_name,
             ),
             environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS["job"]), **job.variables(),
-                         **self._receipt_key, settings.TASK_COMMANDS: declaration(*JOB_COMMANDS)},
+                         **job_keyring, settings.KEY_DELETION_PENDING_DAYS: str(env.key_deletion_pending_days),
+                         **self._receipt_key, settings.TASK_COMMANDS: declaration(*commands)},
             secrets={**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)},
         )
         self.breach_drill = BreachDrill(
@@ -228,6 +259,13 @@ class ServiceStack(PlatformStack):
             environment=runtime.variables(ServiceMode.SETUP.value, OWNER_ROLE),
         )
         self.database_setup.run_before(self.data_service.service, self.support_service.service)
+
+    def _keyring(self) -> dict[str, str]:
+        """Whose key wraps the organisations' data keys (runtime/wiring/keyring.py): per organisation (their KMS
+        keys, found by alias alias/<app>-<env>-org-<id>) or, where config asks for it (never prod), shared."""
+        if self.organisation_keys is None:
+            return {settings.KEYRING_MODE: SHARED}
+        return {settings.KEYRING_MODE: PER_ORGANISATION, settings.APP_NAME: self.organisation_keys.app}
 
     def _mac_key(self, construct_id: str, key: kms.IKey, description: str) -> secretsmanager.Secret:
         """A NOT_SENSITIVE MAC key, generated by Secrets Manager under the application key."""

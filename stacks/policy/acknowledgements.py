@@ -159,6 +159,21 @@ REGISTER: tuple[Acknowledgement, ...] = (
         concerns="least-privilege IAM (AWS limitation)",
         review_by=REVIEW_MEDIUM,
     ),
+    # --- Per-organisation keys (issue 15, P6, P10): created at run time, one per organisation ---
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::*]",
+        paths=("Service/DataTaskRolePolicy", "Service/LifecycleJobRolePolicy"),
+        reason="Each organisation's KMS key is created at run time (`org provision-keys`), so no ARN exists at "
+        "synth time, and the P3 permission rule has no ARN form for an organisation key (a key/* grant would not "
+        "satisfy it). The grants are fenced by conditions: data keys only under this account's keys tagged "
+        "platform:environment and platform:app of this environment, aliased alias/<app>-<env>-org-*, with this "
+        "environment's encryption context (each key's policy binds the organisation id); CreateKey only symmetric "
+        "ENCRYPT_DECRYPT keys with exactly those tags; the job's administrative actions are denied on anything but "
+        "this account's and region's keys and this environment's organisation aliases.",
+        concerns="P6, P10 (organisation keys wrap the data keys of SENSITIVE fields)",
+        review_by=REVIEW_HIGH,
+        applies=lambda env: env.keyring_mode == "per-organisation",
+    ),
     Acknowledgement(
         rule="AwsSolutions-IAM5[Resource::arn:aws:rds:{region}:{account}:*]",
         paths=("Service/Restore/TaskPolicy",),

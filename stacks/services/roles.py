@@ -10,6 +10,12 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from runtime.envelope.keyrings.base import PURPOSE as ENVELOPE_PURPOSE
+from runtime.envelope.keyrings.organisation import (
+    CONTEXT_ORGANISATION,
+    TAG_APP,
+    TAG_ENVIRONMENT,
+    TAG_ORGANISATION,
+)
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,123 @@ def decrypt_secrets_through_secrets_manager(
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
         )
     )
+
+
+@dataclass(frozen=True)
+class OrganisationKeys:
+    """This environment's per-organisation KMS keys (P6, P10; runtime/envelope/keyrings/organisation.py): tagged
+    platform:environment, platform:app and platform:organisation, aliased alias/<app>-<env>-org-<id>.
+
+    The grants name `*` (fenced by conditions) because IAM authorizes CreateKey on `*` only, and the P3 permission
+    rule knows no ARN for an organisation key yet (a key/* grant would not cover it); `fence()` is the Deny that
+    keeps every administrative action on this account's and region's keys and this environment's aliases."""
+
+    partition: str
+    region: str
+    account: str
+    app: str
+    environment: str
+    pending_days: int
+
+    @property
+    def alias_pattern(self) -> str:
+        return f"alias/{self.app}-{self.environment}-org-*"
+
+    def arn(self, resource: str) -> str:
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:{resource}"
+
+    def _tagged(self) -> dict[str, str]:
+        return {
+            "aws:ResourceAccount": self.account,
+            f"aws:ResourceTag/{TAG_ENVIRONMENT}": self.environment,
+            f"aws:ResourceTag/{TAG_APP}": self.app,
+        }
+
+    def use_statement(self) -> iam.PolicyStatement:
+        """Data keys under an organisation's own key, with this environment's context (the key policy adds the
+        organisation's): the data service and the lifecycle job."""
+        return iam.PolicyStatement(
+            sid="OrganisationDataKeysOfThisEnvironmentOnly",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {
+                    **self._tagged(),
+                    "kms:EncryptionContext:environment": self.environment,
+                    "kms:EncryptionContext:purpose": ENVELOPE_PURPOSE,
+                },
+                "Null": {f"kms:EncryptionContext:{CONTEXT_ORGANISATION}": "false"},
+                "ForAnyValue:StringLike": {"kms:ResourceAliases": self.alias_pattern},
+            },
+        )
+
+    def administer_statements(self) -> list[iam.PolicyStatement]:
+        """The control plane (the lifecycle job: `org provision-keys`, `org key-state`, `org cancel-key-deletion`,
+        and erasure's ScheduleKeyDeletion): create tagged symmetric keys, alias them, and manage this
+        environment's tagged keys only."""
+        tags = [TAG_ENVIRONMENT, TAG_APP, TAG_ORGANISATION]
+        request_tags = {
+            f"aws:RequestTag/{TAG_ENVIRONMENT}": self.environment,
+            f"aws:RequestTag/{TAG_APP}": self.app,
+        }
+        organisation_tagged = {f"aws:ResourceTag/{TAG_ORGANISATION}": "false"}
+        return [
+            iam.PolicyStatement(
+                sid="CreateSymmetricOrganisationKeysTaggedForThisEnvironment",
+                actions=["kms:CreateKey"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        **request_tags,
+                        "kms:KeySpec": "SYMMETRIC_DEFAULT",
+                        "kms:KeyUsage": "ENCRYPT_DECRYPT",
+                    },
+                    "ForAllValues:StringEquals": {"aws:TagKeys": tags},
+                    "Null": {f"aws:RequestTag/{TAG_ORGANISATION}": "false"},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="TagOrganisationKeysForThisEnvironmentOnly",
+                actions=["kms:TagResource"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": request_tags,
+                    "ForAllValues:StringEquals": {"aws:TagKeys": tags},
+                    "Null": {f"aws:RequestTag/{TAG_ORGANISATION}": "false"},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="AliasOrganisationKeysOfThisAccount",
+                actions=["kms:CreateAlias"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:ResourceAccount": self.account}},
+            ),
+            iam.PolicyStatement(
+                sid="ManageThisEnvironmentsOrganisationKeys",
+                actions=["kms:DescribeKey", "kms:EnableKeyRotation", "kms:CancelKeyDeletion", "kms:EnableKey"],
+                resources=["*"],
+                conditions={"StringEquals": self._tagged(), "Null": organisation_tagged},
+            ),
+            iam.PolicyStatement(
+                sid="ScheduleDeletionOfThisEnvironmentsOrganisationKeys",
+                actions=["kms:ScheduleKeyDeletion"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": self._tagged(),
+                    "Null": organisation_tagged,
+                    "NumericGreaterThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": self.pending_days},
+                },
+            ),
+            self.fence(),
+        ]
+
+    def fence(self) -> iam.PolicyStatement:
+        """Deny the administrative actions on anything but this account's and region's keys and this
+        environment's organisation-key aliases (CreateAlias is authorized on the alias AND the key)."""
+        return iam.PolicyStatement(
+            sid="OrganisationKeyAdministrationOnThisEnvironmentsKeysAndAliasesOnly",
+            effect=iam.Effect.DENY,
+            actions=["kms:CreateAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion",
+                     "kms:CancelKeyDeletion", "kms:EnableKey"],
+            not_resources=[self.arn("key/*"), self.arn(self.alias_pattern)],
+        )

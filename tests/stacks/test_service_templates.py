@@ -171,7 +171,10 @@ def test_task_roles_are_least_privilege(operator: Assembly) -> None:
         policies = {lid: r for lid, r in _all(operator, env, "AWS::IAM::ManagedPolicy")}
         data_policy = next(r for lid, r in policies.items() if lid.startswith("DataTaskRolePolicy"))
         support_policy = next(r for lid, r in policies.items() if lid.startswith("SupportTaskRolePolicy"))
-        kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"]]
+        # The application key's statement, and (per-organisation keys: tests/stacks/test_organisation_key_templates.py)
+        # the organisation keys' one.
+        kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"]
+                          and s.get("Sid") != "OrganisationDataKeysOfThisEnvironmentOnly"]
         (kms,) = kms_statements
         assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:environment"] == env
         assert "ApplicationKey" in json.dumps(kms["Resource"])
