@@ -123,12 +123,13 @@ class OrganisationKeys:
             f"aws:ResourceTag/{TAG_APP}": self.app,
         }
 
-    def use_statement(self) -> iam.PolicyStatement:
+    def use_statement(self, *, rewrap: bool = False) -> iam.PolicyStatement:
         """Data keys under an organisation's own key, with this environment's context (the key policy adds the
-        organisation's): the data service and the lifecycle job."""
+        organisation's): the data service and the lifecycle job; `rewrap`: also kms:Encrypt, for the job's
+        `org migrate-keys` (re-wraps data keys from the old shared key under the organisation's)."""
         return iam.PolicyStatement(
             sid="OrganisationDataKeysOfThisEnvironmentOnly",
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            actions=["kms:GenerateDataKey", "kms:Decrypt", *(["kms:Encrypt"] if rewrap else [])],
             resources=["*"],
             conditions={
                 "StringEquals": {

@@ -18,7 +18,7 @@ from tests.stacks.conftest import Assembly
 from tests.stacks.template_helpers import statements
 
 PER_ORG = "per-organisation"
-ORG_KEY_COMMANDS = {"org provision-keys", "org key-state", "org cancel-key-deletion"}
+ORG_KEY_COMMANDS = {"org provision-keys", "org key-state", "org cancel-key-deletion", "org migrate-keys"}
 ORG_ALIASES = "alias/adp-{env}-org-*"
 
 
@@ -106,7 +106,9 @@ def test_organisation_data_keys_grant_tagged_keys_with_environment_context(opera
         if config.keyring_mode != PER_ORG:
             assert use is None
             continue
-        assert use is not None and sorted(_actions(use)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        # kms:Encrypt only for the job's `org migrate-keys` (re-wrapping under the organisation's key).
+        rewrap = ["kms:Encrypt"] if role == "LifecycleJobRole" else []
+        assert use is not None and sorted(_actions(use)) == sorted(["kms:Decrypt", "kms:GenerateDataKey", *rewrap])
         assert use["Resource"] == "*"
         assert use["Condition"] == {
             "StringEquals": {
