@@ -20,11 +20,12 @@ from runtime.errors import (
     KmsThrottledError,
 )
 
-_THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "LimitExceededException"}
-_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
-_UNAVAILABLE = {"DisabledException", "KMSInvalidStateException", "KeyUnavailableException", "NotFoundException"}
+# KMS error codes by what they mean for a caller (shared by every KMS keyring).
+THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "LimitExceededException"}
+DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+UNAVAILABLE = {"DisabledException", "KMSInvalidStateException", "KeyUnavailableException", "NotFoundException"}
 # The wrapped key is not one this application key wrapped for this context: a decryption failure.
-_NOT_OURS = {"InvalidCiphertextException", "IncorrectKeyException"}
+NOT_OURS = {"InvalidCiphertextException", "IncorrectKeyException"}
 
 
 class AwsKmsKeyring(Keyring):
@@ -59,7 +60,7 @@ class AwsKmsKeyring(Keyring):
                 EncryptionContext=encryption_context(self.environment, owner),
             )
         except Exception as exc:
-            if _error_code(exc) in _NOT_OURS:
+            if error_code(exc) in NOT_OURS:
                 raise DecryptionError() from None
             raise self._translate(exc, "Decrypt") from exc
         return self._material(response)
@@ -71,21 +72,21 @@ class AwsKmsKeyring(Keyring):
         return KeyMaterial(plaintext)
 
     def _translate(self, exc: Exception, operation: str) -> KmsError:
-        code = _error_code(exc)
+        code = error_code(exc)
         key = self.key_id
-        if code in _THROTTLED:
+        if code in THROTTLED:
             return KmsThrottledError(
                 f"KMS throttled {operation} on {key}; retry with backoff, or raise the DEK cache's max age "
                 "so fewer calls are made",
                 code=code,
             )
-        if code in _DENIED:
+        if code in DENIED:
             return KmsAccessDeniedError(
                 f"KMS denied {operation} on {key}; grant the task role kms:{operation} on this key, with the "
                 "environment's encryption context, in the key policy or IAM policy",
                 code=code,
             )
-        if code in _UNAVAILABLE:
+        if code in UNAVAILABLE:
             return KmsKeyUnavailableError(
                 f"KMS key {key} cannot be used for {operation} ({code}): it is disabled, pending deletion or "
                 "missing; re-enable it, cancel its deletion, or fix the configured key id",
@@ -96,7 +97,7 @@ class AwsKmsKeyring(Keyring):
         return KmsError(f"KMS {operation} on {key} failed: {type(exc).__name__}; check connectivity to KMS")
 
 
-def _error_code(exc: Exception) -> str | None:
+def error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):
         error = response.get("Error")

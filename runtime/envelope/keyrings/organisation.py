@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from runtime.bounds import KEY_DELETION_PENDING_DAYS
+from runtime.envelope.keyrings.aws_kms import NOT_OURS, THROTTLED, UNAVAILABLE, error_code
 from runtime.envelope.keyrings.base import PURPOSE, Keyring
 from runtime.envelope.keys import KEY_BYTES, KeyMaterial
 from runtime.errors import (
@@ -47,12 +48,8 @@ TAG_APP: Final = "platform:app"
 TAG_ORGANISATION: Final = "platform:organisation"
 CONTEXT_ORGANISATION: Final = "organisation"
 
-_THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "LimitExceededException"}
-_UNAVAILABLE = {
-    "DisabledException", "KMSInvalidStateException", "KeyUnavailableException", "NotFoundException",
-    "AccessDeniedException", "AccessDenied",
-}
-_NOT_OURS = {"InvalidCiphertextException", "IncorrectKeyException"}
+# An organisation's key that denies us was revoked (BYOK) or not provisioned: unavailable, like a disabled one.
+_UNAVAILABLE = UNAVAILABLE | {"AccessDeniedException", "AccessDenied"}
 _WRAP_VERSION = b"\x02"
 _NONCE_BYTES = 12
 
@@ -205,7 +202,7 @@ class KmsOrganisationKeyring(Keyring):
                 EncryptionContext=organisation_encryption_context(self.environment, owner),
             )
         except Exception as exc:
-            if _error_code(exc) in _NOT_OURS:
+            if error_code(exc) in NOT_OURS:
                 raise DecryptionError() from None
             raise _translate(exc, "Decrypt", owner, alias) from exc
         return _material(response, alias)
@@ -247,7 +244,7 @@ class KmsOrganisationKeys:
         try:
             meta = self._client.describe_key(KeyId=self.alias(org))["KeyMetadata"]
         except Exception as exc:
-            if _error_code(exc) == "NotFoundException":
+            if error_code(exc) == "NotFoundException":
                 return KeyStatus(org, KeyState.MISSING)
             raise _translate(exc, "DescribeKey", org, self.alias(org)) from exc
         states = {"Enabled": KeyState.ENABLED, "Disabled": KeyState.DISABLED,
@@ -273,7 +270,7 @@ class KmsOrganisationKeys:
             self._client.enable_key_rotation(KeyId=key_id)
             self._client.create_alias(AliasName=self.alias(org), TargetKeyId=key_id)
         except Exception as exc:
-            if _error_code(exc) == "AlreadyExistsException":  # a concurrent provisioning won the alias
+            if error_code(exc) == "AlreadyExistsException":  # a concurrent provisioning won the alias
                 return self.state(org)
             raise _translate(exc, "CreateKey", org, self.alias(org)) from exc
         return self.state(org)
@@ -311,8 +308,8 @@ def _material(response: Mapping[str, Any], key: str) -> KeyMaterial:
 
 
 def _translate(exc: Exception, operation: str, organisation: str, key: str) -> KmsError:
-    code = _error_code(exc)
-    if code in _THROTTLED:
+    code = error_code(exc)
+    if code in THROTTLED:
         return KmsThrottledError(f"KMS throttled {operation} on {key}; retry with backoff", code=code)
     if code in _UNAVAILABLE:
         return OrganisationKeyUnavailableError(
@@ -324,14 +321,6 @@ def _translate(exc: Exception, operation: str, organisation: str, key: str) -> K
     return KmsError(f"KMS {operation} on {key} failed: {type(exc).__name__}; check connectivity to KMS")
 
 
-def _error_code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        error = response.get("Error")
-        if isinstance(error, Mapping):
-            code = error.get("Code")
-            return code if isinstance(code, str) else None
-    return None
 
 
 # --- local emulation ------------------------------------------------------------------------------------------
