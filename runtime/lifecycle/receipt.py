@@ -343,7 +343,9 @@ def _verify_signature(verifier: ReceiptVerifier | PublicKeySource, document: Map
         signature = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else b""
     except (binascii.Error, ValueError):
         signature = b""
-    if not signature:
+    # Canonical base64 only: a decoder ignores the last character's unused bits, so "...Q=" and "...R=" could
+    # carry one signature, and a receipt with a changed byte would still verify.
+    if not signature or base64.b64encode(signature).decode("ascii") != encoded:
         raise ReceiptError("the receipt's signature is not base64")
     body = {k: v for k, v in document.items() if k != "signature"}
     try:

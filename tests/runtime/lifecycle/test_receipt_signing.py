@@ -128,6 +128,38 @@ COMPACT = canonical(SIGNED)
 PRETTY = json.dumps(SIGNED, indent=2, sort_keys=True).encode()
 
 
+def _non_canonical(encoded: str) -> str:
+    """The same signature bytes, base64 with different unused bits in its last data character."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    padding = len(encoded) - len(encoded.rstrip("="))
+    last = len(encoded) - padding - 1
+    unused = {0: 0, 1: 2, 2: 4}[padding]  # bits of the last character that encode nothing
+    value = alphabet.index(encoded[last]) ^ ((1 << unused) - 1 or 1)
+    return encoded[:last] + alphabet[value] + encoded[last + 1:]
+
+
+def test_verify_receipt_non_canonical_base64_signature_refused() -> None:
+    # A decoder ignores the unused bits of a padded base64's last character: without the canonical check two
+    # spellings were one signature, so a receipt with a flipped bit there still verified (found by a CI run).
+    padded = next(signed for signed in (_receipt().signed(SIGNER) for _ in range(200))
+                  if str(signed["signature"]).endswith("="))  # DER signatures vary in length: some are padded
+    verify_receipt(SIGNER.public_key(), padded)
+    changed = _non_canonical(str(padded["signature"]))
+    assert changed != padded["signature"]
+    assert base64.b64decode(changed) == base64.b64decode(str(padded["signature"]))
+    with pytest.raises(ReceiptError, match="not base64"):
+        verify_receipt(SIGNER.public_key(), {**padded, "signature": changed})
+
+
+def test_verify_receipt_same_signature_bytes_other_spelling_refused() -> None:
+    signature = base64.b64decode(str(SIGNED["signature"]))
+    spelled = base64.b64encode(signature).decode()
+    assert spelled == SIGNED["signature"]
+    for trailing in ("\n", " "):  # whitespace base64 decoders may tolerate
+        with pytest.raises(ReceiptError):
+            verify_receipt(SIGNER.public_key(), {**SIGNED, "signature": spelled + trailing})
+
+
 def test_verify_receipt_each_byte_of_compact_form_flipped_refused() -> None:
     assert _verdict(COMPACT) is not None
     for i in range(len(COMPACT)):
