@@ -59,6 +59,10 @@ class FieldCipher(Protocol):
 
     def encrypt(self, plaintext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes: ...
 
+    def encrypt_columns(
+        self, columns: Mapping[str, Sequence[bytes | None]], *, owner: str, table: str, row_ids: Sequence[str]
+    ) -> dict[str, list[bytes | None]]: ...
+
     def decrypt(self, ciphertext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes: ...
 
 
@@ -140,42 +144,37 @@ class Records:
         spec = self._table(table)
         owner_id = parse_id(owner_id, "owner_id")
         owner = str(owner_id)
-        encrypt = self._cipher.encrypt
-        is_owner_table = spec.is_owner_table  # read once: the loop below runs per row
+        is_owner_table = spec.is_owner_table
         if is_owner_table and len(rows) > 1:
             raise InvalidRecordError(f"{table} holds one row per owner, whose id is the owner id")
-        ids: list[uuid.UUID] = []
-        sensitive: dict[str, list[bytes | None]] = {c: [] for c in spec.sensitive_columns}
-        references: dict[str, list[uuid.UUID | None]] = {c: [] for c in spec.reference_columns}
         writable = spec.writable_columns
-        # One read of the random source for every row id of the batch (uuid4 reads 16 bytes per call).
-        randomness = os.urandom(16 * len(rows))
-        for index, row in enumerate(rows):
+        for row in rows:
             if not writable.issuperset(row):
                 unknown = ", ".join(sorted(set(row) - writable))
                 raise InvalidRecordError(f"{table} has no writable column(s) {unknown}")
-            at = 16 * index
-            row_id = owner_id if is_owner_table else uuid.UUID(bytes=randomness[at : at + 16], version=4)
-            row_key = str(row_id)
-            ids.append(row_id)
-            for column, values in sensitive.items():
-                value = row.get(column)
-                if value is None:
-                    values.append(None)
-                    continue
-                if type(value) is not bytes:
-                    value = _plaintext(value, table, column)
-                values.append(encrypt(value, owner=owner, table=table, column=column, row_id=row_key))
-            for column, refs in references.items():
-                ref = row.get(column)
-                refs.append(None if ref is None else parse_id(ref, f"{table}.{column}"))
+        if is_owner_table:
+            ids = [owner_id] * len(rows)
+        else:  # one read of the random source for every row id of the batch (uuid4 reads 16 bytes per call)
+            randomness = os.urandom(16 * len(rows))
+            ids = [uuid.UUID(bytes=randomness[at : at + 16], version=4) for at in range(0, 16 * len(rows), 16)]
+        references = {c: [None if row.get(c) is None else parse_id(row[c], f"{table}.{c}") for row in rows]
+                      for c in spec.reference_columns}
+        plaintexts: dict[str, list[bytes | None]] = {}
+        for column in spec.sensitive_columns:
+            values = [row.get(column) for row in rows]
+            plaintexts[column] = [v if v is None or type(v) is bytes else _plaintext(v, table, column) for v in values]
+        sensitive = self._cipher.encrypt_columns(plaintexts, owner=owner, table=spec.name,
+                                                 row_ids=[str(i) for i in ids])
         indexes: dict[str, Any] = {}
         for blind in self._indexes.get(spec.name, ()):
             key = self._index_key(owner, spec.name, blind, create=True)
             assert key is not None  # created on write
-            sources = [row.get(blind.source) for row in rows]
-            indexes[blind.column] = [None if v is None else self._terms(key, blind, _plaintext(v, table, blind.source))
-                                     for v in sources]
+            known: dict[bytes, int | list[int]] = {}  # a batch repeats values (model names): compute each once
+            terms = indexes[blind.column] = []
+            for value in plaintexts[blind.source]:
+                if value is not None and value not in known:
+                    known[value] = self._terms(key, blind, value)
+                terms.append(None if value is None else known[value])
         return SealedRows(owner_id, spec.name, tuple(ids), references, sensitive, indexes)
 
     def write_sealed(self, tx: OwnerTransaction, sealed: SealedRows) -> list[uuid.UUID]:
@@ -187,7 +186,8 @@ class Records:
             return []
         spec = self._table(sealed.table)
         columns = ["id", *sealed.references, *sealed.sensitive, *sealed.indexes]
-        # Binary parameters: 1 KiB ciphertexts travel as raw bytes, not as hex-escaped text.
+        # Binary parameters: 1 KiB ciphertexts travel as raw bytes, not as hex-escaped text, and arrays of
+        # texts need no escaping.
         arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *sealed.references]] + [
             sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
         ]
@@ -196,12 +196,12 @@ class Records:
         kinds = {i.column: i.kind for i in self._indexes.get(spec.name, ())}
         for column, terms in sealed.indexes.items():
             if kinds[column] is IndexKind.JSON_MEMBERS:  # a set per row: unnest cannot take ragged arrays
-                arrays.append(sql.SQL("{}::text[]").format(sql.Placeholder()))
+                arrays.append(sql.SQL("{}::text[]").format(_BINARY))
                 params.append([None if t is None else "{" + ",".join(map(str, t)) + "}"  # type: ignore[arg-type]
                                for t in terms])
                 outputs.append(sql.SQL("{}::integer[]").format(sql.Identifier("u", column)))
             else:
-                arrays.append(sql.SQL("{}::integer[]").format(sql.Placeholder()))
+                arrays.append(sql.SQL("{}::integer[]").format(_BINARY))
                 params.append(list(terms))
                 outputs.append(sql.Identifier("u", column))
         source = sql.SQL("FROM unnest({arrays}) AS u({names})").format(

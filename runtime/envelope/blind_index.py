@@ -28,7 +28,6 @@ This module reaches into `EnvelopeCipher`'s data-key cache on purpose: the index
 key it derives from (one KMS call, not two) and `shred_owner` forgets both at once.
 """
 
-import hashlib
 import hmac
 from typing import Final
 
@@ -104,4 +103,4 @@ class OwnerKeys:
 
 def term(key: bytes, value: bytes) -> int:
     """The 16-bit blind index term of `value` under `key`."""
-    return int.from_bytes(hmac.new(key, value, hashlib.sha256).digest()[: TERM_BITS // 8], "big")
+    return int.from_bytes(hmac.digest(key, value, "sha256")[: TERM_BITS // 8], "big")

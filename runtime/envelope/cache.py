@@ -81,23 +81,27 @@ class DataKeyCache(Generic[K, V]):
         self._loading: dict[K, threading.Lock] = {}
         self._hits = self._misses = self._expired = self._evicted = 0
 
-    def get_or_load(self, key: K, load: Callable[[K], V]) -> V:
-        """The cached value for `key` (one use), or `load(key)`'s, cached with its first use counted.
+    def get_or_load(self, key: K, load: Callable[[K], V], *, uses: int = 1) -> V:
+        """The cached value for `key`, or `load(key)`'s, cached with these `uses` counted.
 
-        `load` runs outside the cache lock; if it raises, nothing is cached and the error propagates.
+        `uses` look-ups are taken at once (a batch encrypting that many values): an entry with fewer left
+        expires and is reloaded, so no value serves more than `max_uses`. `load` runs outside the cache
+        lock; if it raises, nothing is cached and the error propagates.
         """
-        value = self._take(key)
+        if not 1 <= uses <= self.limits.max_uses:
+            raise ValueError(f"uses must be 1 to max_uses ({self.limits.max_uses}); split the batch")
+        value = self._take(key, uses)
         if value is not None:
             return value
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             try:
-                value = self._take(key)  # another thread may have loaded it while we waited
+                value = self._take(key, uses)  # another thread may have loaded it while we waited
                 if value is not None:
                     return value
                 value = load(key)
-                self._insert(key, value, uses=1, miss=True)
+                self._insert(key, value, uses=uses, miss=True)
                 return value
             finally:
                 with self._lock:
@@ -123,18 +127,18 @@ class DataKeyCache(Generic[K, V]):
         with self._lock:
             return CacheStats(self._hits, self._misses, self._expired, self._evicted, len(self._entries))
 
-    def _take(self, key: K) -> V | None:
+    def _take(self, key: K, uses: int) -> V | None:
         now = self._clock()
         limits = self.limits
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry.uses >= limits.max_uses or now - entry.created_at >= limits.max_age_seconds:
+            if entry.uses + uses > limits.max_uses or now - entry.created_at >= limits.max_age_seconds:
                 del self._entries[key]
                 self._expired += 1
                 return None
-            entry.uses += 1
+            entry.uses += uses
             self._hits += 1
             self._entries.move_to_end(key)
             return entry.value

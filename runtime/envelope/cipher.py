@@ -11,7 +11,7 @@ wrapped; `shred_owner` deletes it, after which none of the owner's values can be
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -83,14 +83,37 @@ class EnvelopeCipher:
         return f"EnvelopeCipher(keyring={self._keyring!r})"
 
     def encrypt(self, plaintext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes:
-        if type(plaintext) is not bytes:
-            raise InvalidInputError("plaintext must be bytes; encode text as UTF-8 first")
-        aad_tail = fmt.column_context(owner, table, column) + fmt.row_context(row_id)
-        loaded = self._cache.get_or_load(owner, self._load_for_encrypt)
-        writer = loaded.writer
-        nonce = self._random(fmt.NONCE_BYTES)
-        header = loaded.header_prefix + nonce + writer.commitment
-        return header + writer.aead.encrypt(nonce, plaintext, header + aad_tail)
+        [blob] = self.encrypt_columns({column: [plaintext]}, owner=owner, table=table, row_ids=[row_id])[column]
+        assert blob is not None
+        return blob
+
+    def encrypt_columns(
+        self, columns: Mapping[str, Sequence[bytes | None]], *, owner: str, table: str, row_ids: Sequence[str]
+    ) -> dict[str, list[bytes | None]]:
+        """Encrypt many rows of one owner and table: `columns` maps a column to one value (or None, kept) per
+        row of `row_ids`. The ciphertexts are those `encrypt` makes, value by value; a batch takes its key
+        from the cache once, reads the random source once for all nonces, and builds each row's AAD once."""
+        for values in columns.values():
+            if len(values) != len(row_ids):
+                raise InvalidInputError("give one value (or None) per row id in every column")
+            if any(type(v) is not bytes for v in values if v is not None):
+                raise InvalidInputError("plaintext must be bytes; encode text as UTF-8 first")
+        contexts = {c: fmt.column_context(owner, table, c) for c in columns}
+        rows = [fmt.row_context(r) for r in row_ids]
+        pending = [(c, i, v) for c, values in columns.items() for i, v in enumerate(values) if v is not None]
+        sealed: dict[str, list[bytes | None]] = {c: [None] * len(row_ids) for c in columns}
+        step = self._cache.limits.max_uses  # a field key encrypts at most max_uses values
+        for start in range(0, len(pending), step):
+            chunk = pending[start : start + step]
+            loaded = self._cache.get_or_load(owner, self._load_for_encrypt, uses=len(chunk))
+            writer, prefix = loaded.writer, loaded.header_prefix
+            seal, commitment = writer.aead.encrypt, writer.commitment
+            nonces = self._random(fmt.NONCE_BYTES * len(chunk))
+            for n, (column, index, plaintext) in enumerate(chunk):
+                nonce = nonces[n * fmt.NONCE_BYTES : (n + 1) * fmt.NONCE_BYTES]
+                header = prefix + nonce + commitment
+                sealed[column][index] = header + seal(nonce, plaintext, header + contexts[column] + rows[index])
+        return sealed
 
     def decrypt(self, ciphertext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes:
         if type(ciphertext) is not bytes:

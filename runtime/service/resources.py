@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictStr, create_model
+from pydantic_core import PydanticSerializationError, to_json
 
 from runtime import bounds
 from runtime.bounds import FloatRange, IntRange
@@ -60,6 +61,8 @@ class FieldSpec:
 
 
 def _unicode_text(value: str) -> str:
+    if value.isascii():  # O(1) in CPython: ASCII text always encodes
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -74,35 +77,56 @@ _JSON_RULE: Final = (
 
 
 def _within_json_bounds(value: JsonValue) -> bool:
-    """Depth and integer range, walked without recursion (a deep value cannot exhaust the stack)."""
+    """Depth, integer range and finite numbers, walked without recursion (a deep value cannot exhaust the
+    stack). Text, the usual leaf, costs one type test: this runs for every item of a batch."""
+    lowest, highest = bounds.JSON_INTEGER.minimum, bounds.JSON_INTEGER.maximum
     pending: list[tuple[JsonValue, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth > bounds.JSON_DEPTH:
-                return False
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-        elif isinstance(item, int) and not isinstance(item, bool) and not (
-                bounds.JSON_INTEGER.minimum <= item <= bounds.JSON_INTEGER.maximum):
+        if depth > bounds.JSON_DEPTH:
             return False
+        for child in item.values() if isinstance(item, dict) else item:  # type: ignore[union-attr]
+            if type(child) is str:
+                continue
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+            elif not _json_leaf_within(child, lowest, highest):
+                return False
     return True
 
 
-def _bounded_json(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+def _json_leaf_within(leaf: JsonValue, lowest: int, highest: int) -> bool:
+    if isinstance(leaf, float):
+        return math.isfinite(leaf)
+    return not isinstance(leaf, int) or isinstance(leaf, bool) or lowest <= leaf <= highest
+
+
+class JsonDocument(dict[str, Any]):
+    """A validated JSON object with its compact encoding: encoded once, to check its size, and stored so."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, value: dict[str, Any], encoded: bytes) -> None:
+        super().__init__(value)
+        self.encoded = encoded
+
+
+def _bounded_json(value: dict[str, JsonValue]) -> JsonDocument:
     if not _within_json_bounds(value):
         raise ValueError(_JSON_RULE)
     try:
-        size = len(_dump_json(value))
-    except (UnicodeEncodeError, ValueError, RecursionError):
+        encoded = _dump_json(value)
+    except PydanticSerializationError:  # text that is not valid Unicode (a lone surrogate)
         raise ValueError(_JSON_RULE) from None
-    if size > MAX_JSON_BYTES:
+    if len(encoded) > MAX_JSON_BYTES:
         raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes as JSON")
-    return value
+    return JsonDocument(value, encoded)
 
 
 def _dump_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it, ten times faster
+    (pydantic's serializer): a batch encodes one document per item. Values are checked finite before."""
+    return to_json(value)
 
 
 def _annotation(spec: FieldSpec) -> Any:
@@ -130,7 +154,7 @@ def _encode(spec: FieldSpec, value: Any) -> bytes | uuid.UUID:
     if spec.kind is Kind.NUMBER:
         return repr(float(value)).encode("ascii")
     if spec.kind is Kind.JSON:
-        return _dump_json(value)
+        return value.encoded if isinstance(value, JsonDocument) else _dump_json(value)
     assert isinstance(value, uuid.UUID)
     return value
 
@@ -273,9 +297,13 @@ class Resource:
 
     def to_row(self, body: BaseModel, *, partial: bool = False) -> dict[str, object]:
         """The data layer's row: sensitive columns as bytes, references as UUIDs (None stays None)."""
-        given = body.model_dump(exclude_unset=partial)
-        specs = {s.name: s for s in self.fields}
-        return {name: None if value is None else _encode(specs[name], value) for name, value in given.items()}
+        given = body.model_fields_set
+        row: dict[str, object] = {}
+        for spec in self.fields:  # the validated attributes as they are (model_dump would copy them)
+            if not partial or spec.name in given:
+                value = getattr(body, spec.name)
+                row[spec.name] = None if value is None else _encode(spec, value)
+        return row
 
     def to_json(self, record: Record) -> dict[str, Any]:
         document: dict[str, Any] = {"id": record.id, "created_at": record.created_at}
