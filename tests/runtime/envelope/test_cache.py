@@ -55,6 +55,20 @@ def test_cache_entry_used_max_uses_times_reloads() -> None:
     assert (stats.hits, stats.misses, stats.expired) == (4, 3, 2)
 
 
+def test_cache_batch_takes_its_uses_at_once_and_never_exceeds_max_uses() -> None:
+    load = CountingLoader()
+    cache: DataKeyCache[str, str] = DataKeyCache(CacheLimits(max_uses=5), clock=FakeClock())
+    assert cache.get_or_load("a", load, uses=3) == "a#1"
+    assert cache.get_or_load("a", load, uses=2) == "a#1"  # exactly max_uses
+    assert cache.get_or_load("a", load, uses=1) == "a#2"
+    assert cache.get_or_load("a", load, uses=5) == "a#3"  # 1 + 5 > 5: a fresh entry for the batch
+    with pytest.raises(ValueError, match="split the batch"):
+        cache.get_or_load("a", load, uses=6)
+    with pytest.raises(ValueError, match="uses must be"):
+        cache.get_or_load("a", load, uses=0)
+    assert load.calls == 3
+
+
 def test_cache_over_max_entries_evicts_least_recently_used() -> None:
     load = CountingLoader()
     cache: DataKeyCache[str, str] = DataKeyCache(CacheLimits(max_entries=2), clock=FakeClock())
@@ -152,3 +166,14 @@ def test_cipher_max_uses_rotates_the_field_key_salt(local_keyring: LocalKeyring)
     assert len(set(salts[4:])) == 1
     assert salts[0] != salts[4]
     assert all(cipher.decrypt(b, **WHERE) == b"v" for b in blobs)
+
+
+def test_cipher_batch_larger_than_max_uses_spreads_over_field_keys(local_keyring: LocalKeyring) -> None:
+    cache = DataKeyCache(CacheLimits(max_uses=4))  # type: ignore[var-annotated]
+    cipher = EnvelopeCipher(keyring=local_keyring, store=InMemoryWrappedKeyStore(), cache=cache)
+    rows = [f"row-{i}" for i in range(5)]
+    sealed = cipher.encrypt_columns({"a": [b"v"] * 5, "b": [b"w", None, b"w", None, b"w"]}, owner="org-1",
+                                    table="prompts", row_ids=rows)
+    blobs = [b for column in ("a", "b") for b in sealed[column] if b is not None]
+    salts = [b[fmt.SALT_AT : fmt.NONCE_AT] for b in blobs]
+    assert len(blobs) == 8 and salts.count(salts[0]) == 4 and len(set(salts)) == 2  # 4 values per field key

@@ -24,6 +24,34 @@ def test_cipher_same_value_twice_gives_different_ciphertexts(cipher: EnvelopeCip
     assert first[fmt.NONCE_AT : fmt.COMMITMENT_AT] != second[fmt.NONCE_AT : fmt.COMMITMENT_AT]
 
 
+def test_cipher_columns_encrypt_each_value_for_its_row_and_column(cipher: EnvelopeCipher) -> None:
+    sealed = cipher.encrypt_columns({"body": [b"one", None, b"three"], "name": [None, b"two", b"three"]},
+                                    owner="org-1", table="prompts", row_ids=["row-1", "row-2", "row-3"])
+    assert sealed["body"][1] is None and sealed["name"][0] is None
+    blobs = {(c, i): b for c, values in sealed.items() for i, b in enumerate(values, 1) if b is not None}
+
+    def opened(column: str, row: int, *, as_column: str | None = None, as_row: int | None = None) -> bytes:
+        return cipher.decrypt(blobs[column, row], owner="org-1", table="prompts", column=as_column or column,
+                              row_id=f"row-{as_row or row}")
+
+    assert [opened("body", 1), opened("name", 2), opened("body", 3), opened("name", 3)] == [
+        b"one", b"two", b"three", b"three"]
+    nonces = {b[fmt.NONCE_AT : fmt.COMMITMENT_AT] for b in blobs.values()}
+    assert len(nonces) == len(blobs) == 4
+    for moved in ({"as_row": 2}, {"as_column": "name"}):
+        with pytest.raises(DecryptionError):  # bound to its own row and column
+            opened("body", 1, **moved)
+
+
+@pytest.mark.parametrize("columns", [{"body": [b"a"]}, {"body": [b"a", "text"]}, {"body": [b"a", bytearray(b"b")]}])
+def test_cipher_columns_bad_input_raises_before_any_key_work(
+    cipher: EnvelopeCipher, local_keyring: LocalKeyring, columns: dict[str, list[object]]
+) -> None:
+    with pytest.raises(InvalidInputError):
+        cipher.encrypt_columns(columns, owner="org-1", table="prompts", row_ids=["r1", "r2"])  # type: ignore[arg-type]
+    assert local_keyring.calls == 0
+
+
 def test_cipher_ciphertext_starts_with_version_and_hides_plaintext(cipher: EnvelopeCipher) -> None:
     blob = cipher.encrypt(b"A" * 64, **WHERE)
     assert blob[0] == fmt.VERSION

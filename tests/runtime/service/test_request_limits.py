@@ -70,6 +70,9 @@ def test_limits_malformed_prompt_is_refused_with_the_rule(
     ("case", "body", "location"),
     [
         ("nan", '{"input": "i", "metadata": {"x": NaN}}', "body.metadata"),
+        ("nested_infinity", '{"input": "i", "metadata": {"x": [1, {"y": -Infinity}]}}', "body.metadata"),
+        ("lone_surrogate_value", '{"input": "i", "metadata": {"x": ["\\udc00"]}}', "body.metadata"),
+        ("lone_surrogate_key", '{"input": "i", "metadata": {"\\ud800": 1}}', "body.metadata"),
         ("negative_tokens", '{"input": "i", "input_tokens": -1}', "body.input_tokens"),
         ("float_tokens", '{"input": "i", "input_tokens": 1.5}', "body.input_tokens"),
         ("string_tokens", '{"input": "i", "input_tokens": "12"}', "body.input_tokens"),
