@@ -1,4 +1,5 @@
-"""`api_writes_per_s` and `api_p99_ms`: the data service creating 1 KiB model-call logs over loopback.
+"""`api_writes_per_s`, `api_p99_ms`, `api_reads_per_s`, `api_read_p99_ms`: the data service writing and
+reading 1 KiB model-call logs over loopback.
 
 Set-up, all on this machine (127.0.0.1 only): a throwaway TLS PostgreSQL (bench/postgres.py), and ONE
 service process started the way a task starts (`python -m runtime serve`, settings from the
@@ -16,6 +17,11 @@ Figures (the baseline is measured in the same run, at the same concurrency):
     api_p99_ms, api_p50_ms  latency of those requests, send to last byte of the answer
     direct_writes_per_s     the same writes through the data layer in one process, 16 threads, no HTTP
     api_vs_direct           api_writes_per_s / direct_writes_per_s: what HTTP, JSON and tokens cost
+    api_reads_per_s, api_read_p99_ms, api_read_p50_ms
+                            GET /v1/model-calls/{id} by the same 16 clients, each reading in turn records
+                            of its organisation (1 KiB input, decrypted, the read audited): answered 200s
+                            per second and their latencies (target >= 1,000/s)
+    api_server_cpu_ms_per_read  the service process's CPU time per read
     healthz_per_s           GET /healthz by the same 16 clients: the HTTP floor of one process
     api_cpu_server_pct, api_cpu_database_pct, api_cpu_client_pct
                             CPU used during the measured write run, in % of ONE core (2 cores here)
@@ -27,6 +33,7 @@ Figures (the baseline is measured in the same run, at the same concurrency):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import base64
 import json
 import os
@@ -39,7 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,6 +71,7 @@ WARMUP_REQUESTS = 500
 MAX_REQUESTS = 12_000
 MAX_SECONDS = 20.0
 START_TIMEOUT_SECONDS = 60.0
+READ_RECORDS = 250  # records of each organisation that its clients read in turn
 
 
 # --- the service process -------------------------------------------------------------------------------
@@ -156,21 +164,24 @@ def _request(method: str, path: str, token: str | None, body: bytes = b"") -> by
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _load(port: int, requests: list[bytes], *, total: int, seconds: float,
+async def _load(port: int, requests: Sequence[bytes | Sequence[bytes]], *, total: int, seconds: float,
                 expect: int) -> tuple[list[float], float]:
-    """CLIENTS connections, each sending its request again as soon as it has the answer; returns the
-    latencies (seconds) and the elapsed time. Stops at `total` requests or after `seconds`."""
+    """CLIENTS connections, client i sending requests[i % len(requests)] (a request, or requests it takes in
+    turn) again as soon as it has the answer; returns the latencies (seconds) and the elapsed time. Stops at
+    `total` requests or after `seconds`."""
     latencies: list[float] = []
     sent = 0
     started = time.perf_counter()
     deadline = started + seconds
 
-    async def client(raw: bytes) -> None:
+    async def client(mine: bytes | Sequence[bytes]) -> None:
         nonlocal sent
+        turns = itertools.cycle([mine] if isinstance(mine, bytes) else mine)
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while sent < total and time.perf_counter() < deadline:
                 sent += 1
+                raw = next(turns)
                 t0 = time.perf_counter()
                 writer.write(raw)
                 status, body = await _answer(reader)
@@ -184,9 +195,27 @@ async def _load(port: int, requests: list[bytes], *, total: int, seconds: float,
     return latencies, time.perf_counter() - started
 
 
-def _run_load(port: int, requests: list[bytes], *, total: int, seconds: float,
+def _run_load(port: int, requests: Sequence[bytes | Sequence[bytes]], *, total: int, seconds: float,
               expect: int) -> tuple[list[float], float]:
     return uvloop.run(_load(port, requests, total=total, seconds=seconds, expect=expect))
+
+
+async def _exchange(port: int, raw: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(raw)
+        return await _answer(reader)
+    finally:
+        writer.close()
+
+
+def _stored_ids(port: int, token: str, count: int, payload: str) -> list[str]:
+    """Store `count` model calls in one batch; their ids."""
+    body = json.dumps({"items": [{"model": "bench-1", "input": payload}] * count}).encode()
+    status, answer = uvloop.run(_exchange(port, _request("POST", "/v1/model-calls/batch", token, body)))
+    if status != 201:
+        raise RuntimeError(f"the service answered {status}: {answer[:300]!r}")
+    return [str(i) for i in json.loads(answer)["ids"]]
 
 
 # --- the baseline: the data layer alone, same concurrency ---------------------------------------------------
@@ -300,12 +329,23 @@ def api_figures() -> dict[str, str]:
                 lambda: _run_load(port, writes, total=MAX_REQUESTS, seconds=MAX_SECONDS, expect=201),
                 {"server": lambda: [pid], "database": lambda: _database_pids(db)},
             )
+            # Reads: each client GETs, in turn, READ_RECORDS records of its organisation stored for it.
+            stored = {i: _stored_ids(port, tokens[i], READ_RECORDS, payload.decode()) for i in range(ORGANISATIONS)}
+            reads = [[_request("GET", f"/v1/model-calls/{record}", token) for record in stored[i % ORGANISATIONS]]
+                     for i, token in enumerate(tokens)]
+            _run_load(port, reads, total=WARMUP_REQUESTS, seconds=MAX_SECONDS, expect=200)
+            read_latencies, read_elapsed, read_cpu = _measured(
+                lambda: _run_load(port, reads, total=MAX_REQUESTS, seconds=MAX_SECONDS / 2, expect=200),
+                {"server": lambda: [pid]},
+            )
             probe = [_request("GET", "/healthz", None)]
             healthz, healthz_elapsed = _run_load(port, probe, total=MAX_REQUESTS, seconds=MAX_SECONDS / 4, expect=200)
         direct_owners = [uuid.uuid4() for _ in range(ORGANISATIONS)]
         direct = _direct_writes(db, direct_owners, payload, total=MAX_REQUESTS, seconds=MAX_SECONDS)
     rate = len(latencies) / elapsed
     quantiles = statistics.quantiles(latencies, n=100)
+    read_rate = len(read_latencies) / read_elapsed
+    read_quantiles = statistics.quantiles(read_latencies, n=100)
     print(f"# api benchmark: {len(latencies)} writes in {elapsed:.1f} s, {time.perf_counter() - started:.0f} s in all",
           file=sys.stderr)
     return {
@@ -314,6 +354,10 @@ def api_figures() -> dict[str, str]:
         "api_p50_ms": f"{quantiles[49] * 1000:.1f}",
         "direct_writes_per_s": f"{direct:.0f}",
         "api_vs_direct": f"{rate / direct:.2f}",
+        "api_reads_per_s": f"{read_rate:.0f}",
+        "api_read_p99_ms": f"{read_quantiles[98] * 1000:.1f}",
+        "api_read_p50_ms": f"{read_quantiles[49] * 1000:.1f}",
+        "api_server_cpu_ms_per_read": f"{read_cpu['server'] * 10 / read_rate:.2f}",
         "healthz_per_s": f"{len(healthz) / healthz_elapsed:.0f}",
         "api_cpu_server_pct": f"{cpu['server']:.0f}",
         "api_server_cpu_ms_per_write": f"{cpu['server'] * 10 / rate:.2f}",

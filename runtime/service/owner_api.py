@@ -26,13 +26,13 @@ is the caller's organisation itself.
 
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from runtime.db import OwnerScope
 from runtime.db.paging import InvalidCursorError, Position, decode_cursor, encode_cursor
@@ -62,6 +62,12 @@ _ETAG_HEADER: Final = {"ETag": {"description": "the record's version, for If-Mat
 def _not_found(request: Request, resource: Resource) -> JSONResponse:
     # The same answer for "never existed", "deleted" and "another organisation's" (P3: no oracle).
     return problem_response(404, f"no {resource.model_name} with this id", request_id=request_id_of(request))
+
+
+def _json_answer(document: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON answer written by pydantic's serializer (UUIDs, RFC 3339 times), as FastAPI writes a response
+    model, at a twentieth of jsonable_encoder's cost: a page is 100 records."""
+    return Response(to_json(document), media_type="application/json", headers=headers)
 
 
 def _etag(record: Record) -> str:
@@ -131,7 +137,7 @@ def collection_router(resource: Resource) -> APIRouter:
             found = data.records.get(tx, table, [record_id])
         if not found:
             return _not_found(request, resource)
-        return JSONResponse(jsonable_encoder(resource.to_json(found[0])), headers={"ETag": _etag(found[0])})
+        return _json_answer(resource.to_json(found[0]), headers={"ETag": _etag(found[0])})
 
     def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
                data: OwnerData, if_match: str | None = None) -> Response:
@@ -149,7 +155,7 @@ def collection_router(resource: Resource) -> APIRouter:
             found = data.records.get(tx, table, [record_id]) if changed else []
         if not found:
             return _not_found(request, resource)
-        return JSONResponse(jsonable_encoder(resource.to_json(found[0])), headers={"ETag": _etag(found[0])})
+        return _json_answer(resource.to_json(found[0]), headers={"ETag": _etag(found[0])})
 
     def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData,
                if_match: str | None = None) -> Response:
@@ -182,8 +188,7 @@ def collection_router(resource: Resource) -> APIRouter:
         if position is not None and keys is not None:
             key = keys.cursor_key(owner)
             next_cursor = None if key is None else encode_cursor(key, owner, table, list_filter, position)
-        return JSONResponse(jsonable_encoder({"items": [resource.to_json(r) for r in found],
-                                              "next_cursor": next_cursor}))
+        return _json_answer({"items": [resource.to_json(r) for r in found], "next_cursor": next_cursor})
 
     _signature(create, resource.create_model, with_id=False)
     _signature(create_batch, resource.batch_model, with_id=False)
