@@ -33,8 +33,8 @@ Figures (the baseline is measured in the same run, at the same concurrency):
 from __future__ import annotations
 
 import asyncio
-import itertools
 import base64
+import itertools
 import json
 import os
 import secrets
