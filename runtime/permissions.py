@@ -54,6 +54,9 @@ DATABASE_KEY: Final = "database key"  # RDS takes a grant on it for a restored c
 # This environment's per-organisation keys (PLATFORM_APP_NAME set): tagged platform:environment, platform:app and
 # platform:organisation, aliased alias/<app>-<env>-org-<id> (runtime/envelope/keyrings/organisation.py).
 ORGANISATION_KEYS: Final = "organisation keys"
+# Organisations' own keys (BYOK, runtime/envelope/keyrings/customer.py): in their accounts, this region; used with
+# this environment's encryption context only.
+CUSTOMER_KEYS: Final = "customer keys"
 # The environment's asymmetric key that signs erasure receipts (PLATFORM_RECEIPT_SIGNING_KEY_ID, P10): the job signs,
 # the job and the data service read its public key.
 RECEIPT_SIGNING_KEY: Final = "receipt signing key"
@@ -140,14 +143,24 @@ LOGIN: Final = _login(DATABASE_USER)
 # the organisation's encryption context (the key policy conditions on kms:EncryptionContext:organisation).
 NEW_DATA_KEYS: Final = (
     Use("kms", "generate_data_key", _p(APPLICATION_KEY, "kms:GenerateDataKey"), (KMS_KEY,)),
-    Use("kms", "generate_data_key", _p(ORGANISATION_KEYS, "kms:GenerateDataKey"), (ORG_KEYS,)),
+    Use("kms", "generate_data_key", _p(ORGANISATION_KEYS, "kms:GenerateDataKey") + _p(CUSTOMER_KEYS,
+        "kms:GenerateDataKey"), (ORG_KEYS,)),
 )
 UNWRAP_DATA_KEYS: Final = (
     Use("kms", "decrypt", _p(APPLICATION_KEY, "kms:Decrypt"), (KMS_KEY,)),
-    Use("kms", "decrypt", _p(ORGANISATION_KEYS, "kms:Decrypt"), (ORG_KEYS,)),
+    Use("kms", "decrypt", _p(ORGANISATION_KEYS, "kms:Decrypt") + _p(CUSTOMER_KEYS, "kms:Decrypt"), (ORG_KEYS,)),
 )
 # The control plane of organisation keys (`org ...`, and erasure's key deletion): by alias, then by key id.
-ORG_KEY_STATE: Final = (Use("kms", "describe_key", _p(ORGANISATION_KEYS, "kms:DescribeKey"), (ORG_KEYS,)),)
+ORG_KEY_STATE: Final = (Use("kms", "describe_key", _p(ORGANISATION_KEYS, "kms:DescribeKey") + _p(CUSTOMER_KEYS,
+                                                                                               "kms:DescribeKey"),
+                               (ORG_KEYS,)),)
+# `org register-key` checks an organisation's own key: its state and rotation, and a data-key round trip.
+CUSTOMER_KEY_CHECK: Final = (
+    *ORG_KEY_STATE,
+    Use("kms", "get_key_rotation_status", _p(CUSTOMER_KEYS, "kms:GetKeyRotationStatus"), (ORG_KEYS,)),
+    *NEW_DATA_KEYS,
+    *UNWRAP_DATA_KEYS,
+)
 ORG_KEY_PROVISION: Final = (
     *ORG_KEY_STATE,
     Use("kms", "create_key", _p(ORGANISATION_KEYS, "kms:CreateKey", "kms:TagResource"), (ORG_KEYS,)),
@@ -274,8 +287,9 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "restore drill": LOGIN + RESTORE_READ + RESTORE_CREATE + RESTORE_CLEANUP,
     "audit verify": LOGIN + CHAIN_KEY_FROM_SECRET,
     "audit checkpoint": LOGIN + CHAIN_KEY_FROM_SECRET,
-    "org provision-keys": ORG_KEY_PROVISION,
-    "org key-state": ORG_KEY_STATE,
+    "org provision-keys": LOGIN + ORG_KEY_PROVISION,  # LOGIN: --pending, and its audit ledger events
+    "org key-state": LOGIN + ORG_KEY_STATE,  # LOGIN: whether the organisation registered its own key
+    "org register-key": LOGIN + CUSTOMER_KEY_CHECK,
     "org cancel-key-deletion": LOGIN + ORG_KEY_CANCEL,  # LOGIN: the audit ledger event
     # Unwrap with the old shared key, wrap the same data key under the organisation's (kms:Encrypt, its context).
     "org migrate-keys": LOGIN + ORG_KEY_PROVISION + UNWRAP_DATA_KEYS + (

@@ -64,7 +64,8 @@ JOB_COMMANDS = (
 # With per-organisation keys the job is also their control plane (P6, P10): the one role that creates them (the
 # scheduled `org provision-keys --pending`) is the one their key policies let administer them, so erasure (this
 # job) can schedule their deletion; KMS refuses a CreateKey whose policy would lock its caller out.
-ORG_KEY_COMMANDS = ("org provision-keys", "org key-state", "org cancel-key-deletion", "org migrate-keys")
+ORG_KEY_COMMANDS = ("org provision-keys", "org key-state", "org register-key", "org cancel-key-deletion",
+                    "org migrate-keys")
 PER_ORGANISATION = settings.DEFAULT_KEYRING_MODE  # runtime/wiring/keyring.py's modes (config keyring_mode)
 SHARED = "shared"
 
@@ -140,7 +141,7 @@ class ServiceStack(PlatformStack):
         # The data service: owner API behind the public load balancer.
         self.data_task_role = task_role(self, "DataTaskRole", [
             database.connect(DB_USERS["data"]), envelope,
-            *([org_keys.use_statement()] if org_keys else []),
+            *([org_keys.use_statement(), *org_keys.customer_key_statements()] if org_keys else []),
             receipt_signing_statement(self._receipt_key_arn, sign=False)])
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
@@ -204,7 +205,8 @@ class ServiceStack(PlatformStack):
         job_keyring = self._keyring()
         commands: tuple[str, ...] = JOB_COMMANDS
         if org_keys is not None:
-            job_keys = [org_keys.use_statement(rewrap=True), *org_keys.administer_statements()]
+            job_keys = [org_keys.use_statement(rewrap=True), *org_keys.customer_key_statements(check=True),
+                        *org_keys.administer_statements()]
             commands = (*JOB_COMMANDS, *ORG_KEY_COMMANDS)
             # The named role's ARN as text: the job's own role in its own environment, without a reference cycle.
             job_role_arn = f"arn:{self.partition}:iam::{env.account}:role/{job_role_name}"

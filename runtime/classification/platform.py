@@ -135,6 +135,16 @@ PLATFORM_REGISTRY = Registry.of(
             not_sensitive("receipt", "MAC'd receipt: ids, counts and times only"),
         ),
         table(
+            "organisation_keys",
+            "Which key wraps each organisation's data keys: platform or its own (BYOK), pending or active (P6, P10).",
+            not_sensitive("owner_id", _OWNER),
+            not_sensitive("source", "platform or customer (the organisation's own KMS key)"),
+            not_sensitive("state", "pending (waiting for its key) or active"),
+            not_sensitive("key_arn", "ARN of the organisation's own KMS key: an account id and a key id, no data"),
+            not_sensitive("requested_at", "time the organisation's key was first asked for"),
+            not_sensitive("activated_at", "time the key was created or registered"),
+        ),
+        table(
             "audit_events",
             "Tamper-evident record of every access to sensitive data; holds no PII (P14).",
             not_sensitive("id", _ID),

@@ -21,7 +21,7 @@ from runtime.envelope.cache import DataKeyCache
 from runtime.envelope.keyrings.base import Keyring
 from runtime.envelope.keys import DataKey, FieldKey, derive_field_key
 from runtime.envelope.store import StoredKey, WrappedKeyStore
-from runtime.errors import DataKeyUnavailableError, DecryptionError, InvalidInputError
+from runtime.errors import DataKeyUnavailableError, DecryptionError, InvalidInputError, KmsKeyUnavailableError
 
 # Salts seen while decrypting, per data key; values written in one batch share a salt.
 _MAX_SALTS_PER_KEY = 1024
@@ -105,7 +105,7 @@ class EnvelopeCipher:
         step = self._cache.limits.max_uses  # a field key encrypts at most max_uses values
         for start in range(0, len(pending), step):
             chunk = pending[start : start + step]
-            loaded = self._cache.get_or_load(owner, self._load_for_encrypt, uses=len(chunk))
+            loaded = self._cached(owner, owner, self._load_for_encrypt, uses=len(chunk))
             writer, prefix = loaded.writer, loaded.header_prefix
             seal, commitment = writer.aead.encrypt, writer.commitment
             nonces = self._random(fmt.NONCE_BYTES * len(chunk))
@@ -122,7 +122,7 @@ class EnvelopeCipher:
         if len(ciphertext) < fmt.MIN_CIPHERTEXT_BYTES or ciphertext[0] != fmt.VERSION:
             raise DecryptionError()
         key_id = ciphertext[fmt.KEY_ID_AT : fmt.SALT_AT]
-        loaded = self._cache.get_or_load((owner, key_id), self._load_for_decrypt)
+        loaded = self._cached(owner, (owner, key_id), self._load_for_decrypt)
         field_key = loaded.field_key(ciphertext[fmt.SALT_AT : fmt.NONCE_AT])
         # Key commitment: a ciphertext made under another key is refused before GCM runs.
         if not hmac.compare_digest(field_key.commitment, ciphertext[fmt.COMMITMENT_AT : fmt.HEADER_BYTES]):
@@ -141,7 +141,7 @@ class EnvelopeCipher:
         Returns the number of keys deleted. Other processes forget theirs within the cache max age.
         """
         deleted = self._store.delete_owner(owner)
-        self._cache.evict_where(lambda k: k == owner or (isinstance(k, tuple) and k[0] == owner))
+        self._forget(owner)
         return deleted
 
     def stats(self) -> EnvelopeStats:
@@ -149,6 +149,19 @@ class EnvelopeCipher:
         return EnvelopeStats(cache.hits, cache.misses, self._keyring.calls)
 
     # --- loading data keys (one keyring call each; the cache makes them rare) -----------------------
+
+    def _cached(self, owner: str, key: CacheKey, load: Callable[[CacheKey], _LoadedKey], *, uses: int = 1
+                ) -> _LoadedKey:
+        try:
+            return self._cache.get_or_load(key, load, uses=uses)
+        except KmsKeyUnavailableError:
+            # The owner's key is disabled, revoked or gone (BYOK): from now on none of its data keys is served
+            # from this cache either, so its requests fail alike instead of some succeeding (nothing partial).
+            self._forget(owner)
+            raise
+
+    def _forget(self, owner: str) -> None:
+        self._cache.evict_where(lambda k: k == owner or (isinstance(k, tuple) and k[0] == owner))
 
     def _load_for_encrypt(self, key: CacheKey) -> _LoadedKey:
         assert isinstance(key, str)

@@ -21,6 +21,7 @@ from runtime.audit.keys import chain_key_from_environment
 from runtime.bounds import KEY_DELETION_PENDING_DAYS
 from runtime.db import Database, DatabaseSettings, OwnerScope, PostgresWrappedKeyStore, open_pool
 from runtime.db.ledger import AuditLedger
+from runtime.db.organisation_keys import PostgresCustomerKeys
 from runtime.envelope import CacheLimits, DataKeyCache, EnvelopeCipher, Keyring, OrganisationKeyAdmin
 from runtime.environment import optional_integer
 from runtime.errors import ConfigurationError
@@ -66,10 +67,10 @@ class LifecycleWiring:
         passwords = password_source(db, clients)
         chain_key = chain_key_from_environment(environ)
         choice = choose_keyring(environ, config.environment)
-        keyring = choice.keyring(clients)
         pool = open_pool(replace(db, pool_min_size=1, pool_max_size=3), passwords, name="lifecycle")
         snapshot = open_pool(replace(db, pool_min_size=1, pool_max_size=1), passwords, name="lifecycle-snapshot")
         keys = open_pool(replace(db, pool_min_size=1, pool_max_size=2), passwords, name="lifecycle-keys")
+        keyring = choice.keyring(clients, customer_keys=PostgresCustomerKeys(keys))
         return cls(environ, clients, config, chain_key, pool, snapshot, keys, keyring, choice)
 
     def close(self) -> None:
@@ -123,7 +124,8 @@ class LifecycleWiring:
         """The administration of organisation keys (per-organisation mode), else None."""
         if self.keyring_choice is None:
             return None
-        return self.keyring_choice.organisation_keys(self.environ, self.clients)
+        return self.keyring_choice.organisation_keys(self.environ, self.clients,
+                                                     customer_keys=PostgresCustomerKeys(self.key_pool))
 
     def key_deletion_pending_days(self) -> int:
         """PLATFORM_KEY_DELETION_PENDING_DAYS, 7-30 (runtime/bounds.py), default 7."""

@@ -35,8 +35,10 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from runtime.db import OwnerScope
+from runtime.db.organisation_keys import record_pending
 from runtime.db.paging import InvalidCursorError, Position, decode_cursor, encode_cursor
 from runtime.db.records import Record
+from runtime.envelope import OrganisationKeyUnavailableError
 from runtime.service.context import OwnerData, OwnerDataDep, OwnerScopeDep
 from runtime.service.problems import FieldProblem, problem_response, problem_responses, request_id_of
 from runtime.service.resources import (
@@ -247,10 +249,18 @@ def organisation_router(resource: Resource = ORGANISATION) -> APIRouter:
 
     def put(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
         row = resource.to_row(body)
-        with data.database.owner_transaction(principal) as tx:
-            changed = data.records.update(tx, table, principal.owner_id, row)
-            if not changed:
-                data.records.insert(tx, table, [row])
+        try:
+            with data.database.owner_transaction(principal) as tx:
+                changed = data.records.update(tx, table, principal.owner_id, row)
+                if not changed:
+                    data.records.insert(tx, table, [row])
+        except OrganisationKeyUnavailableError:
+            # A first registration finds no key yet: ask the control plane for one (ids only, nothing of the
+            # body is kept) and answer the typed 503; the scheduled `org provision-keys --pending` creates the
+            # key, and the same PUT then succeeds. The request path never creates keys.
+            with data.database.owner_transaction(principal) as tx:
+                record_pending(tx)
+            raise
         return JSONResponse({"id": str(principal.owner_id)}, status_code=200 if changed else 201)
 
     _signature(read, None, with_id=False)

@@ -21,6 +21,7 @@ from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, re
 from runtime.db.connect import ConnectionSource
 from runtime.db.credentials import PasswordSource
 from runtime.db.ledger import AuditLedger
+from runtime.db.organisation_keys import PostgresCustomerKeys
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import DataKeyCache, EnvelopeCipher
 from runtime.environment import integer, text
@@ -190,7 +191,7 @@ def _owner_data(
     key_pool = open_pool(key_settings, source, name="data-keys")
     closers.append(key_pool.close)
     choice = config.keyring_choice or KeyringChoice(config.environment, config.kms_key_id, config.local_keyring)
-    keyring = choice.keyring(clients)
+    keyring = choice.keyring(clients, customer_keys=PostgresCustomerKeys(key_pool))
     cipher = EnvelopeCipher(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
     )

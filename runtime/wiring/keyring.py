@@ -36,6 +36,7 @@ from runtime.envelope import (
     LocalOrganisationKeyring,
     OrganisationKeyAdmin,
 )
+from runtime.envelope.keyrings.organisation import CustomerKeys
 from runtime.environment import required, text
 from runtime.errors import ConfigurationError
 from runtime.wiring.clients import ClientFactory, aws_client
@@ -69,9 +70,11 @@ class KeyringChoice:
     def mode(self) -> str:
         return PER_ORGANISATION if self.app or self.organisation_keys_dir is not None else SHARED
 
-    def keyring(self, clients: ClientFactory = aws_client) -> Keyring:
+    def keyring(self, clients: ClientFactory = aws_client, customer_keys: CustomerKeys | None = None) -> Keyring:
+        """`customer_keys`: the look-up of organisations' own keys (BYOK; runtime.db.organisation_keys)."""
         if self.app:
-            return KmsOrganisationKeyring(client=clients("kms"), app=self.app, environment=self.environment)
+            return KmsOrganisationKeyring(client=clients("kms"), app=self.app, environment=self.environment,
+                                          customer_keys=customer_keys)
         if self.organisation_keys_dir is not None:
             return LocalOrganisationKeyring(self.organisation_keys_dir, environment=self.environment)
         return self.shared_keyring(clients)
@@ -86,8 +89,8 @@ class KeyringChoice:
             )
         return self.local
 
-    def organisation_keys(self, environ: Mapping[str, str], clients: ClientFactory = aws_client
-                          ) -> OrganisationKeyAdmin | None:
+    def organisation_keys(self, environ: Mapping[str, str], clients: ClientFactory = aws_client,
+                          customer_keys: CustomerKeys | None = None) -> OrganisationKeyAdmin | None:
         """The administration of organisation keys (provisioning, deletion), or None in shared mode."""
         if self.app:
             users = [a.strip() for a in text(environ, settings.ORGANISATION_KEY_USER_ROLE_ARNS).split(",")
@@ -95,7 +98,8 @@ class KeyringChoice:
             admin = text(environ, settings.ORGANISATION_KEY_ADMIN_ROLE_ARN)
             account = admin.split(":")[4] if admin.count(":") >= 5 else ""
             return KmsOrganisationKeys(client=clients("kms"), app=self.app, environment=self.environment,
-                                       account=account, user_role_arns=users, admin_role_arn=admin)
+                                       account=account, user_role_arns=users, admin_role_arn=admin,
+                                       customer_keys=customer_keys)
         if self.organisation_keys_dir is not None:
             return LocalOrganisationKeyring(self.organisation_keys_dir, environment=self.environment)
         return None

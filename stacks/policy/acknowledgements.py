@@ -164,13 +164,25 @@ REGISTER: tuple[Acknowledgement, ...] = (
         rule="AwsSolutions-IAM5[Resource::*]",
         paths=("Service/DataTaskRolePolicy", "Service/LifecycleJobRolePolicy"),
         reason="Each organisation's KMS key is created at run time (`org provision-keys`), so no ARN exists at "
-        "synth time, and the P3 permission rule has no ARN form for an organisation key (a key/* grant would not "
-        "satisfy it). The grants are fenced by conditions: data keys only under this account's keys tagged "
+        "synth time, and IAM authorizes CreateKey on `*` only. The grants are fenced by conditions: data keys only "
+        "under this account's keys tagged "
         "platform:environment and platform:app of this environment, aliased alias/<app>-<env>-org-*, with this "
         "environment's encryption context (each key's policy binds the organisation id); CreateKey only symmetric "
         "ENCRYPT_DECRYPT keys with exactly those tags; the job's administrative actions are denied on anything but "
         "this account's and region's keys and this environment's organisation aliases.",
         concerns="P6, P10 (organisation keys wrap the data keys of SENSITIVE fields)",
+        review_by=REVIEW_HIGH,
+        applies=lambda env: env.keyring_mode == "per-organisation",
+    ),
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::arn:aws:kms:{region}:*:key/*]",
+        paths=("Service/DataTaskRolePolicy", "Service/LifecycleJobRolePolicy"),
+        reason="An organisation may register its own KMS key (BYOK, `org register-key`), in an account the "
+        "platform learns only then, so no ARN exists at synth time. Fenced by conditions: never this account's "
+        "keys (aws:ResourceAccount), data keys only with this environment's encryption context and an "
+        "organisation id in it (the customer's key policy binds its organisation id); the job may also read the "
+        "key's state and rotation. A customer key's own policy must admit these roles as well.",
+        concerns="P6, P10 (organisations' own keys wrap the data keys of their SENSITIVE fields)",
         review_by=REVIEW_HIGH,
         applies=lambda env: env.keyring_mode == "per-organisation",
     ),

@@ -98,8 +98,8 @@ class OrganisationKeys:
     """This environment's per-organisation KMS keys (P6, P10; runtime/envelope/keyrings/organisation.py): tagged
     platform:environment, platform:app and platform:organisation, aliased alias/<app>-<env>-org-<id>.
 
-    The grants name `*` (fenced by conditions) because IAM authorizes CreateKey on `*` only, and the P3 permission
-    rule knows no ARN for an organisation key yet (a key/* grant would not cover it); `fence()` is the Deny that
+    The grants name `*` (fenced by conditions) because IAM authorizes CreateKey on `*` only and the keys exist
+    only at run time (the P3 permission rule reads them as this account's `key/<any id>`); `fence()` is the Deny that
     keeps every administrative action on this account's and region's keys and this environment's aliases."""
 
     partition: str
@@ -141,6 +141,33 @@ class OrganisationKeys:
                 "ForAnyValue:StringLike": {"kms:ResourceAliases": self.alias_pattern},
             },
         )
+
+    def customer_key_statements(self, *, check: bool = False) -> list[iam.PolicyStatement]:
+        """Organisations' own keys (BYOK, in their accounts, this region): data keys with this environment's
+        context only, never on this account's keys (those have the tag-fenced statement above); `check`: also
+        the key's state and rotation, for the job's `org register-key` and `org key-state`."""
+        customer_keys = f"arn:{self.partition}:kms:{self.region}:*:key/*"
+        statements = [iam.PolicyStatement(
+            sid="CustomerKeysDataKeysWithThisEnvironmentsContextOnly",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[customer_keys],
+            conditions={
+                "StringEquals": {
+                    "kms:EncryptionContext:environment": self.environment,
+                    "kms:EncryptionContext:purpose": ENVELOPE_PURPOSE,
+                },
+                "StringNotEquals": {"aws:ResourceAccount": self.account},
+                "Null": {f"kms:EncryptionContext:{CONTEXT_ORGANISATION}": "false"},
+            },
+        )]
+        if check:
+            statements.append(iam.PolicyStatement(
+                sid="CustomerKeysStateAndRotation",
+                actions=["kms:DescribeKey", "kms:GetKeyRotationStatus"],
+                resources=[customer_keys],
+                conditions={"StringNotEquals": {"aws:ResourceAccount": self.account}},
+            ))
+        return statements
 
     def administer_statements(self) -> list[iam.PolicyStatement]:
         """The control plane (the lifecycle job: `org provision-keys`, `org key-state`, `org cancel-key-deletion`,
@@ -204,11 +231,12 @@ class OrganisationKeys:
 
     def fence(self) -> iam.PolicyStatement:
         """Deny the administrative actions on anything but this account's and region's keys and this
-        environment's organisation-key aliases (CreateAlias is authorized on the alias AND the key)."""
+        environment's organisation-key aliases (CreateAlias is authorized on the alias AND the key). DescribeKey
+        is not fenced: it only reads, and `org register-key` describes organisations' own keys (BYOK)."""
         return iam.PolicyStatement(
             sid="OrganisationKeyAdministrationOnThisEnvironmentsKeysAndAliasesOnly",
             effect=iam.Effect.DENY,
-            actions=["kms:CreateAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion",
+            actions=["kms:CreateAlias", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion",
                      "kms:CancelKeyDeletion", "kms:EnableKey"],
             not_resources=[self.arn("key/*"), self.arn(self.alias_pattern)],
         )

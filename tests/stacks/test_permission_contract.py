@@ -389,3 +389,43 @@ def test_task_permissions_breach_drill_without_the_drill_role_non_compliant(tmp_
     _non_compliant(result, "rds-db:connect on the drill database users (allowed only on other resources) (expected "
                            "the drill database users: arn:aws:rds-db:eu-west-1:111111111111:dbuser:"
                            "<Data/Cluster/Resource DBClusterResourceId>/platform_drill)")
+
+
+ORG_KEYS_ENV = {settings.APP_NAME: "adp", settings.ENVIRONMENT: "dev", settings.DATABASE_USER: "platform_jobs"}
+ORG_KEYS_DIRECT = "arn:aws:kms:eu-west-1:111111111111:key/*"
+CUSTOMER_KEYS = "arn:aws:kms:eu-west-1:*:key/*"
+
+
+def _org_key_grants(keys: str, alias: str, customer: str = CUSTOMER_KEYS) -> list[dict[str, Any]]:
+    return [CONNECT,
+            {"Effect": "Allow", "Action": ["kms:DescribeKey", "kms:EnableKeyRotation", "kms:GenerateDataKey",
+                                           "kms:Decrypt", "kms:CreateAlias"], "Resource": keys},
+            {"Effect": "Allow", "Action": "kms:CreateAlias", "Resource": alias},
+            {"Effect": "Allow", "Action": ["kms:CreateKey", "kms:TagResource"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestTag/platform:app": "adp"}}},
+            {"Effect": "Allow", "Action": ["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:GenerateDataKey",
+                                           "kms:Decrypt"], "Resource": customer}]
+
+
+def test_task_permissions_organisation_keys_by_their_arn_form_compliant(tmp_path: Path) -> None:
+    """Organisation keys are this account's `key/<any id>` (CreateAlias also its alias alias/<app>-<env>-org-*);
+    organisations' own keys (BYOK) any account's `key/<any id>` in this region: key/* grants cover them."""
+    statements = _org_key_grants(ORG_KEYS_DIRECT, "arn:aws:kms:eu-west-1:111111111111:alias/adp-dev-org-*")
+    result = _evaluate(tmp_path, _service_stack("org provision-keys,org register-key", statements, ORG_KEYS_ENV))
+    assert result.status is Status.COMPLIANT, result.detail
+
+
+@pytest.mark.parametrize(("keys", "alias", "customer", "missing"), [
+    ("arn:aws:kms:eu-west-1:999999999999:key/*", "arn:aws:kms:eu-west-1:111111111111:alias/adp-dev-org-*",
+     CUSTOMER_KEYS, "kms:EnableKeyRotation on the organisation keys"),  # another account's keys
+    (ORG_KEYS_DIRECT, "arn:aws:kms:eu-west-1:111111111111:alias/adp-qa-org-*", CUSTOMER_KEYS,
+     "kms:CreateAlias on the organisation keys"),  # another environment's aliases
+    (ORG_KEYS_DIRECT, "arn:aws:kms:eu-west-1:111111111111:alias/adp-dev-org-*",
+     "arn:aws:kms:us-east-1:*:key/*", "kms:GetKeyRotationStatus on the customer keys"),  # another region
+])
+def test_task_permissions_organisation_keys_on_other_resources_non_compliant(
+    tmp_path: Path, keys: str, alias: str, customer: str, missing: str
+) -> None:
+    statements = _org_key_grants(keys, alias, customer)
+    result = _evaluate(tmp_path, _service_stack("org provision-keys,org register-key", statements, ORG_KEYS_ENV))
+    _non_compliant(result, missing)

@@ -17,7 +17,7 @@ which the service answers with 503 `organisation-key-unavailable`.
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -79,6 +79,11 @@ class KeyStatus:
     deletion_date: datetime | None = None
 
 
+# An organisation's own key (BYOK): its ARN, or None when a key of this environment wraps its data keys
+# (runtime.db.organisation_keys.PostgresCustomerKeys).
+CustomerKeys = Callable[[str], str | None]
+
+
 class OrganisationKeyAdmin(Protocol):
     """The control-plane side of per-organisation keys (runtime.cli.org, runtime.lifecycle.erasure)."""
 
@@ -102,7 +107,7 @@ def organisation_encryption_context(environment: str, organisation: str) -> dict
 
 
 def organisation_key_alias(app: str, environment: str, organisation: str) -> str:
-    return f"{ALIAS_PREFIX}{app}-{environment}-org-{_organisation_id(organisation)}"
+    return f"{ALIAS_PREFIX}{app}-{environment}-org-{organisation_id(organisation)}"
 
 
 def check_pending_days(days: int) -> int:
@@ -114,7 +119,7 @@ def check_pending_days(days: int) -> int:
     return days
 
 
-def _organisation_id(organisation: str) -> str:
+def organisation_id(organisation: str) -> str:
     """Organisation ids are UUIDs: anything else never names a key (no path or alias injection)."""
     try:
         return str(uuid.UUID(organisation))
@@ -129,7 +134,7 @@ def organisation_key_policy(*, account: str, environment: str, organisation: str
     No account-root statement: IAM policies alone never open the key."""
     if not user_role_arns or not admin_role_arn:
         raise ConfigurationError("an organisation key policy needs the runtime role ARNs and the admin role ARN")
-    org = _organisation_id(organisation)
+    org = organisation_id(organisation)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -166,20 +171,25 @@ def organisation_key_policy(*, account: str, environment: str, organisation: str
 
 
 class KmsOrganisationKeyring(Keyring):
-    """Data keys under the organisation's own KMS key (by alias). `client` is a boto3 `kms` client."""
+    """Data keys under the organisation's own KMS key: the ARN it registered (BYOK, `customer_keys`), else this
+    environment's key by alias. `client` is a boto3 `kms` client."""
 
-    def __init__(self, *, client: Any, app: str, environment: str) -> None:
+    def __init__(self, *, client: Any, app: str, environment: str, customer_keys: CustomerKeys | None = None
+                 ) -> None:
         super().__init__(environment=environment)
         if not app:
             raise ConfigurationError("the per-organisation KMS keyring needs the app name (PLATFORM_APP_NAME)")
         self._client = client
         self.app = app
+        self._customer_keys = customer_keys
 
     def __repr__(self) -> str:
         return f"KmsOrganisationKeyring(app={self.app!r}, environment={self.environment!r})"
 
     def alias(self, organisation: str) -> str:
-        return organisation_key_alias(self.app, self.environment, organisation)
+        """The key that wraps the organisation's data keys: its own ARN (BYOK) or this environment's alias."""
+        customer = self._customer_keys(organisation) if self._customer_keys is not None else None
+        return customer or organisation_key_alias(self.app, self.environment, organisation)
 
     def generate_data_key(self, owner: str) -> tuple[KeyMaterial, bytes]:
         alias = self.alias(owner)
@@ -225,38 +235,51 @@ class KmsOrganisationKeys:
     """Creates, inspects and destroys organisation keys (the control plane; `org provision-keys`, erasure)."""
 
     def __init__(self, *, client: Any, app: str, environment: str, account: str = "",
-                 user_role_arns: Sequence[str] = (), admin_role_arn: str = "") -> None:
+                 user_role_arns: Sequence[str] = (), admin_role_arn: str = "",
+                 customer_keys: CustomerKeys | None = None) -> None:
         self._client = client
         self.app = app
         self.environment = environment
         self._account = account
         self._users = tuple(user_role_arns)
         self._admin = admin_role_arn
+        self._customer_keys = customer_keys
 
     def __repr__(self) -> str:
         return f"KmsOrganisationKeys(app={self.app!r}, environment={self.environment!r})"
 
+    @property
+    def user_role_arns(self) -> tuple[str, ...]:
+        return self._users
+
     def alias(self, organisation: str) -> str:
         return organisation_key_alias(self.app, self.environment, organisation)
 
+    def customer_key(self, organisation: str) -> str | None:
+        """The organisation's own key's ARN (BYOK), or None."""
+        return self._customer_keys(organisation) if self._customer_keys is not None else None
+
     def state(self, organisation: str) -> KeyStatus:
-        org = _organisation_id(organisation)
+        org = organisation_id(organisation)
+        key = self.customer_key(org) or self.alias(org)
         try:
-            meta = self._client.describe_key(KeyId=self.alias(org))["KeyMetadata"]
+            meta = self._client.describe_key(KeyId=key)["KeyMetadata"]
         except Exception as exc:
             if error_code(exc) == "NotFoundException":
                 return KeyStatus(org, KeyState.MISSING)
-            raise _translate(exc, "DescribeKey", org, self.alias(org)) from exc
+            if error_code(exc) in _UNAVAILABLE and key != self.alias(org):  # the customer revoked our access
+                return KeyStatus(org, KeyState.UNAVAILABLE, key)
+            raise _translate(exc, "DescribeKey", org, key) from exc
         states = {"Enabled": KeyState.ENABLED, "Disabled": KeyState.DISABLED,
                   "PendingDeletion": KeyState.PENDING_DELETION}
         return KeyStatus(org, states.get(str(meta.get("KeyState")), KeyState.UNAVAILABLE), str(meta["KeyId"]),
                          meta.get("DeletionDate"))
 
     def provision(self, organisation: str) -> KeyStatus:
-        org = _organisation_id(organisation)
+        org = organisation_id(organisation)
         current = self.state(org)
-        if current.state is not KeyState.MISSING:
-            return current  # idempotent: one key per organisation, never a second
+        if current.state is not KeyState.MISSING or self.customer_key(org):
+            return current  # idempotent: one key per organisation, never a second; never one next to its own
         policy = organisation_key_policy(account=self._account, environment=self.environment, organisation=org,
                                          user_role_arns=self._users, admin_role_arn=self._admin)
         tags = [{"TagKey": TAG_ENVIRONMENT, "TagValue": self.environment}, {"TagKey": TAG_APP, "TagValue": self.app},
@@ -277,6 +300,14 @@ class KmsOrganisationKeys:
 
     def schedule_deletion(self, organisation: str, pending_days: int) -> KeyStatus:
         days = check_pending_days(pending_days)
+        customer = self.customer_key(organisation)
+        if customer:
+            # KMS schedules deletion only in the key's own account: the organisation destroys its key itself.
+            raise OrganisationKeyUnavailableError(
+                f"organisation {organisation}'s data keys are wrapped under its own key {customer} (BYOK): the "
+                "platform cannot schedule that key's deletion; the organisation deletes it in its account (aws kms "
+                "schedule-key-deletion), and erasure receipts do not yet state a customer-held key",
+                organisation=organisation_id(organisation))
         current = self.state(organisation)
         if current.state in (KeyState.MISSING, KeyState.PENDING_DELETION) or current.key_id is None:
             return current
@@ -341,7 +372,7 @@ class LocalOrganisationKeyring(Keyring):
         return f"LocalOrganisationKeyring(directory={str(self.directory)!r}, environment={self.environment!r})"
 
     def _path(self, organisation: str) -> Path:
-        return self.directory / f"{_organisation_id(organisation)}.key"
+        return self.directory / f"{organisation_id(organisation)}.key"
 
     def _aead(self, organisation: str, operation: str) -> AESGCM:
         try:
@@ -387,7 +418,7 @@ class LocalOrganisationKeyring(Keyring):
     # --- administration (OrganisationKeyAdmin) ---
 
     def state(self, organisation: str) -> KeyStatus:
-        org = _organisation_id(organisation)
+        org = organisation_id(organisation)
         path = self._path(org)
         return KeyStatus(org, KeyState.ENABLED, str(path)) if path.exists() else KeyStatus(org, KeyState.MISSING)
 
@@ -416,4 +447,4 @@ class LocalOrganisationKeyring(Keyring):
     def cancel_deletion(self, organisation: str) -> KeyStatus:
         raise OrganisationKeyUnavailableError(
             f"local organisation keys are destroyed at once by erasure: organisation {organisation}'s key cannot "
-            "be restored", organisation=_organisation_id(organisation))
+            "be restored", organisation=organisation_id(organisation))

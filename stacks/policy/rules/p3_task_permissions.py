@@ -355,6 +355,9 @@ class Targets:
     """THE resource of each kind (runtime/permissions.py) for one task, from what its own environment names.
 
     application key   PLATFORM_KMS_APPLICATION_KEY_ID (key id, ARN or alias) -> the key's ARN
+    organisation keys `arn:...:kms:<region>:<account>:key/<any id>`; for CreateAlias also the alias
+                      `alias/<PLATFORM_APP_NAME>-<PLATFORM_ENVIRONMENT>-org-<any id>`; CreateKey: only `*` covers it
+    customer keys     organisations' own keys (BYOK): `arn:...:kms:<region>:<any account>:key/<any id>`
     receipt signing key  PLATFORM_RECEIPT_SIGNING_KEY_ID -> the key's ARN (the same way)
     exports bucket    PLATFORM_EXPORTS_BUCKET: object actions on `arn:aws:s3:::<bucket>/<any key>` (a grant must
                       cover `<bucket>/*`), bucket actions (`...Bucket...`) on `arn:aws:s3:::<bucket>`
@@ -387,6 +390,11 @@ class Targets:
             return [Target(self._exports_key())]
         if kind == kinds.RECEIPT_SIGNING_KEY:
             return [Target(self._key(settings.RECEIPT_SIGNING_KEY_ID))]
+        if kind == kinds.ORGANISATION_KEYS:
+            return self._organisation_keys(action)
+        if kind == kinds.CUSTOMER_KEYS:
+            account = arns.unknown("the organisation's account")
+            return [Target(f"arn:{arns.partition}:kms:{arns.region}:{account}:key/{arns.unknown('its key id')}")]
         if kind == kinds.EXPORTS_BUCKET:
             name = self._setting(settings.EXPORTS_BUCKET).removeprefix(f"arn:{arns.partition}:s3:::")
             bucket = arns.arn("s3", name, region=False, account=False)
@@ -420,6 +428,19 @@ class Targets:
         if kind == kinds.DATABASE_KEY:
             return [Target(self._cluster_key("KmsKeyId"))]
         return [Target(arns.unknown(f"the {kind}"))]  # the audit chain key secret: named by an option only
+
+    def _organisation_keys(self, action: str) -> list[Target]:
+        """This account's and region's keys, any id (found by alias at run time); CreateAlias also on the alias
+        alias/<PLATFORM_APP_NAME>-<environment>-org-<id>; CreateKey on no resource (IAM authorizes it on `*`)."""
+        arns = self._arns
+        if action == "kms:CreateKey":
+            return [Target(arns.unknown("a key not created yet"))]
+        key = Target(arns.arn("kms", f"key/{arns.unknown('an organisation key id')}"))
+        if action != "kms:CreateAlias":
+            return [key]
+        environment = self._setting(settings.ENVIRONMENT)
+        alias = f"alias/{self._setting(settings.APP_NAME)}-{environment}-org-{arns.unknown('an organisation id')}"
+        return [key, Target(arns.arn("kms", alias))]
 
     def _setting(self, name: str) -> str:
         value = self._environ.get(name)

@@ -257,3 +257,34 @@ def test_local_organisation_keyring_other_organisations_wrapped_key_refused(tmp_
     _, wrapped = keyring.generate_data_key(org_a)
     with pytest.raises(DecryptionError):
         keyring.unwrap_data_key(org_b, wrapped)
+
+
+class _EveryKeyIdStore(InMemoryWrappedKeyStore):
+    """Answers any key id with the owner's one wrapped key: a second data key of the owner, not cached yet."""
+
+    def get(self, owner: str, key_id: bytes) -> Any:
+        return self.current(owner)
+
+
+def test_cipher_organisation_key_unavailable_forgets_every_cached_key_of_that_organisation(tmp_path: Path) -> None:
+    from runtime.envelope import format as fmt
+
+    org, other = _org(), _org()
+    keyring = LocalOrganisationKeyring(tmp_path, environment=ENV)
+    keyring.provision(org)
+    keyring.provision(other)
+    cipher = EnvelopeCipher(keyring=keyring, store=_EveryKeyIdStore(), cache=DataKeyCache(CacheLimits(3600)))
+    cached = cipher.encrypt(b"cached", **_where(org))
+    theirs = cipher.encrypt(b"other", **_where(other))
+    assert cipher.decrypt(cached, **_where(org)) == b"cached"  # its data key is cached now
+    (tmp_path / f"{org}.key").unlink()  # the organisation's key is gone (a BYOK key disabled, revoked)
+    assert cipher.decrypt(cached, **_where(org)) == b"cached"  # still cached: within the max age
+    uncached = cached[: fmt.KEY_ID_AT] + b"\x01" * fmt.KEY_ID_BYTES + cached[fmt.SALT_AT:]
+    with pytest.raises(OrganisationKeyUnavailableError):
+        cipher.decrypt(uncached, **_where(org))  # a key the cache does not hold: the keyring refuses it
+    # From then on nothing of that organisation is served from the cache either (no partial answers) ...
+    with pytest.raises(OrganisationKeyUnavailableError):
+        cipher.decrypt(cached, **_where(org))
+    with pytest.raises(OrganisationKeyUnavailableError):
+        cipher.encrypt(b"new", **_where(org))
+    assert cipher.decrypt(theirs, **_where(other)) == b"other"  # ... while another organisation's still is

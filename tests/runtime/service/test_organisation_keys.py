@@ -1,0 +1,138 @@
+"""Per-organisation KMS keys through the owner API (issue 15), on the test cluster with moto as KMS:
+- BYOK: an organisation registers its own key (checked, audited) and works; the customer disables it mid-traffic
+  and, once the data-key cache's max age has passed, EVERY request of that organisation (reads, lists, writes)
+  gets the one typed 503 organisation-key-unavailable and no data, while another organisation is unaffected;
+  the control plane shows the key disabled;
+- registration without a key: PUT /v1/organisation records a pending registration (ids only) and answers the
+  typed 503; `org provision-keys --pending` (provision_pending) creates the key; the same PUT then succeeds."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime.audit.chain import ChainKey
+from runtime.db import Database, OwnerScope, open_pool
+from runtime.db.ledger import AuditLedger
+from runtime.db.organisation_keys import PostgresCustomerKeys, list_organisations
+from runtime.db.schema import APP_ROLE, JOBS_ROLE
+from runtime.db.self_check import ServiceMode
+from runtime.envelope import CacheLimits, KeyState, KmsOrganisationKeys
+from runtime.lifecycle.organisation_keys import provision_pending, register_customer_key
+from runtime.service.app import create_app
+from runtime.service.problems import ORGANISATION_KEY_UNAVAILABLE
+from runtime.service.wiring import build_context
+from runtime.wiring.keyring import KeyringChoice
+from tests.runtime.envelope.test_organisation_keyring import StateEnforcingKms
+from tests.runtime.service.conftest import Org, service_config
+from tests.support.platform_db import PlatformDatabase
+from tests.support.tokens import TokenIssuer
+
+pytestmark = pytest.mark.postgres
+APP = "platform"
+ROLES = ("arn:aws:iam::123456789012:role/platform-test-data", "arn:aws:iam::123456789012:role/platform-test-job")
+MAX_AGE = 0.5
+
+
+class Fixture:
+    def __init__(self, platform_db: PlatformDatabase, kms: Any, issuer: TokenIssuer, chain_key: ChainKey) -> None:
+        self.kms, self.issuer = kms, issuer
+        self.jobs_pool = open_pool(platform_db.settings(JOBS_ROLE, pool_min_size=1, pool_max_size=2),
+                                   platform_db.password(JOBS_ROLE), name="org-keys-jobs")
+        self.jobs = Database(self.jobs_pool, AuditLedger(chain_key))
+        self.admin = KmsOrganisationKeys(client=kms, app=APP, environment="test", account="123456789012",
+                                         user_role_arns=ROLES, admin_role_arn=ROLES[1],
+                                         customer_keys=PostgresCustomerKeys(self.jobs_pool))
+        config = service_config(platform_db, issuer, chain_key, ServiceMode.OWNER, local_keyring=None,
+                                keyring_choice=KeyringChoice("test", app=APP),
+                                cache_limits=CacheLimits(max_age_seconds=MAX_AGE))
+        self.context = build_context(config, clients=lambda service: StateEnforcingKms(kms),
+                                     passwords=platform_db.password(APP_ROLE))
+
+    def org(self, user: str) -> Org:
+        owner = uuid.uuid4()
+        return Org(owner, user, self.issuer.headers(user, owner))
+
+    def principal(self, org: Org) -> OwnerScope:
+        return OwnerScope(org.id, uuid.uuid4(), "test-org-keys")
+
+    def close(self) -> None:
+        self.context.close()
+        self.jobs_pool.close()
+
+
+@pytest.fixture
+def keys(platform_db: PlatformDatabase, kms_client: Any, issuer: TokenIssuer,
+         service_chain_key: ChainKey) -> Iterator[tuple[Fixture, TestClient]]:
+    fixture = Fixture(platform_db, kms_client, issuer, service_chain_key)
+    with TestClient(create_app(fixture.context), raise_server_exceptions=False) as client:
+        yield fixture, client
+    fixture.close()
+
+
+def _unavailable(answer: Any) -> bool:
+    body = answer.json()
+    return answer.status_code == 503 and body["type"] == ORGANISATION_KEY_UNAVAILABLE and "items" not in body
+
+
+def test_byok_key_disabled_mid_traffic_every_request_typed_503_other_organisation_unaffected(
+    keys: tuple[Fixture, TestClient], platform_db: PlatformDatabase
+) -> None:
+    fixture, client = keys
+    theirs, ours = fixture.org("alice@byok.example"), fixture.org("bob@platform.example")
+    arn = str(fixture.kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"])
+    fixture.kms.enable_key_rotation(KeyId=arn)
+    register_customer_key(database=fixture.jobs, kms=fixture.kms, principal=fixture.principal(theirs), key_arn=arn,
+                          environment="test", role_arns=ROLES)
+    fixture.admin.provision(str(ours.id))
+    for org in (theirs, ours):
+        assert client.put("/v1/organisation", json={"name": "n"}, headers=org.headers).status_code == 201
+    ids = [client.post("/v1/prompts", json={"name": f"p{i}", "body": "b"}, headers=theirs.headers).json()["id"]
+           for i in range(3)]
+    assert len(client.get("/v1/prompts", headers=theirs.headers).json()["items"]) == 3
+    assert fixture.admin.state(str(theirs.id)).state is KeyState.ENABLED
+
+    fixture.kms.disable_key(KeyId=arn.rsplit("/", 1)[1])  # the customer disables its key
+    time.sleep(MAX_AGE * 1.5)  # past the cache's max age: no data key of theirs may still be served from it
+    answers = [
+        client.get("/v1/organisation", headers=theirs.headers),
+        client.get("/v1/prompts", headers=theirs.headers),
+        *(client.get(f"/v1/prompts/{i}", headers=theirs.headers) for i in ids),
+        client.post("/v1/prompts", json={"name": "new", "body": "b"}, headers=theirs.headers),
+        client.patch(f"/v1/prompts/{ids[0]}", json={"name": "changed"}, headers=theirs.headers),
+        client.put("/v1/organisation", json={"name": "renamed"}, headers=theirs.headers),
+    ]
+    assert [a.status_code for a in answers] == [503] * len(answers)
+    assert all(_unavailable(a) for a in answers)
+    assert client.get("/v1/organisation", headers=ours.headers).status_code == 200
+    assert fixture.admin.state(str(theirs.id)).state is KeyState.DISABLED
+    with platform_db.admin() as admin:
+        audited = admin.execute("SELECT count(*) FROM platform.audit_events WHERE owner_id = %s AND fields::text "
+                                "LIKE '%%organisation_keys%%'", (theirs.id,)).fetchone()
+        count = admin.execute("SELECT count(*) FROM platform.prompts WHERE owner_id = %s", (theirs.id,)).fetchone()
+    assert audited is not None and audited[0] == 1  # the registration
+    assert count is not None and count[0] == 3  # the refused write wrote nothing
+
+
+def test_registration_without_a_key_pending_then_provisioned_then_registered(
+    keys: tuple[Fixture, TestClient]
+) -> None:
+    fixture, client = keys
+    org = fixture.org("carol@new.example")
+    first = client.put("/v1/organisation", json={"name": "Carol's"}, headers=org.headers)
+    assert _unavailable(first) and first.headers["Retry-After"]
+    pending = {r.owner_id for r in list_organisations(fixture.jobs_pool, source="platform", state="pending")}
+    assert org.id in pending
+    assert fixture.kms.list_aliases().get("Aliases", []) == [] or all(
+        str(org.id) not in a["AliasName"] for a in fixture.kms.list_aliases()["Aliases"])  # none on the request path
+    done = {s.organisation: s.state for s in provision_pending(
+        database=fixture.jobs, connections=fixture.jobs_pool, admin=fixture.admin,
+        principal_of=lambda owner: OwnerScope(owner, uuid.uuid4(), "test-provision"))}
+    assert done[str(org.id)] is KeyState.ENABLED
+    active = list_organisations(fixture.jobs_pool, source="platform", state="active")
+    assert org.id in {r.owner_id for r in active}
+    assert client.put("/v1/organisation", json={"name": "Carol's"}, headers=org.headers).status_code == 201
+    assert client.get("/v1/organisation", headers=org.headers).json()["name"] == "Carol's"
