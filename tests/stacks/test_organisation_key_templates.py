@@ -18,7 +18,8 @@ from tests.stacks.conftest import Assembly
 from tests.stacks.template_helpers import statements
 
 PER_ORG = "per-organisation"
-ORG_KEY_COMMANDS = {"org provision-keys", "org key-state", "org cancel-key-deletion", "org migrate-keys"}
+ORG_KEY_COMMANDS = {"org provision-keys", "org key-state", "org register-key", "org cancel-key-deletion",
+                    "org migrate-keys"}
 ORG_ALIASES = "alias/adp-{env}-org-*"
 
 
@@ -121,6 +122,35 @@ def test_organisation_data_keys_grant_tagged_keys_with_environment_context(opera
             "Null": {"kms:EncryptionContext:organisation": "false"},
             "ForAnyValue:StringLike": {"kms:ResourceAliases": ORG_ALIASES.format(env=env)},
         }
+
+
+@pytest.mark.parametrize("role", ["DataTaskRole", "LifecycleJobRole"])
+def test_customer_keys_grant_other_accounts_keys_with_environment_context_only(operator: Assembly,
+                                                                              selfhosted: Assembly, role: str) -> None:
+    """BYOK: organisations' own keys (other accounts, this region), data keys with this environment's context;
+    never this account's keys; the job also reads their state and rotation (`org register-key`)."""
+    for assembly, env in _installs(operator, selfhosted):
+        config = assembly.config.environment(env)
+        found = _by_sid(_role_statements(assembly, env, role))
+        use, read = found.get("CustomerKeysDataKeysWithThisEnvironmentsContextOnly"), found.get(
+            "CustomerKeysStateAndRotation")
+        if config.keyring_mode != PER_ORG:
+            assert use is None and read is None
+            continue
+        keys = f"arn:aws:kms:{config.region}:*:key/*"
+        assert use is not None and sorted(_actions(use)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert use["Resource"] == keys
+        assert use["Condition"] == {
+            "StringEquals": {"kms:EncryptionContext:environment": env, "kms:EncryptionContext:purpose": PURPOSE},
+            "StringNotEquals": {"aws:ResourceAccount": config.account},
+            "Null": {"kms:EncryptionContext:organisation": "false"},
+        }
+        if role == "DataTaskRole":
+            assert read is None
+        else:
+            assert read is not None and sorted(_actions(read)) == ["kms:DescribeKey", "kms:GetKeyRotationStatus"]
+            assert read["Resource"] == keys
+            assert read["Condition"] == {"StringNotEquals": {"aws:ResourceAccount": config.account}}
 
 
 def test_organisation_key_administration_conditions_on_job_role(operator: Assembly, selfhosted: Assembly) -> None:
