@@ -80,7 +80,7 @@ def _audit_cancel(environ: Mapping[str, str], owner: uuid.UUID, actor: uuid.UUID
 
     wiring = LifecycleWiring.from_environment(environ)
     try:
-        with wiring.database.owner_transaction(principal(owner, actor, "cancel-key-deletion")) as tx:
+        with wiring.database.owner_transaction(principal(owner, actor, "cancel")) as tx:
             tx.record(Action.WRITE, "data_keys", ())
     finally:
         wiring.close()
@@ -161,7 +161,7 @@ def _provision_pending(admin: OrganisationKeyAdmin, actor: uuid.UUID | None) -> 
     wiring = make_wiring(os.environ)
     try:
         for status in provision_pending(database=wiring.database, connections=wiring.pool, admin=admin,
-                                        principal_of=lambda owner: principal(owner, actor, "provision-keys")):
+                                        principal_of=lambda owner: principal(owner, actor, "provision")):
             print(json.dumps(_public(status), sort_keys=True), flush=True)
     finally:
         wiring.close()
@@ -180,7 +180,7 @@ def register_key_command(args: argparse.Namespace) -> int:
     wiring = make_wiring(os.environ)
     try:
         key = register_customer_key(
-            database=wiring.database, kms=clients("kms"), principal=principal(args.org, args.actor, "register-key"),
+            database=wiring.database, kms=clients("kms"), principal=principal(args.org, args.actor, "byok"),
             key_arn=args.key_arn, environment=admin.environment, role_arns=admin.user_role_arns)
     except CustomerKeyRejectedError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -229,7 +229,7 @@ def migrate_command(args: argparse.Namespace) -> int:
         orgs = organisations_to_migrate(wiring.pool) if args.all else args.orgs
         for done in migrate_organisation_keys(
                 database=wiring.database, shared=shared, target=target, admin=admin,
-                principals=[principal(org, args.actor, "migrate-keys") for org in orgs]):
+                principals=[principal(org, args.actor, "migrate") for org in orgs]):
             print(json.dumps({"organisation": str(done.organisation), "rewrapped": done.rewrapped,
                               "already_under_its_key": done.already}, sort_keys=True), flush=True)
     finally:

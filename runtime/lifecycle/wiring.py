@@ -41,7 +41,8 @@ JOB_ACTOR: Final = uuid.UUID("00000000-0000-4000-8000-00000000a1fe")
 
 
 def principal(owner: uuid.UUID, actor: uuid.UUID | None, what: str) -> OwnerScope:
-    # Short: the audit scrubber refuses long random strings in request ids (they look like secrets).
+    # Short, one word: the audit scrubber refuses long random strings in request ids (they look like secrets), and
+    # "migrate-keys-<8 hex>" is one already.
     return OwnerScope(owner, actor or JOB_ACTOR, f"{what}-{uuid.uuid4().hex[:8]}")
 
 

@@ -3,6 +3,7 @@
 import json
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
@@ -12,6 +13,9 @@ from runtime import cli, settings
 from runtime.cli import org as org_cli
 from runtime.envelope import OrganisationKeyUnavailableError
 from runtime.service.problems import ORGANISATION_KEY_UNAVAILABLE, install
+
+if TYPE_CHECKING:
+    from tests.support.platform_db import PlatformDatabase
 
 
 @pytest.fixture
@@ -68,3 +72,54 @@ def test_problems_organisation_key_unavailable_is_one_typed_503() -> None:
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     body = answer.json()
     assert body["type"] == ORGANISATION_KEY_UNAVAILABLE and "arn" not in body["detail"]
+
+
+@pytest.mark.postgres
+def test_org_register_key_policy_gap_prints_the_statements_then_a_good_key_registers(
+    platform_db: "PlatformDatabase", kms_client: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.stub import Stubber
+
+    from runtime.audit.chain import ChainKey
+    from runtime.db import Database, open_pool
+    from runtime.db.ledger import AuditLedger
+    from runtime.db.organisation_keys import list_organisations
+    from runtime.db.schema import JOBS_ROLE
+    from runtime.envelope import KmsOrganisationKeys
+
+    roles = ["arn:aws:iam::123456789012:role/adp-qa-data", "arn:aws:iam::123456789012:role/adp-qa-job"]
+    pool = open_pool(platform_db.settings(JOBS_ROLE, pool_min_size=1, pool_max_size=2),
+                     platform_db.password(JOBS_ROLE), name="register-key")
+
+    class Wiring:
+        database = Database(pool, AuditLedger(ChainKey(b"k" * 32)))
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(org_cli, "make_admin", lambda environ: KmsOrganisationKeys(
+        client=kms_client, app="adp", environment="qa", user_role_arns=roles, admin_role_arn=roles[1]))
+    monkeypatch.setattr(org_cli, "make_wiring", lambda environ: Wiring())
+    monkeypatch.setattr(org_cli, "clients", lambda service: kms_client)
+    org = str(uuid.uuid4())
+    try:
+        arn = str(kms_client.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"])
+        kms_client.enable_key_rotation(KeyId=arn)
+        with Stubber(kms_client) as stub:  # moto enforces no key policy: the refusal KMS gives without one
+            stub.add_response("describe_key", {"KeyMetadata": {
+                "KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "KeySpec": "SYMMETRIC_DEFAULT",
+                "KeyUsage": "ENCRYPT_DECRYPT", "KeyState": "Enabled"}})
+            stub.add_response("get_key_rotation_status", {"KeyRotationEnabled": True})
+            stub.add_client_error("generate_data_key", "AccessDeniedException", "not authorized")
+            assert cli.main(["org", "register-key", org, "--key-arn", arn]) == cli.EXIT_FAILED
+        out, err = capsys.readouterr()
+        statements = json.loads(out)
+        assert "key-policy" in err and statements[0]["Principal"] == {"AWS": sorted(roles)}
+        assert statements[0]["Condition"]["StringEquals"]["kms:EncryptionContext:organisation"] == org
+        assert uuid.UUID(org) not in {r.owner_id for r in list_organisations(pool, source="customer")}
+        assert cli.main(["org", "register-key", org, "--key-arn", arn]) == 0
+        assert json.loads(capsys.readouterr().out) == {"organisation": org, "key_arn": arn, "registered": True}
+        assert uuid.UUID(org) in {r.owner_id for r in list_organisations(pool, source="customer", state="active")}
+    finally:
+        pool.close()
