@@ -8,10 +8,12 @@
     python -m dev env                                    print `export ...` lines to run the jobs against the local
                                                          database: eval "$(python -m dev env)"; python -m runtime ...
 
-The services start the way tasks do, `ServiceConfig.from_environment` and all, with local stand-ins: the
-local keyring (a master key file) instead of KMS, two development token issuers (key files and their
-JWKS) instead of the customers' IdP and the staff IdP (P4: each service trusts its own issuer only), and
-libpq's password file instead of IAM tokens. The support service runs as `python -m runtime serve` in a
+The services start the way tasks do, `ServiceConfig.from_environment` and all, with local stand-ins: a key
+file per organisation (LocalOrganisationKeyring, in STATE/organisation-keys, outside the database) instead of
+each organisation's KMS key, so an erasure visibly destroys the organisation's key (crypto-shredding, P10),
+two development token issuers (key files and their JWKS) instead of the customers' IdP and the staff IdP
+(P4: each service trusts its own issuer only), and libpq's password file instead of IAM tokens. The support
+service runs as `python -m runtime serve` in a
 child process, exactly as its task does. Everything lives in a private folder under /tmp, made anew by
 every start and removed at the end. A second start while one runs refuses, and leaves the running one's
 folder alone: it takes the lock file (STATE.lock, beside the folder) and checks both ports BEFORE touching
@@ -21,7 +23,6 @@ anything.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import fcntl
 import json
@@ -166,6 +167,7 @@ def run(port: int, support_port: int) -> int:
     from runtime import settings
     from runtime.db import OwnerScope
     from runtime.db.schema import APP_ROLE, JOBS_ROLE, SUPPORT_ROLE
+    from runtime.envelope import LocalOrganisationKeyring
     from runtime.errors import PlatformError
     from runtime.service import server
     from runtime.service.config import ServiceConfig
@@ -191,9 +193,10 @@ def run(port: int, support_port: int) -> int:
                                       for role in (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)))
             pgpass.chmod(0o600)
             os.environ["PGPASSFILE"] = str(pgpass)
-            master_key = STATE / "master-key"
-            master_key.write_text(base64.b64encode(os.urandom(32)).decode())
-            master_key.chmod(0o600)
+            organisation_keys = STATE / "organisation-keys"  # one key file per organisation, outside the database
+            organisation_keys.mkdir(mode=0o700)
+            keyring = {settings.KEYRING_MODE: "per-organisation",
+                       settings.LOCAL_ORGANISATION_KEYS_DIR: str(organisation_keys)}
             issuer, staff = TokenIssuer.generate(), TokenIssuer.generate_staff()
             issuer.save(STATE)
             staff.save(STATE, prefix=STAFF_PREFIX)
@@ -213,7 +216,7 @@ def run(port: int, support_port: int) -> int:
                 settings.SERVICE_MODE: "owner",
                 settings.SERVICE_PORT: str(port),
                 settings.DATABASE_USER: APP_ROLE,
-                settings.LOCAL_MASTER_KEY_FILE: str(master_key),
+                **keyring,
                 settings.JWT_ISSUER: issuer.issuer,
                 settings.JWT_AUDIENCE: issuer.audience,
                 settings.JWT_JWKS_FILE: str(STATE / "jwks.json"),
@@ -231,7 +234,7 @@ def run(port: int, support_port: int) -> int:
             }
             config = ServiceConfig.from_environment(environ)
             jobs = {  # the lifecycle job's settings against this run (`python -m dev env`)
-                **common, settings.DATABASE_USER: JOBS_ROLE, settings.LOCAL_MASTER_KEY_FILE: str(master_key),
+                **common, settings.DATABASE_USER: JOBS_ROLE, **keyring,
                 "PGPASSFILE": str(pgpass), settings.LONGEST_BACKUP_RETENTION_DAYS: "35",
             }
             (STATE / ENV_FILE).write_text(json.dumps(jobs))
@@ -241,6 +244,7 @@ def run(port: int, support_port: int) -> int:
                 organisations = {user: str(uuid.uuid4()) for user in USERS}
                 assert context.owner is not None
                 for user, organisation in organisations.items():  # registered as PUT /v1/organisation would
+                    LocalOrganisationKeyring(organisation_keys, environment="local").provision(organisation)
                     principal = OwnerScope(uuid.UUID(organisation), uuid.uuid4(), f"dev-setup-{user}")
                     with context.owner.database.owner_transaction(principal) as tx:
                         context.owner.records.insert(tx, "organisations",
@@ -297,7 +301,8 @@ def _banner(port: int, support_port: int, db_port: int, organisations: dict[str,
     with contextlib.suppress(ValueError):
         python = python.relative_to(Path.cwd())
     lines = [
-        f"Local run: the data service on http://127.0.0.1:{port} (owner API, local keyring),",
+        f"Local run: the data service on http://127.0.0.1:{port} (owner API, a local key file per organisation in "
+        f"{STATE / 'organisation-keys'}: an erasure deletes the organisation's),",
         f"the support service on http://127.0.0.1:{support_port} (support API: staff tokens only, P4),",
         f"PostgreSQL with TLS on 127.0.0.1:{db_port} (throwaway: removed when you stop).",
         "Development users, each in an organisation of its own: "
@@ -309,6 +314,8 @@ def _banner(port: int, support_port: int, db_port: int, organisations: dict[str,
         f"  curl -s http://127.0.0.1:{port}/v1/organisation -H \"Authorization: Bearer $ALICE\"",
         f"  curl -s http://127.0.0.1:{support_port}/support/v1/audit-chain-head -H \"Authorization: Bearer $STAFF\"",
         f"Jobs against this run: eval \"$({python} -m dev env)\"; {python} -m runtime export --help",
+        f"  a new organisation's PUT /v1/organisation answers 503 until its key exists: {python} -m runtime org "
+        "provision-keys --pending (what the deployed schedule runs)",
         f"The APIs' descriptions: http://127.0.0.1:{port}/openapi.json, http://127.0.0.1:{support_port}/openapi.json"
         "    Stop: Ctrl-C",
     ]

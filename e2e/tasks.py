@@ -145,6 +145,37 @@ def setup_tasks(env: Environment, command: list[str]) -> list[TaskDefinition]:
     return found or select(env, command=command)
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """An EventBridge rule that runs a task definition on a schedule, with its container's command override."""
+
+    path: str
+    schedule: str
+    task: TaskDefinition
+    command: list[str]
+
+
+def scheduled_tasks(env: Environment) -> list[Scheduled]:
+    """Every `AWS::Events::Rule` target that runs one of the templates' task definitions (EcsParameters), with the
+    command its input overrides (what EventBridge passes to RunTask)."""
+    by_id = {(t.stack.name, t.logical_id): t for t in task_definitions(env)}
+    found: list[Scheduled] = []
+    for stack, logical_id, resource in env.resources("AWS::Events::Rule"):
+        properties = resource.get("Properties", {})
+        for target in properties.get("Targets", []):
+            reference = target.get("EcsParameters", {}).get("TaskDefinitionArn")
+            task = by_id.get((stack.name, str(reference.get("Ref")))) if isinstance(reference, dict) else None
+            if task is None:
+                continue
+            overrides = json.loads(target.get("Input", "{}")).get("containerOverrides", [])
+            commands = [o["command"] for o in overrides if o.get("name") == task.container.get("Name")]
+            if len(commands) != 1:
+                raise TaskError(f"{stack.name}/{logical_id}: runs {task.path} without one command override")
+            path = str(resource.get("Metadata", {}).get("aws:cdk:path", f"{stack.name}/{logical_id}"))
+            found.append(Scheduled(path, str(properties.get("ScheduleExpression")), task, list(commands[0])))
+    return found
+
+
 def command_name(argv: list[str], mode: str | None = None) -> str:
     """The contract's name of `python -m runtime ARGS...` (runtime/permissions.py: "export verify", ...)."""
     from runtime.cli import build_parser

@@ -87,3 +87,10 @@ def lifecycle_job_role_name(app_name: str, environment: str) -> str:
     """The lifecycle job's IAM role: named, so the exports bucket's policy can admit it without depending on
     the service stack."""
     return f"{app_name}-{environment}{LIFECYCLE_JOB_ROLE_SUFFIX}"
+
+
+# The scheduled control-plane step of per-organisation keys (issue 15): EventBridge runs the lifecycle job with this
+# command every KEY_PROVISIONING_MINUTES, so a registration waiting for its key (PUT /v1/organisation) completes
+# without an operator. The stacks schedule it; the local emulation (e2e) runs what the schedule names.
+PROVISION_PENDING_COMMAND: Final = ("python", "-m", "runtime", "org", "provision-keys", "--pending")
+KEY_PROVISIONING_MINUTES: Final = 5

@@ -35,6 +35,7 @@ from stacks.services.breach_drill import BreachDrill
 from stacks.services.cluster import runtime_cluster
 from stacks.services.data_service import DataService
 from stacks.services.image import runtime_image
+from stacks.services.key_provisioning import KeyProvisioningSchedule
 from stacks.services.lifecycle_job import JobSettings, LifecycleJob
 from stacks.services.load_balancing import Endpoint
 from stacks.services.restore import Restore
@@ -229,6 +230,10 @@ class ServiceStack(PlatformStack):
                          **self._receipt_key, settings.TASK_COMMANDS: declaration(*commands)},
             secrets={**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)},
         )
+        if org_keys is not None:
+            self.key_provisioning = KeyProvisioningSchedule(
+                self, "KeyProvisioning", cluster=self.cluster, task_definition=self.job_task_definition,
+                subnets=ec2.SubnetSelection(subnet_group_name=APP_TIER), security_group=self.job_security_group)
         self.breach_drill = BreachDrill(
             self, "BreachDrill", database=database, secrets=secrets, image=image, logs_key=keys.logs,
             log_retention_days=env.log_retention_days, removal=removal,

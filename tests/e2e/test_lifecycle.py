@@ -24,7 +24,7 @@ def test_lifecycle_dev_as_deployed_every_step_passes(dev_up: Up) -> None:
     assert time.monotonic() - dev_up.started < BUDGET_SECONDS, log
     assert "ok    declare a breach, notify through SES" in log
     # dev keeps the shared key (config keyring_mode): no organisation key is provisioned or destroyed.
-    assert "ok    provision the organisation's key" in log and "no organisation key" in log, log
+    assert "ok    the schedule provisions the organisation's key" in log and "no organisation key" in log, log
     assert not [w for w in dev_up.running.warnings if "no setup step" in w], log
 
 
@@ -33,9 +33,12 @@ def test_lifecycle_selfhosted_hipaa_every_step_passes(acme_up: Up) -> None:
     assert failures == 0, log
     assert time.monotonic() - acme_up.started < BUDGET_SECONDS, log
     running = acme_up.running
-    # Per-organisation keys: the job's task definition provisions the key before registration; erasure leaves it
+    # Per-organisation keys: the first registration answers the typed 503 and creates no key; the schedule in the
+    # templates runs the job's `org provision-keys --pending`, then registration succeeds; erasure leaves the key
     # pending deletion in the KMS stand-in (crypto-shredding, P10).
-    assert "ok    provision the organisation's key (" in log and "rotation on; idempotent" in log, log
+    assert "ok    register: the organisation's key pending" in log and "registration pending" in log, log
+    assert "ok    the schedule provisions the organisation's key (" in log and "rotation on; idempotent" in log, log
+    assert "rate(5 minutes)" in log, log
     assert "is pending deletion until" in log, log
     assert all(service.url.startswith("https://") for service in running.services.values()), log
     assert "support" in running.load_balancers, "the support service signs staff in at the load balancer"

@@ -209,3 +209,31 @@ def test_organisation_keys_task_permission_rule_compliant_on_real_templates(oper
         results = [r for r in assembly.outcome.policy_results if r.rule == "P3-TaskPermissionContract"]
         assert results and all(r.status is Status.COMPLIANT for r in results), [
             r.detail for r in results if r.status is not Status.COMPLIANT]
+
+
+def test_key_provisioning_schedule_runs_the_job_with_provision_pending(operator: Assembly,
+                                                                       selfhosted: Assembly) -> None:
+    """Per-organisation keys: one EventBridge rule runs the lifecycle job's task definition every
+    KEY_PROVISIONING_MINUTES with `org provision-keys --pending` (registrations complete without an operator); its
+    role may run only that task definition on the environment's cluster and pass only the job's roles. Shared: none."""
+    for assembly, env in _installs(operator, selfhosted):
+        rules = [r for _, _, r in assembly.resources(env, "AWS::Events::Rule")
+                 if any("EcsParameters" in t for t in r["Properties"].get("Targets", []))]
+        if assembly.config.environment(env).keyring_mode != PER_ORG:
+            assert rules == [], env
+            continue
+        [rule] = rules
+        [target] = rule["Properties"]["Targets"]
+        assert rule["Properties"]["ScheduleExpression"] == f"rate({contract.KEY_PROVISIONING_MINUTES} minutes)"
+        job = target["EcsParameters"]["TaskDefinitionArn"]["Ref"]
+        assert job.startswith("LifecycleJob") and target["EcsParameters"]["LaunchType"] == "FARGATE"
+        overrides = json.loads(target["Input"])["containerOverrides"]
+        assert overrides == [{"name": "job", "command": list(contract.PROVISION_PENDING_COMMAND)}]
+        found = _by_sid(_role_statements(assembly, env, "KeyProvisioningRolePolicy"))
+        run, passes = found["RunTheKeyProvisioningTaskOnThisCluster"], found["PassTheJobsRolesToEcsTasks"]
+        assert _actions(run) == ["ecs:RunTask"] and run["Resource"] == {"Ref": job}
+        assert "ecs:cluster" in run["Condition"]["ArnEquals"]
+        assert sorted(r["Fn::GetAtt"][0][:len("LifecycleJob")] for r in passes["Resource"]) == ["LifecycleJob"] * 2
+        assert passes["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+        assert not [lid for lid, _ in _all_statements(assembly, env).items() if lid.startswith("KeyProvisioning")
+                    and not lid.startswith("KeyProvisioningRolePolicy")], "no inline policy on the events role"

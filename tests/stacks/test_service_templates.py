@@ -172,9 +172,9 @@ def test_task_roles_are_least_privilege(operator: Assembly) -> None:
         data_policy = next(r for lid, r in policies.items() if lid.startswith("DataTaskRolePolicy"))
         support_policy = next(r for lid, r in policies.items() if lid.startswith("SupportTaskRolePolicy"))
         # The application key's statement, and (per-organisation keys: tests/stacks/test_organisation_key_templates.py)
-        # the organisation keys' one.
-        kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"]
-                          and s.get("Sid") != "OrganisationDataKeysOfThisEnvironmentOnly"]
+        # the organisation keys' and the organisations' own keys' (BYOK).
+        kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"] and s.get("Sid") not in (
+            "OrganisationDataKeysOfThisEnvironmentOnly", "CustomerKeysDataKeysWithThisEnvironmentsContextOnly")]
         (kms,) = kms_statements
         assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:environment"] == env
         assert "ApplicationKey" in json.dumps(kms["Resource"])
