@@ -6,8 +6,8 @@ alone may read the whole organisation, destroy its keys and write the export buc
 
     POST /v1/lifecycle/exports    {"format": "csv"|"json"|"jsonl", "contract_ended_at"?: T}   admin   202
                                   T: ISO 8601 with a zone, 2000-01-01T00:00:00Z to 2100-01-01T00:00:00Z
-    GET  /v1/lifecycle/exports                  the organisation's requests: status, deadline, digest
-    GET  /v1/lifecycle/exports/{id}
+    GET  /v1/lifecycle/exports                  admin: the organisation's requests: status, deadline, digest
+    GET  /v1/lifecycle/exports/{id}             admin
     POST /v1/lifecycle/exports/{id}/downloads   admin: presigned URLs of a complete export's files and manifest
                                   (15 minutes by default, never past the signing credentials; one audit
                                   event per URL, P13, P14). 409 when not complete or not in the exports bucket;
@@ -24,6 +24,11 @@ of an organisation; the load balancer signs browsers in before any route anyway)
 keeps it beside its receipts, and verifies them offline with `python -m runtime erase verify-receipt FILE
 --public-key key.pem` (runtime/lifecycle/receipt.py documents the signed bytes). It is read from KMS
 (kms:GetPublicKey) on the first request and kept.
+
+Exports are the admin's alone (P13: the organisation's admin retrieves its data): requesting, listing, reading
+and downloading them; a member gets 403, as for a request. An export request's status, row count and digest say
+what the organisation holds and that it is leaving, which is the admin's to share. The erasure's state stays
+readable by every member: it refuses their writes from the moment it is requested.
 
 An erasure request takes effect at once: from then on the database refuses every write of the
 organisation (and exports), and the job deletes everything. Who is the organisation's admin is the
@@ -122,12 +127,12 @@ def lifecycle_router(
             raise HTTPException(404, "no such organisation") from None
         return {**request.public(), "job_started": started("export", principal.owner_id, request.id)}
 
-    @api.get("/exports", summary="the organisation's export requests")
-    def list_exports(principal: Member, db: Data) -> list[dict[str, Any]]:
+    @api.get("/exports", summary="the organisation's export requests (admin)")
+    def list_exports(principal: Admin, db: Data) -> list[dict[str, Any]]:
         return [r.public() for r in requests(db).export_requests(principal)]
 
-    @api.get("/exports/{request_id}", summary="one export request")
-    def get_export(request_id: uuid.UUID, principal: Member, db: Data) -> dict[str, Any]:
+    @api.get("/exports/{request_id}", summary="one export request (admin)")
+    def get_export(request_id: uuid.UUID, principal: Admin, db: Data) -> dict[str, Any]:
         request = requests(db).export_request(principal, request_id)
         if request is None:
             raise HTTPException(404, "no such export request")

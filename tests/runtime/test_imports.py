@@ -11,6 +11,7 @@ PURE_MODULES = [
     "runtime.envelope",  # the cipher and keyrings take their clients injected
     "runtime.settings",
     "runtime.errors",
+    "runtime.client",  # the typed client: the standard library only
 ]
 
 
@@ -24,3 +25,9 @@ def _imported_after(module: str) -> set[str]:
 def test_imports_runtime_module_loads_no_cdk_boto3_or_psycopg(module: str) -> None:
     loaded = _imported_after(module)
     assert not loaded & {"aws_cdk", "constructs", "boto3", "botocore", "psycopg"}
+
+
+def test_imports_client_needs_nothing_but_the_standard_library() -> None:
+    """A caller installs the runtime for its client without running its web stack: nothing else is loaded."""
+    loaded = _imported_after("runtime.client")
+    assert not loaded & {"fastapi", "starlette", "pydantic", "pydantic_core", "cryptography", "uvicorn", "httpx"}

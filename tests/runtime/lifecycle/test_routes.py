@@ -59,12 +59,12 @@ def test_export_request_recorded_with_deadline_and_status_visible(
     assert body["status"] == "requested" and body["deadline"].startswith("2026-03-02") and body["job_started"]
     assert launched == [("export", org.owner_id, uuid.UUID(body["id"]))]
     run_export(lc_stack.export_job(), org.principal, ExportFormat.CSV, tmp_path)  # the job picks it up
-    seen = client.get(f"/v1/lifecycle/exports/{body['id']}", headers=_headers(org, admin=False)).json()
+    seen = client.get(f"/v1/lifecycle/exports/{body['id']}", headers=_headers(org, admin=True)).json()
     assert seen["status"] == "complete" and seen["row_count"] == org.total and len(seen["manifest_sha256"]) == 64
-    listed = client.get("/v1/lifecycle/exports", headers=_headers(org, admin=False)).json()
+    listed = client.get("/v1/lifecycle/exports", headers=_headers(org, admin=True)).json()
     assert [r["id"] for r in listed] == [body["id"]]
     other = make_org()
-    assert client.get(f"/v1/lifecycle/exports/{body['id']}", headers=_headers(other, admin=False)).status_code == 404
+    assert client.get(f"/v1/lifecycle/exports/{body['id']}", headers=_headers(other, admin=True)).status_code == 404
 
 
 def test_erasure_requested_by_admin_fences_writes_and_shows_receipt(

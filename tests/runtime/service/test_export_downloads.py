@@ -1,6 +1,7 @@
 """The owner's download of a complete export (P13): the organisation's admin gets presigned URLs for each file
 and the manifest, short-lived (15 minutes by default, never beyond the signing credentials), one audit event
-per URL (P14); members get 403, other organisations 404, an export not complete 409."""
+per URL (P14); members get 403, other organisations 404, an export not complete 409; the typed client's
+exports (request, list, get, downloads) on the same routes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 from runtime import settings
+from runtime.client import ConflictError, ForbiddenError
 from runtime.lifecycle import ExportFormat, write_export
 from runtime.lifecycle.downloads import ExportDownloads, client_credential_expiry
 from runtime.lifecycle.s3 import S3ExportSink
@@ -29,6 +31,7 @@ from runtime.service.lifecycle_routes import lifecycle_router
 from runtime.service.wiring import export_downloads
 from tests.runtime.lifecycle.fakes import START, GeneratedSource
 from tests.runtime.service.conftest import Org, register
+from tests.support.client import platform_client
 from tests.support.platform_db import PlatformDatabase
 from tests.support.tokens import TokenIssuer
 
@@ -218,3 +221,25 @@ def test_client_credential_expiry_static_keys_none_refreshable_expiry() -> None:
         _request_signer = Signer()
 
     assert client_credential_expiry(Client())() == NOW
+
+
+def test_download_through_the_typed_client_admin_only(
+    http: TestClient, issuer: TokenIssuer, aws: tuple[Any, str], platform_db: PlatformDatabase,
+) -> None:
+    org = register(http, issuer, "lea@l.example")
+    admin, member = platform_client(http, _admin(issuer, org)), platform_client(http, org.headers)
+    pending = admin.exports.request("json", contract_ended_at=NOW)
+    assert pending["status"] == "requested" and pending["deadline"] == (NOW + timedelta(days=30)).isoformat()
+    with pytest.raises(ConflictError):  # not complete yet
+        admin.exports.downloads(pending["id"])
+    request_id = _complete_export(http, issuer, org, aws, platform_db)
+    assert {r["id"] for r in admin.exports.list()} == {pending["id"], request_id}
+    assert admin.exports.get(request_id)["status"] == "complete"
+    download = admin.exports.downloads(request_id)
+    assert download["export_id"] == request_id and download["expires_in_seconds"] == 900
+    assert requests.get(download["manifest"]["url"], timeout=10).status_code == 200
+    for refused in (member.exports.list, lambda: member.exports.get(request_id),
+                    lambda: member.exports.downloads(request_id)):
+        with pytest.raises(ForbiddenError) as denied:
+            refused()
+        assert denied.value.status == 403

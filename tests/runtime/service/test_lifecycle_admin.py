@@ -1,5 +1,6 @@
 """The lifecycle routes as `serve` mounts them (owner mode only): the organisation's admin, by the configured
-claim, may request an export or the erasure; members may follow them; nobody else sees them."""
+claim, may request an export or the erasure and follow its exports (P13: exports are the admin's alone);
+members may follow the erasure; nobody else sees either."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def _admin(issuer: TokenIssuer, org: Org) -> dict[str, str]:
     return issuer.headers(org.user, org.id, **ADMIN)
 
 
-def test_admin_requests_an_export_members_follow_it_other_organisations_do_not(
+def test_admin_requests_and_follows_an_export_members_and_other_organisations_do_not(
     lifecycle_client: TestClient, issuer: TokenIssuer
 ) -> None:
     org = register(lifecycle_client, issuer, "carol@c.example")
@@ -49,11 +50,15 @@ def test_admin_requests_an_export_members_follow_it_other_organisations_do_not(
     assert answer.status_code == 202, answer.text
     request = answer.json()
     assert request["status"] == "requested" and request["job_started"] is False  # the lifecycle job runs it
-    seen = lifecycle_client.get(f"/v1/lifecycle/exports/{request['id']}", headers=org.headers)
+    seen = lifecycle_client.get(f"/v1/lifecycle/exports/{request['id']}", headers=_admin(issuer, org))
     assert seen.status_code == 200 and seen.json()["id"] == request["id"]
-    assert [r["id"] for r in lifecycle_client.get("/v1/lifecycle/exports", headers=org.headers).json()] == [
+    assert [r["id"] for r in lifecycle_client.get("/v1/lifecycle/exports", headers=_admin(issuer, org)).json()] == [
         request["id"]]
-    assert lifecycle_client.get(f"/v1/lifecycle/exports/{request['id']}", headers=other.headers).status_code == 404
+    for member in (f"/v1/lifecycle/exports/{request['id']}", "/v1/lifecycle/exports"):  # a member: 403, no list
+        refused = lifecycle_client.get(member, headers=org.headers)
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert lifecycle_client.get(f"/v1/lifecycle/exports/{request['id']}",
+                                headers=_admin(issuer, other)).status_code == 404
     assert lifecycle_client.get("/v1/lifecycle/exports", headers=_admin(issuer, other)).json() == []
 
 
