@@ -64,6 +64,7 @@ EXPORTS_SUFFIX: Final = "-exports"
 # account can create, so nobody can claim (squat) it before the first deploy or after a teardown.
 ACCOUNT_REGIONAL_SUFFIX: Final = "-an"
 LIFECYCLE_JOB_ROLE_SUFFIX: Final = "-lifecycle-job"
+DATA_SERVICE_ROLE_SUFFIX: Final = "-data-service"
 
 
 def incident_topic_name(app_name: str, environment: str) -> str:
@@ -81,6 +82,12 @@ def exports_bucket_name(app_name: str, environment: str, account: str, region: s
     """The portability export bucket (P13): known at synth time, so the job's IAM policy names it literally; in
     the account-regional namespace, so no other account can hold that name."""
     return f"{exports_bucket_prefix(app_name, environment)}-{account}-{region}{ACCOUNT_REGIONAL_SUFFIX}"
+
+
+def data_service_role_name(app_name: str, environment: str) -> str:
+    """The data service's task role: named, so the exports bucket's policy can let it read exports (the admin's
+    presigned download URLs act with it, P13) without depending on the service stack."""
+    return f"{app_name}-{environment}{DATA_SERVICE_ROLE_SUFFIX}"
 
 
 def lifecycle_job_role_name(app_name: str, environment: str) -> str:

@@ -122,6 +122,8 @@ class ServiceStack(PlatformStack):
                              env.key_deletion_pending_days)
             if env.keyring_mode == PER_ORGANISATION else None
         )
+        self._app_name = app_name
+        self._exports = self._job_settings(app_name, env, keys)
         base = ServiceBase(env, self.cluster, image, network.app_subnets, keys.logs, secrets, storage.access_logs)
         self._services(base, network, runtime, database, envelope, vpn_security_group)
         self._one_off_tasks(app_name, keys, network, data, runtime, database, envelope, secret_key, image, secrets)
@@ -143,12 +145,14 @@ class ServiceStack(PlatformStack):
         self.data_task_role = task_role(self, "DataTaskRole", [
             database.connect(DB_USERS["data"]), envelope,
             *([org_keys.use_statement(), *org_keys.customer_key_statements()] if org_keys else []),
-            receipt_signing_statement(self._receipt_key_arn, sign=False)])
+            receipt_signing_statement(self._receipt_key_arn, sign=False), *self._exports.download_statements()],
+            role_name=contract.data_service_role_name(self._app_name, env.name))
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
             task_role=self.data_task_role,
             environment={**runtime.variables(ServiceMode.OWNER.value, DB_USERS["data"]), **owner_auth(env),
-                         **self._keyring(), **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER)},
+                         **self._keyring(), **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER),
+                         settings.EXPORTS_BUCKET: self._exports.exports_bucket_name},  # the admin's downloads (P13)
             endpoint=Endpoint(env.domain_name, env.certificate_arn, env.user_sign_in, env.deletion_protection),
         )
         self.public_alb, self.web_acl = self.data_service.load_balancer, self.data_service.web_acl
@@ -199,7 +203,7 @@ class ServiceStack(PlatformStack):
         self.receipt_secret = self._mac_key("ErasureReceiptKey", secret_key, f"{app_name} {env.name}: secret key "
                                             "that MACed erasure receipts before they were signed: verifies those "
                                             "old receipts only (P10)")
-        job = self._job_settings(app_name, env, keys)
+        job = self._exports
         org_keys = self.organisation_keys
         job_role_name = contract.lifecycle_job_role_name(app_name, env.name)
         job_keys: list[iam.PolicyStatement] = []

@@ -59,22 +59,34 @@ class StorageStack(PlatformStack):
         )
         # Marks the one bucket that may hold SENSITIVE data (P7), for the platform pack and for auditors.
         Tags.of(self.exports).add(PURPOSE_TAG, EXPORT_PURPOSE)
-        job_role_name = contract.lifecycle_job_role_name(app_name, env_config.name)
-        job_role_arn = f"arn:{self.partition}:iam::{env_config.account}:role/{job_role_name}"
+        roles = f"arn:{self.partition}:iam::{env_config.account}:role/"
+        job_role_arn = roles + contract.lifecycle_job_role_name(app_name, env_config.name)
+        data_role_arn = roles + contract.data_service_role_name(app_name, env_config.name)
         self.exports.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="OnlyTheLifecycleJobReadsOrWritesExports",
+                sid="OnlyTheLifecycleJobWritesExports",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=[
                     "s3:PutObject",
-                    "s3:GetObject",
                     "s3:GetObjectVersion",
                     "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
                 ],
                 resources=[self.exports.arn_for_objects("*")],
                 conditions={"StringNotEquals": {"aws:PrincipalArn": job_role_arn}},
+            )
+        )
+        # Reading: the job, and the data service, whose presigned URLs are how an organisation's admin downloads
+        # its export (P13): a URL acts as the role that signed it.
+        self.exports.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheJobAndTheDataServiceReadExports",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[self.exports.arn_for_objects("*")],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": [job_role_arn, data_role_arn]}},
             )
         )
         self.lifecycle_job_role_arn = job_role_arn

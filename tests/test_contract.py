@@ -164,3 +164,4 @@ def test_name_functions_plain_values_expected_names() -> None:
     assert contract.exports_bucket_name("adp", "prod", "123456789012", "eu-west-1").startswith(
         contract.exports_bucket_prefix("adp", "prod") + "-")
     assert contract.lifecycle_job_role_name("adp", "prod") == "adp-prod-lifecycle-job"
+    assert contract.data_service_role_name("adp", "prod") == "adp-prod-data-service"

@@ -107,6 +107,15 @@ REGISTER: tuple[Acknowledgement, ...] = (
         review_by=REVIEW_HIGH,
     ),
     Acknowledgement(
+        rule=f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{EXPORTS_BUCKET}/*]",
+        paths=("Service/DataTaskRolePolicy",),
+        reason="The data service reads a complete export's manifest and presigns its files for the organisation's "
+        "admin (P13): keys are <organisation>/<export>/..., known only per request. s3:GetObject only, on the one "
+        "exports bucket; the service checks the prefix is the caller's organisation's before signing.",
+        concerns="P13",
+        review_by=REVIEW_HIGH,
+    ),
+    Acknowledgement(
         rule="AwsSolutions-EC23",
         paths=("Service/PublicAlb/SecurityGroup",),
         reason="The public load balancer is the platform's internet endpoint: it must accept 443 (and 80, which "

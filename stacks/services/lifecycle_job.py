@@ -78,6 +78,20 @@ class JobSettings:
             ),
         ]
 
+    def download_statements(self) -> list[iam.PolicyStatement]:
+        """The data service's part (P13): it reads a complete export's manifest and presigns URLs of its files,
+        which act with this role's s3:GetObject and, for the objects' SSE-KMS, kms:Decrypt through S3 only."""
+        return [
+            iam.PolicyStatement(sid="ReadAndPresignExports", actions=["s3:GetObject"],
+                                resources=[f"{self.exports_bucket_arn}/*"]),
+            iam.PolicyStatement(
+                sid="ExportsKeyDecryptThroughS3Only",
+                actions=["kms:Decrypt"],
+                resources=[self.exports_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+            ),
+        ]
+
     def breach_statements(self) -> list[iam.PolicyStatement]:
         """Breach response: publish to the incident topic, send notifications from the sender."""
         statements = [

@@ -257,7 +257,7 @@ def test_support_alb_admits_only_the_vpn(operator: Assembly) -> None:
         assert len(ingress) == 1 and "VpnSecurityGroup" in json.dumps(ingress[0]["SourceSecurityGroupId"])
 
 
-def test_export_bucket_is_private_tls_only_expiring_and_job_only(operator: Assembly) -> None:
+def test_export_bucket_is_private_tls_only_expiring_written_by_the_job_only(operator: Assembly) -> None:
     for env in ENVIRONMENTS:
         config = operator.config.environment(env)
         buckets = {lid: r for lid, r in _all(operator, env, "AWS::S3::Bucket")}
@@ -280,9 +280,36 @@ def test_export_bucket_is_private_tls_only_expiring_and_job_only(operator: Assem
         )
         denies = [s for s in statements(policy) if s["Effect"] == "Deny"]
         assert any(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false" for s in denies)
-        job_only = next(s for s in denies if "aws:PrincipalArn" in json.dumps(s.get("Condition", {})))
-        assert job_only["Condition"]["StringNotEquals"]["aws:PrincipalArn"].endswith(f":role/adp-{env}-lifecycle-job")
-        assert "s3:PutObject" in job_only["Action"] and "s3:GetObject" in job_only["Action"]
+        by_principal = {json.dumps(s["Condition"]["StringNotEquals"]["aws:PrincipalArn"]): s for s in denies
+                        if "aws:PrincipalArn" in json.dumps(s.get("Condition", {}))}
+        job, data = f"arn:aws:iam::{config.account}:role/adp-{env}-lifecycle-job", f"adp-{env}-data-service"
+        writes = by_principal[json.dumps(job)]  # only the job writes, overwrites or deletes (P10, P13)
+        assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion"} <= set(
+            writes["Action"]) and "s3:GetObject" not in writes["Action"]
+        reads = by_principal[json.dumps([job, f"arn:aws:iam::{config.account}:role/{data}"])]
+        assert reads["Action"] == "s3:GetObject"  # the job, and the data service's presigned URLs (P13)
+        assert len(by_principal) == 2
+
+
+def test_data_service_presigns_exports_get_object_and_decrypt_through_s3_only(operator: Assembly) -> None:
+    """The admin's download URLs act with the data service's role (P13): it names the exports bucket, may read its
+    objects and nothing else there, and use the exports key through S3 only, to decrypt only."""
+    for env in ENVIRONMENTS:
+        config = operator.config.environment(env)
+        bucket = f"adp-{env}-exports-{config.account}-{config.region}-an"
+        assert _task_environment(operator, env, "owner")[settings.EXPORTS_BUCKET] == bucket
+        roles = {lid: r for lid, r in _all(operator, env, "AWS::IAM::Role") if lid.startswith("DataTaskRole")}
+        ((_, role),) = roles.items()
+        assert role["Properties"]["RoleName"] == f"adp-{env}-data-service"
+        ((_, policy),) = [(lid, r) for lid, r in _all(operator, env, "AWS::IAM::ManagedPolicy")
+                          if lid.startswith("DataTaskRolePolicy")]
+        found = statements(policy)
+        on_exports = [s for s in found if bucket in json.dumps(s["Resource"])]
+        assert on_exports == [{"Action": "s3:GetObject", "Effect": "Allow", "Resource": f"arn:aws:s3:::{bucket}/*",
+                               "Sid": "ReadAndPresignExports"}]
+        (decrypt,) = [s for s in found if s.get("Sid") == "ExportsKeyDecryptThroughS3Only"]
+        assert decrypt["Action"] == "kms:Decrypt" and "ExportsKey" in json.dumps(decrypt["Resource"])
+        assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}}
 
 
 def test_every_bucket_denies_plaintext(each_install: list[tuple[Assembly, str]]) -> None:
