@@ -4,6 +4,7 @@ private CA); tests pass one over an in-process application."""
 
 from __future__ import annotations
 
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -55,6 +56,8 @@ def fetch(url: str, *, ssl_context: ssl.SSLContext | None = None, timeout: float
         with urllib.request.urlopen(url, timeout=timeout, context=ssl_context) as answer:  # noqa: S310
             return bytes(answer.read())
     except urllib.error.HTTPError as error:
-        raise ConnectionFailedError(f"the download answered HTTP {error.code} (expired? ask for new URLs)") from None
+        code = re.search(rb"<Code>(\w{1,64})</Code>", error.read(4096))  # S3's error code, e.g. AccessDenied
+        raise ConnectionFailedError(f"the download answered HTTP {error.code} {code[1].decode() if code else ''} "
+                                    "(expired? ask for new URLs)") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ConnectionFailedError(f"the download failed: {type(exc).__name__}") from exc
