@@ -10,6 +10,7 @@
     export_rows_per_s_*, export_peak_rss_mb_*, erase_rows_per_s   the lifecycle jobs: see bench/lifecycle.py
     api_writes_per_s, api_p99_ms   the data service: 1 KiB model-call logs, 16 clients over loopback, one
                                    process (targets >= 1,000/s, <= 50 ms): see bench/api.py
+    api_reads_per_s, api_read_p99_ms   GET by id of those records, the same 16 clients (target >= 1,000/s)
     batch_ingest_records_per_s, api_list_page_ms   batch ingest of 1 KiB model calls (target >= 20,000/s) and
                                    the median 100-record page, one service process: see bench/paging.py
     breach_impact_s, breach_drill_s   breach response: impact over 10,000,000 audit events and 10,000 organisations

@@ -41,7 +41,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-STATE = Path(tempfile.gettempdir()) / "platform-dev"
+# DEV_STATE_DIR: another folder (tests/dev/test_readme_walkthrough.py runs the README beside a developer's make dev).
+STATE = Path(os.environ.get("DEV_STATE_DIR") or Path(tempfile.gettempdir()) / "platform-dev")
 LOCK = STATE.with_name(STATE.name + ".lock")  # held (flock) by the running start, for as long as it runs
 ENV_FILE = "env.json"  # in STATE: what `python -m dev env` prints
 USERS = ("alice", "bob")
