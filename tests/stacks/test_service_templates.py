@@ -172,9 +172,11 @@ def test_task_roles_are_least_privilege(operator: Assembly) -> None:
         data_policy = next(r for lid, r in policies.items() if lid.startswith("DataTaskRolePolicy"))
         support_policy = next(r for lid, r in policies.items() if lid.startswith("SupportTaskRolePolicy"))
         # The application key's statement, and (per-organisation keys: tests/stacks/test_organisation_key_templates.py)
-        # the organisation keys' and the organisations' own keys' (BYOK).
+        # the organisation keys' and the organisations' own keys' (BYOK), and the exports key's through S3 (the
+        # admin's downloads: test_data_service_presigns_exports_get_object_and_decrypt_through_s3_only).
         kms_statements = [s for s in statements(data_policy) if "kms:Decrypt" in s["Action"] and s.get("Sid") not in (
-            "OrganisationDataKeysOfThisEnvironmentOnly", "CustomerKeysDataKeysWithThisEnvironmentsContextOnly")]
+            "OrganisationDataKeysOfThisEnvironmentOnly", "CustomerKeysDataKeysWithThisEnvironmentsContextOnly",
+            "ExportsKeyDecryptThroughS3Only")]
         (kms,) = kms_statements
         assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:environment"] == env
         assert "ApplicationKey" in json.dumps(kms["Resource"])
