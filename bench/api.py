@@ -223,7 +223,6 @@ def _stored_ids(port: int, token: str, count: int, payload: str) -> list[str]:
 
 def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes, *, total: int,
                    seconds: float) -> float:
-    from runtime.audit.chain import ChainKey
     from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
     from runtime.db.ledger import AuditLedger
     from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
@@ -234,7 +233,7 @@ def _direct_writes(db: PlatformDatabase, owners: list[uuid.UUID], payload: bytes
     try:
         cipher = EnvelopeCipher(keyring=LocalKeyring(KeyMaterial(os.urandom(32)), environment="local"),
                                 store=PostgresWrappedKeyStore(key_pool))
-        database, records = Database(pool, AuditLedger(ChainKey(os.urandom(32)))), Records(cipher)
+        database, records = Database(pool, AuditLedger()), Records(cipher)
         for owner in owners:  # organisations of its own: their data keys are this keyring's
             with database.owner_transaction(OwnerScope(owner, uuid.uuid4(), "bench-direct-setup")) as tx:
                 records.insert(tx, "organisations", [{"name": b"bench"}])

@@ -129,7 +129,7 @@ def _verify_rate(db: PlatformDatabase) -> float:
     from runtime.audit.events import AccessEvent, Action
 
     key = ChainKey(os.urandom(32))
-    ledger = AuditLedger(key, checkpoint_every=10_000)
+    ledger = AuditLedger()
     app = open_pool(db.settings("platform_app", pool_max_size=1), db.password("platform_app"), name="bench-chain")
     with db.admin(autocommit=True) as admin:  # a fresh ledger: the placeholder one has no valid links
         admin.execute("SET session_replication_role = replica")

@@ -26,7 +26,6 @@ from typing import Any
 
 import psycopg
 
-from runtime.audit.chain import ChainKey
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, bulk
 from runtime.db.bulk import Batch
 from runtime.db.ledger import AuditLedger
@@ -81,7 +80,7 @@ def measure(db: PlatformDatabase) -> dict[str, float]:
         keyring=LocalKeyring(KeyMaterial(os.urandom(32)), environment="bench"),
         store=PostgresWrappedKeyStore(_OneConnection(key_connection)),
     )
-    database = Database(_OneConnection(app), AuditLedger(ChainKey(os.urandom(32))))
+    database = Database(_OneConnection(app), AuditLedger())
     records = Records(cipher)
     actor = uuid.uuid4()
     rows = [{"body": p} for p in payloads]

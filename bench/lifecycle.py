@@ -60,7 +60,7 @@ class _One:
 def _load(db: PlatformDatabase, cipher: EnvelopeCipher, chain_key: ChainKey, rows: int) -> OwnerScope:
     principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), "bench-load")
     app = db.connect(APP_ROLE, autocommit=True)
-    with Database(_One(app), AuditLedger(chain_key)).owner_transaction(principal) as tx:
+    with Database(_One(app), AuditLedger()).owner_transaction(principal) as tx:
         Records(cipher).insert(tx, "organisations", [{"name": b"bench organisation"}])
     app.close()
     records = Records(cipher)
@@ -136,7 +136,7 @@ def lifecycle_figures(sizes: tuple[int, ...] = (1_000_000, 3_000_000)) -> dict[s
         jobs_keys = db.connect(JOBS_ROLE, autocommit=True)
         store = PostgresWrappedKeyStore(_One(jobs_keys))
         eraser = Eraser(
-            database=Database(_One(jobs), AuditLedger(chain_key)), key_store=store,
+            database=Database(_One(jobs), AuditLedger()), key_store=store,
             cipher=EnvelopeCipher(keyring=keyring, store=store), receipt_key=ReceiptKeys(LocalReceiptSigner.generate()),
             settings=ErasureSettings(ENVIRONMENT, 35, 300.0),
         )

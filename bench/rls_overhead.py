@@ -32,7 +32,6 @@ from typing import Any
 
 import psycopg
 
-from runtime.audit.chain import ChainKey
 from runtime.db import Database, OwnerScope
 from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, OWNER_ROLE
@@ -86,7 +85,7 @@ def load(db: PlatformDatabase) -> list[uuid.UUID]:
 def measure(db: PlatformDatabase, owners: list[uuid.UUID]) -> dict[str, float]:
     app = db.connect(APP_ROLE, autocommit=True)  # as open_pool configures its connections
     table_owner = db.connect(OWNER_ROLE, autocommit=True)
-    database = Database(_OneConnection(app), AuditLedger(ChainKey(b"k" * 32)))
+    database = Database(_OneConnection(app), AuditLedger())
     actor = uuid.uuid4()
     clock = time.perf_counter
 

@@ -101,6 +101,11 @@ SUPPORT_PAGE: Final = IntRange(1, 1000)
 
 # --- the CLI (runtime/cli/) ------------------------------------------------------------------------------
 CHECKPOINT_SEQ: Final = IntRange(1, MAX_BIGINT)  # audit verify --trust SEQ:HASH
+# The audit sequencer's signed checkpoints (P14): at most EVERY positions, and SECONDS, apart; stacks/config.py's
+# audit_checkpoint_every / audit_checkpoint_seconds take the same ranges.
+AUDIT_CHECKPOINT_EVERY: Final = IntRange(100, 1_000_000)
+AUDIT_CHECKPOINT_SECONDS: Final = IntRange(1, 3600)
+VERIFY_WORKERS: Final = IntRange(1, 64)  # audit verify --workers
 DRILL_ORGANISATIONS: Final = IntRange(1, 1000)  # breach drill --organisations
 DRILL_ATTACKED: Final = IntRange(1, 1000)  # breach drill --attacked (at most --organisations)
 RESTORE_INSTANCES: Final = IntRange(1, 16)  # restore plan|apply --instances

@@ -25,14 +25,18 @@ JOBS_ROLE: Final = "platform_jobs"  # lifecycle jobs (export, erasure, breach): 
 # Breach drills (P12): CREATEDB and nothing else; creates and drops the drill's scratch database, so the drill
 # never needs the master user (only the deploy-time database setup reads the master secret, P3).
 DRILL_ROLE: Final = "platform_drill"
+# The audit sequencer (P14): the only role that orders the audit chain (positions, links, head) and records its
+# signed checkpoints; writers only queue events.
+SEQUENCER_ROLE: Final = "platform_sequencer"
 
 # The runtime's services, as the service stack names them, and the database role each connects as (its only
 # rds-db:connect grant and its PLATFORM_DATABASE_USER).
 DATA_SERVICE: Final = "data"  # the owner API behind the public load balancer
 SUPPORT_SERVICE: Final = "support"  # the support API behind the internal load balancer (P4)
 LIFECYCLE_JOB: Final = "job"  # one-off export, erasure and breach tasks
+AUDIT_SEQUENCER: Final = "sequencer"  # the audit sequencer service (P14): no load balancer
 DATABASE_ROLES: Final[Mapping[str, str]] = MappingProxyType(
-    {DATA_SERVICE: APP_ROLE, SUPPORT_SERVICE: SUPPORT_ROLE, LIFECYCLE_JOB: JOBS_ROLE}
+    {DATA_SERVICE: APP_ROLE, SUPPORT_SERVICE: SUPPORT_ROLE, LIFECYCLE_JOB: JOBS_ROLE, AUDIT_SEQUENCER: SEQUENCER_ROLE}
 )
 
 

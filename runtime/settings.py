@@ -65,6 +65,17 @@ SERVICE_TLS: Final = "PLATFORM_SERVICE_TLS"
 AUDIT_CHAIN_KEY: Final = "PLATFORM_AUDIT_CHAIN_KEY"
 # The ALB's OIDC signer (load balancer ARN) whose x-amzn-oidc-data header the service trusts.
 ALB_SIGNER_ARN: Final = "PLATFORM_ALB_SIGNER_ARN"
+# The audit trail's signed checkpoints (P14, runtime/db/sequencer.py): the environment's asymmetric KMS key (ARN;
+# ECC_NIST_P256, SIGN_VERIFY) the sequencer signs with (kms:Sign) and verifiers read the public key of
+# (kms:GetPublicKey); the Object Lock bucket they are kept in; the cadence (a checkpoint at most EVERY positions
+# and SECONDS after anything was sequenced). Local runs and tests sign with an EC P-256 PEM file instead.
+AUDIT_SIGNING_KEY_ID: Final = "PLATFORM_AUDIT_SIGNING_KEY_ID"
+LOCAL_AUDIT_SIGNING_KEY_FILE: Final = "PLATFORM_LOCAL_AUDIT_SIGNING_KEY_FILE"
+AUDIT_CHECKPOINT_BUCKET: Final = "PLATFORM_AUDIT_CHECKPOINT_BUCKET"
+AUDIT_CHECKPOINT_EVERY: Final = "PLATFORM_AUDIT_CHECKPOINT_EVERY"
+AUDIT_CHECKPOINT_SECONDS: Final = "PLATFORM_AUDIT_CHECKPOINT_SECONDS"
+DEFAULT_AUDIT_CHECKPOINT_EVERY: Final = 1000
+DEFAULT_AUDIT_CHECKPOINT_SECONDS: Final = 10
 
 # --- The data service (runtime/service), read by runtime.service.config ---
 # Address the service binds: all interfaces in a task (the load balancer reaches the task's ENI), 127.0.0.1 locally.

@@ -99,7 +99,7 @@ def db_cipher(key_pool: ConnectionPool) -> EnvelopeCipher:
 
 @pytest.fixture(scope="session")
 def database(app_pool: ConnectionPool, chain_key: ChainKey) -> Database:
-    return Database(app_pool, AuditLedger(chain_key))
+    return Database(app_pool, AuditLedger())
 
 
 @pytest.fixture(scope="session")

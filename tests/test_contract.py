@@ -52,7 +52,8 @@ class Literal:
 
 LITERALS = [
     *(Literal(n, getattr(contract, n), _token(getattr(contract, n)))
-      for n in ("OWNER_ROLE", "APP_ROLE", "SUPPORT_ROLE", "JOBS_ROLE", "DRILL_ROLE", "CLASSIFICATION_TAG")),
+      for n in ("OWNER_ROLE", "APP_ROLE", "SUPPORT_ROLE", "JOBS_ROLE", "DRILL_ROLE", "SEQUENCER_ROLE",
+                "CLASSIFICATION_TAG")),
     *(Literal(f"DataClass.{c.name}", c.value, _exact(c.value)) for c in contract.DataClass),
     *(Literal(n, getattr(contract, n), _part(getattr(contract, n)))
       for n in ("INCIDENTS_SUFFIX", "EXPORTS_SUFFIX", "LIFECYCLE_JOB_ROLE_SUFFIX")),

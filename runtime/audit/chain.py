@@ -1,5 +1,16 @@
-"""The hash chain of the audit ledger (P14): HMAC-SHA256 links keyed with a secret held in Secrets
-Manager under the environment's KMS key.
+"""The hash chain of the audit ledger (P14).
+
+Positions after the cut-over (migration 0012) are linked with SHA-256, no secret, so anyone can verify them
+against the signed checkpoints (runtime/audit/checkpoints.py):
+
+    hash[n] = SHA-256("platform-audit-v2\n" | hex(hash[n-1]) | TAB | leaf[n])
+    leaf[n] = n | TAB | at | TAB | event | TAB | actor | TAB | owner | TAB | fields
+
+each as text, exactly as PostgreSQL renders the columns (runtime/db/ledger.py LEAF_COLUMNS: `at` in UTC to the
+microsecond, uuids in canonical form, `fields` as jsonb prints it), so a verifier hashes the bytes the database
+sends without decoding them. The sequencer alone computes links (runtime/db/sequencer.py).
+
+Positions up to the cut-over keep their HMAC-SHA256 links keyed with the secret in Secrets Manager:
 
     hash[n] = HMAC(key, "platform-audit-v1" | hash[n-1] | n | at | event | actor | owner | fields)
 
@@ -24,6 +35,7 @@ HASH_BYTES: Final = 32
 MIN_KEY_BYTES: Final = 32
 _LINK_LABEL: Final = b"platform-audit-v1\x00"
 _CHECKPOINT_LABEL: Final = b"platform-audit-checkpoint-v1\x00"
+LINK_V2_LABEL: Final = b"platform-audit-v2\n"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -130,6 +142,16 @@ def entry_hash(key: ChainKey, entry: ChainEntry) -> bytes:
         owner_id=entry.owner_id,
         fields=entry.fields,
     )
+
+
+def leaf(seq: int, at: str, event: str, actor: str, owner: str, fields: str) -> bytes:
+    """leaf[n] from the columns as PostgreSQL renders them (see the module docstring)."""
+    return "\t".join((str(seq), at, event, actor, owner, fields)).encode()
+
+
+def link_v2(prev_hash: bytes, leaf_bytes: bytes) -> bytes:
+    """hash[n] of a position after the cut-over."""
+    return hashlib.sha256(LINK_V2_LABEL + prev_hash.hex().encode() + b"\t" + leaf_bytes).digest()
 
 
 def checkpoint_mac(key: ChainKey, *, seq: int, at: datetime, chain_hash: bytes) -> bytes:

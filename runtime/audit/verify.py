@@ -25,6 +25,10 @@ class Problem(Enum):
     BROKEN_LINK = "broken-link"
     TRUNCATED = "truncated"
     BAD_CHECKPOINT = "bad-checkpoint"
+    # Signed checkpoints (runtime/audit/published.py):
+    DELETED_CHECKPOINT = "deleted-checkpoint"
+    CADENCE_GAP = "cadence-gap"
+    REWOUND_HEAD = "rewound-head"
 
 
 _EXPLAIN = {
@@ -34,6 +38,12 @@ _EXPLAIN = {
     Problem.TRUNCATED: "the chain ends before it, though the head or a checkpoint says it existed: the ledger "
     "was truncated",
     Problem.BAD_CHECKPOINT: "the checkpoint for this position was forged or changed, or disagrees with the chain",
+    Problem.DELETED_CHECKPOINT: "the signed checkpoint of this position was deleted (from the database, or from "
+    "the bucket: the next checkpoint names it)",
+    Problem.CADENCE_GAP: "no signed checkpoint covers it within the promised cadence: checkpoints were withheld "
+    "or deleted",
+    Problem.REWOUND_HEAD: "the chain head was moved back before it, though signed checkpoints or sequenced events "
+    "say the chain reached it",
 }
 
 

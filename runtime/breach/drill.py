@@ -113,7 +113,7 @@ def run_breach_drill(
 def _drill(scratch: ScratchDatabase, timer: StepTimer, figures: dict[str, Any], size: DrillSize,
            directory: Path, clock: Callable[[], datetime], rng: random.Random) -> None:
     chain_key = ChainKey(os.urandom(32))
-    ledger = AuditLedger(chain_key, checkpoint_every=100)
+    ledger = AuditLedger()
     keyring = LocalKeyring(KeyMaterial(os.urandom(32)), environment="drill")
     # Seeding and the owners' traffic as the scratch database's owner (bound by forced RLS like everyone), the
     # breach procedure as the jobs role, as in production.

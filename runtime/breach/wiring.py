@@ -96,7 +96,7 @@ class BreachWiring:
         return BreachResponse(
             store=self.store(),
             trail=PostgresTrail(trail_connection),
-            directory=PostgresUserDirectory(self.pool, Database(self.pool, AuditLedger(self.key)), records),
+            directory=PostgresUserDirectory(self.pool, Database(self.pool, AuditLedger()), records),
             notifier=notifier,
             key=self.key,
             contact=self.environ.get(settings.BREACH_CONTACT, ""),

@@ -155,6 +155,8 @@ PLATFORM_REGISTRY = Registry.of(
             not_sensitive("fields", "allowlisted, scrubbed fields (runtime.telemetry)"),
             not_sensitive("prev_hash", "hash chain link"),
             not_sensitive("hash", "hash chain link"),
+            not_sensitive("seq", "hash chain position, given by the sequencer (NULL while queued)"),
+            not_sensitive("sequenced_at", "when the sequencer chained the event"),
         ),
         table(
             "telemetry_events",

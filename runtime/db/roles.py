@@ -2,8 +2,8 @@
 (the RDS master user, or the test cluster's superuser): `python -m runtime db bootstrap-roles`.
 
 - platform_owner owns the schemas and runs the migrations; it never serves requests.
-- platform_app, platform_support, platform_jobs are the services' login roles: never superuser, never
-  BYPASSRLS, no CREATEROLE/CREATEDB, and no membership in anything but rds_iam (IAM login on RDS).
+- platform_app, platform_support, platform_jobs, platform_sequencer are the services' login roles: never
+  superuser, never BYPASSRLS, no CREATEROLE/CREATEDB, and no membership in anything but rds_iam (IAM login on RDS).
 - platform_drill creates and drops the breach drill's scratch databases: CREATEDB and nothing else (no
   membership in any platform role, no privilege on any schema), so a drill never needs the master user.
   It owns what it creates: it migrates its scratch database itself and grants the jobs role CONNECT on it.
@@ -19,10 +19,10 @@ from psycopg import sql
 from runtime import settings
 from runtime.db.connect import Connection
 from runtime.db.errors import translated
-from runtime.db.schema import APP_ROLE, DRILL_ROLE, JOBS_ROLE, OWNER_ROLE, SUPPORT_ROLE
+from runtime.db.schema import APP_ROLE, DRILL_ROLE, JOBS_ROLE, OWNER_ROLE, SEQUENCER_ROLE, SUPPORT_ROLE
 from runtime.errors import SchemaError
 
-ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE, DRILL_ROLE)
+ALL_ROLES = (OWNER_ROLE, APP_ROLE, SUPPORT_ROLE, JOBS_ROLE, DRILL_ROLE, SEQUENCER_ROLE)
 _SAFE_ATTRIBUTES = sql.SQL("LOGIN NOCREATEDB NOCREATEROLE INHERIT")
 # The drill role's one extra attribute: it creates (and, as their owner, drops) scratch databases.
 _DRILL_ATTRIBUTES = sql.SQL("LOGIN CREATEDB NOCREATEROLE INHERIT")

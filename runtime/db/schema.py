@@ -20,6 +20,7 @@ from runtime.contract import APP_ROLE as APP_ROLE
 from runtime.contract import DRILL_ROLE as DRILL_ROLE
 from runtime.contract import JOBS_ROLE as JOBS_ROLE
 from runtime.contract import OWNER_ROLE as OWNER_ROLE
+from runtime.contract import SEQUENCER_ROLE as SEQUENCER_ROLE
 from runtime.contract import SUPPORT_ROLE as SUPPORT_ROLE
 
 SCHEMA: Final = "platform"  # the data; only the owner role creates objects in it
@@ -31,7 +32,7 @@ OWNER_SETTING: Final = "platform.owner_id"  # the transaction-local setting RLS 
 
 # The database roles are named in runtime/contract.py (the stacks grant rds-db:connect to the same names) and
 # re-exported above; the services' login roles:
-SERVICE_ROLES: Final = (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)
+SERVICE_ROLES: Final = (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE, SEQUENCER_ROLE)
 
 _PLATFORM = "bookkeeping of the platform; no user data"
 
@@ -49,10 +50,11 @@ DATABASE_REGISTRY: Final[Registry] = (
     .with_table(
         table(
             "audit_chain_head",
-            "Position and hash of the last audit event: appends lock it, verify detects truncation (P14).",
+            "Position and hash of the last sequenced audit event; only the sequencer moves it (P14).",
             not_sensitive("singleton", "always true: the table has one row"),
             not_sensitive("seq", "hash chain position"),
             not_sensitive("hash", "hash chain link"),
+            not_sensitive("cutover", "last position of the HMAC-linked chain (before migration 0012)"),
         )
     )
     .with_table(
@@ -63,6 +65,18 @@ DATABASE_REGISTRY: Final[Registry] = (
             not_sensitive("at", "time of the checkpoint"),
             not_sensitive("hash", "hash chain link"),
             not_sensitive("mac", "keyed MAC of the checkpoint"),
+        )
+    )
+    .with_table(
+        table(
+            "audit_signed_checkpoints",
+            "Checkpoints of the audit chain signed with the environment's KMS key, also kept in S3 (P14).",
+            not_sensitive("seq", "hash chain position"),
+            not_sensitive("at", "time of the checkpoint"),
+            not_sensitive("hash", "hash chain link"),
+            not_sensitive("body", "the signed document: position, hash, time, cadence"),
+            not_sensitive("signature", "ECDSA P-256 signature of the body"),
+            not_sensitive("key_id", "ARN of the signing key"),
         )
     )
 )

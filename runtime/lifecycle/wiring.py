@@ -80,7 +80,7 @@ class LifecycleWiring:
 
     @property
     def database(self) -> Database:
-        return Database(self.pool, AuditLedger(self.chain_key))
+        return Database(self.pool, AuditLedger())
 
     @property
     def key_store(self) -> PostgresWrappedKeyStore:

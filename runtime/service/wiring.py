@@ -195,4 +195,4 @@ def _owner_data(
     cipher = EnvelopeCipher(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
     )
-    return OwnerData(Database(pool, AuditLedger(config.chain_key)), Records(cipher), cipher)
+    return OwnerData(Database(pool, AuditLedger()), Records(cipher), cipher)

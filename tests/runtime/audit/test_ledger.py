@@ -1,51 +1,33 @@
-"""The audit ledger in Postgres: tampering of each kind, done the way an attacker with database access
-would (superuser, triggers off), is detected at the first bad position (P14)."""
+"""The audit trail in Postgres (P14): tampering of each kind, done the way someone with database access would
+(superuser, triggers off), is detected at the first bad position by `audit verify` with no trusted input: the
+public key and the Object Lock bucket (moto) only."""
 
-import json
-import os
-import uuid
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from runtime import settings
-from runtime.audit import AccessEvent, Action, ChainKey, Problem, TrustedCheckpoint
-from runtime.cli import main
-from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, open_pool
-from runtime.db.ledger import AuditLedger, verify_ledger
+from runtime.audit import Problem
+from runtime.audit.checkpoints import checkpoint_body
 from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
-from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
-from runtime.errors import SchemaError
+from runtime.lifecycle.receipt_signing import LocalReceiptSigner
+from tests.support.audit_trail import BUCKET, ENVIRONMENT, REGION, Ledger, aws_env, make_ledger
 from tests.support.platform_db import PlatformDatabase
 
 pytestmark = pytest.mark.postgres
+__all__ = ["aws_env"]
 
 EVENTS = 11  # the organisation's creation, then ten writes
-CHECKPOINT_EVERY = 4  # checkpoints at positions 4 and 8
-REGION = "eu-west-1"
+EVERY = 4  # signed checkpoints at positions 4 and 8, then 11 (the head, forced)
 
 
 @pytest.fixture
-def ledger_db(fresh_db: PlatformDatabase, chain_key: ChainKey) -> Iterator[PlatformDatabase]:
-    """A database of its own with EVENTS chained audit events."""
-    pool = open_pool(fresh_db.settings(APP_ROLE, pool_max_size=2), fresh_db.password(APP_ROLE), name="ledger")
-    try:
-        cipher = EnvelopeCipher(keyring=LocalKeyring(KeyMaterial(os.urandom(32)), environment="test"),
-                                store=PostgresWrappedKeyStore(pool))
-        database = Database(pool, AuditLedger(chain_key, checkpoint_every=CHECKPOINT_EVERY))
-        records = Records(cipher)
-        principal = OwnerScope(uuid.uuid4(), uuid.uuid4(), "req-1")
-        with database.owner_transaction(principal) as tx:
-            records.insert(tx, "organisations", [{"name": b"Org"}])
-        for i in range(EVENTS - 1):
-            with database.owner_transaction(principal) as tx:
-                records.insert(tx, "prompts", [{"body": f"prompt {i}".encode()}])
-        yield fresh_db
-    finally:
-        pool.close()
+def ledger(fresh_db: PlatformDatabase, aws_env: None) -> Iterator[Ledger]:
+    for made in make_ledger(fresh_db, every=EVERY):
+        made.write(EVENTS - 1)
+        made.sequence()
+        yield made
 
 
 def tamper(db: PlatformDatabase, *statements: str) -> None:
@@ -56,133 +38,140 @@ def tamper(db: PlatformDatabase, *statements: str) -> None:
             admin.execute(statement.encode())
 
 
-def verify(db: PlatformDatabase, key: ChainKey, trusted: tuple[TrustedCheckpoint, ...] = ()) -> Any:
-    with db.connect(SUPPORT_ROLE) as conn:  # support can verify: the ledger is NOT_SENSITIVE
-        return verify_ledger(conn, key, trusted=trusted)
+def _hash_at(seq: int) -> str:
+    return f"(SELECT hash FROM platform.audit_events WHERE seq = {seq})"  # noqa: S608 (a test's constant)
 
 
-def test_ledger_untouched_chain_verifies(ledger_db: PlatformDatabase, chain_key: ChainKey) -> None:
-    report = verify(ledger_db, chain_key)
-    assert report.ok and report.checked == EVENTS and report.last_seq == EVENTS
+def test_ledger_untouched_chain_verifies(ledger: Ledger) -> None:
+    report = ledger.verify()
+    assert report.ok and report.checked == EVENTS and report.last_seq == EVENTS, report.describe()
+    with ledger.db.connect(SUPPORT_ROLE) as conn:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM support.audit_signed_checkpoints ORDER BY seq")]
+    assert seqs == [4, 8, 11]
+    assert sorted(ledger.bucket.positions()) == [4, 8, 11]
 
 
-def test_ledger_writes_periodic_checkpoints(ledger_db: PlatformDatabase) -> None:
-    with ledger_db.connect(SUPPORT_ROLE) as conn:
-        assert [r[0] for r in conn.execute("SELECT seq FROM support.audit_checkpoints ORDER BY seq")] == [4, 8]
+RELINK_FROM_5 = """
+WITH RECURSIVE relinked AS (
+    SELECT seq, hash FROM platform.audit_events WHERE seq = 4
+    UNION ALL
+    SELECT e.seq, sha256(convert_to('platform-audit-v2' || chr(10) || encode(r.hash, 'hex') || chr(9) || e.seq
+        || chr(9) || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || chr(9) || e.event
+        || chr(9) || e.actor_id || chr(9) || e.owner_id || chr(9) || e.fields::text, 'UTF8'))
+    FROM platform.audit_events e JOIN relinked r ON e.seq = r.seq + 1
+)
+UPDATE platform.audit_events e SET hash = r.hash,
+    prev_hash = coalesce((SELECT hash FROM relinked p WHERE p.seq = e.seq - 1), e.prev_hash)
+FROM relinked r WHERE e.seq = r.seq AND e.seq >= 5
+"""
 
 
 @pytest.mark.parametrize(
     ("statements", "problem", "position"),
     [
-        (["UPDATE platform.audit_events SET fields = jsonb_set(fields, '{row_count}', '7') WHERE id = 5"],
+        (["UPDATE platform.audit_events SET fields = jsonb_set(fields, '{row_count}', '7') WHERE seq = 5"],
          Problem.EDITED, 5),
-        (["UPDATE platform.audit_events SET owner_id = gen_random_uuid() WHERE id = 6"], Problem.EDITED, 6),
-        (["UPDATE platform.audit_events SET at = at - interval '1 day' WHERE id = 2"], Problem.EDITED, 2),
-        (["DELETE FROM platform.audit_events WHERE id = 5"], Problem.MISSING, 5),
-        (["DELETE FROM platform.audit_events WHERE id = 5",
-          "UPDATE platform.audit_events SET id = id - 1 WHERE id > 5"], Problem.BROKEN_LINK, 5),
+        (["UPDATE platform.audit_events SET owner_id = gen_random_uuid() WHERE seq = 6"], Problem.EDITED, 6),
+        (["UPDATE platform.audit_events SET at = at - interval '1 day' WHERE seq = 2"], Problem.EDITED, 2),
+        (["DELETE FROM platform.audit_events WHERE seq = 5"], Problem.MISSING, 5),
+        (["DELETE FROM platform.audit_events WHERE seq = 5",
+          "UPDATE platform.audit_events SET seq = seq - 1 WHERE seq > 5"], Problem.BROKEN_LINK, 5),
         (["""UPDATE platform.audit_events e SET at = o.at, event = o.event, actor_id = o.actor_id,
                  owner_id = o.owner_id, fields = o.fields, prev_hash = o.prev_hash, hash = o.hash
-             FROM platform.audit_events o WHERE (e.id, o.id) IN ((5, 6), (6, 5))"""], Problem.BROKEN_LINK, 5),
-        (["UPDATE platform.audit_events SET id = id + 1000 WHERE id >= 5",
-          "UPDATE platform.audit_events SET id = id - 999 WHERE id >= 1000",
-          """INSERT INTO platform.audit_events
-             SELECT 5, at, event, actor_id, gen_random_uuid(), fields, hash, hash FROM platform.audit_events
-             WHERE id = 4"""], Problem.EDITED, 5),
-        (["DELETE FROM platform.audit_events WHERE id > 9"], Problem.TRUNCATED, 10),
-        (["DELETE FROM platform.audit_events WHERE id > 6",
-          "UPDATE platform.audit_chain_head SET seq = 6, hash = (SELECT hash FROM platform.audit_events WHERE id = 6)"],
-         Problem.TRUNCATED, 7),
-        (["UPDATE platform.audit_checkpoints SET hash = decode(repeat('ab', 32), 'hex') WHERE seq = 4"],
+             FROM platform.audit_events o WHERE (e.seq, o.seq) IN ((5, 6), (6, 5))"""], Problem.BROKEN_LINK, 5),
+        # An event inserted at 5 with an honest SHA-256 link (no key is needed to compute one): the next breaks.
+        (["UPDATE platform.audit_events SET seq = seq + 1000 WHERE seq >= 5",
+          "UPDATE platform.audit_events SET seq = seq - 999 WHERE seq >= 1000",
+          """INSERT INTO platform.audit_events (id, at, event, actor_id, owner_id, fields, seq, prev_hash, hash)
+             SELECT 100000, at, event, actor_id, gen_random_uuid(), fields, 5, hash, hash FROM platform.audit_events
+             WHERE seq = 4""",
+          """UPDATE platform.audit_events SET hash = sha256(convert_to('platform-audit-v2' || chr(10)
+             || encode(prev_hash, 'hex') || chr(9) || seq || chr(9)
+             || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || chr(9) || event || chr(9)
+             || actor_id || chr(9) || owner_id || chr(9) || fields::text, 'UTF8')) WHERE id = 100000"""],
+         Problem.BROKEN_LINK, 6),
+        # ... and with every link after it recomputed too: the next signed checkpoint catches it.
+        (["UPDATE platform.audit_events SET fields = jsonb_set(fields, '{row_count}', '7') WHERE seq = 5",
+          RELINK_FROM_5], Problem.BAD_CHECKPOINT, 8),
+        (["DELETE FROM platform.audit_events WHERE seq > 9",
+          f"UPDATE platform.audit_chain_head SET seq = 9, hash = {_hash_at(9)}"],  # noqa: S608
+         Problem.TRUNCATED, 10),
+        # The issue's third case: the last checkpoint and the events past the one before it deleted, head moved.
+        (["DELETE FROM platform.audit_events WHERE seq > 8",
+          "DELETE FROM platform.audit_signed_checkpoints WHERE seq > 8",
+          f"UPDATE platform.audit_chain_head SET seq = 8, hash = {_hash_at(8)}"],  # noqa: S608
+         Problem.TRUNCATED, 9),
+        (["DELETE FROM platform.audit_signed_checkpoints WHERE seq = 8"], Problem.DELETED_CHECKPOINT, 8),
+        (["UPDATE platform.audit_signed_checkpoints SET body = convert_to(replace(convert_from(body, 'UTF8'), "
+          "'\"seconds\":3600', '\"seconds\":3601'), 'UTF8') WHERE seq = 4"], Problem.BAD_CHECKPOINT, 4),
+        (["UPDATE platform.audit_signed_checkpoints SET hash = decode(repeat('ab', 32), 'hex') WHERE seq = 4"],
          Problem.BAD_CHECKPOINT, 4),
+        # The head moved back to a checkpoint, the events left in place (what platform_app could do before).
+        ([f"UPDATE platform.audit_chain_head SET seq = 8, hash = {_hash_at(8)}"],  # noqa: S608
+         Problem.REWOUND_HEAD, 9),
         (["TRUNCATE platform.audit_events"], Problem.TRUNCATED, 1),
     ],
     ids=["edited-fields", "edited-owner", "edited-time", "deleted", "deleted-renumbered", "reordered", "inserted",
-         "truncated", "truncated-head-rewound", "checkpoint-forged", "emptied"],
+         "rewritten-and-relinked", "truncated", "checkpoint-and-events-deleted", "checkpoint-row-deleted",
+         "checkpoint-forged", "checkpoint-hash-changed", "head-rewound", "emptied"],
 )
 def test_ledger_tampering_detected_at_first_bad_position(
-    ledger_db: PlatformDatabase, chain_key: ChainKey, statements: list[str], problem: Problem, position: int
+    ledger: Ledger, statements: list[str], problem: Problem, position: int
 ) -> None:
-    tamper(ledger_db, *statements)
-    report = verify(ledger_db, chain_key)
+    tamper(ledger.db, *statements)
+    report = ledger.verify()
     assert (report.problem, report.position) == (problem, position), report.describe()
 
 
-def test_ledger_truncation_with_every_trace_removed_caught_by_a_kept_checkpoint(
-    ledger_db: PlatformDatabase, chain_key: ChainKey
-) -> None:
-    with ledger_db.connect(APP_ROLE) as conn:
-        kept = AuditLedger(chain_key).checkpoint(conn)  # e.g. printed into CloudWatch by a scheduled job
-    assert kept is not None and kept.seq == EVENTS
-    tamper(
-        ledger_db,
-        "DELETE FROM platform.audit_events WHERE id > 6",
-        "DELETE FROM platform.audit_checkpoints WHERE seq > 6",
-        "UPDATE platform.audit_chain_head SET seq = 6, hash = (SELECT hash FROM platform.audit_events WHERE id = 6)",
-    )
-    assert verify(ledger_db, chain_key).ok  # nothing left inside the database to tell
-    report = verify(ledger_db, chain_key, trusted=(TrustedCheckpoint.parse(kept.token()),))
-    assert (report.problem, report.position) == (Problem.TRUNCATED, 7)
+def test_ledger_checkpoint_deleted_from_database_and_bucket_is_named_by_the_next(ledger: Ledger) -> None:
+    """GOVERNANCE mode (dev, qa) lets a privileged principal delete a locked object; the next checkpoint names
+    the one it follows, so the gap shows."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for version in s3.list_object_versions(Bucket=BUCKET, Prefix=ledger.bucket.key(8))["Versions"]:
+        s3.delete_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"],
+                         BypassGovernanceRetention=True)
+    tamper(ledger.db, "DELETE FROM platform.audit_signed_checkpoints WHERE seq = 8")
+    report = ledger.verify()
+    assert (report.problem, report.position) == (Problem.DELETED_CHECKPOINT, 8), report.describe()
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def test_ledger_forged_checkpoint_signed_with_another_key_refused(ledger: Ledger) -> None:
+    body = checkpoint_body(environment=ENVIRONMENT, seq=10, chain_hash=bytes(32), at=datetime.now(UTC),
+                           cutover=0, every=EVERY, seconds=3600, previous=None)
+    forged = LocalReceiptSigner.generate().sign(body)
+    with ledger.db.admin() as admin:
+        admin.execute("INSERT INTO platform.audit_signed_checkpoints VALUES (10, now(), %s, %s, %s, 'forger')",
+                      (bytes(32), body, forged))
+    report = ledger.verify()
+    assert (report.problem, report.position) == (Problem.BAD_CHECKPOINT, 10), report.describe()
 
 
-def _use_role(monkeypatch: pytest.MonkeyPatch, db: PlatformDatabase, role: str) -> None:
-    """The task's environment: settings in variables, the password in a Secrets Manager secret."""
-    s = db.settings(role)
-    for name, value in {
-        settings.DATABASE_HOST: s.host, settings.DATABASE_PORT: str(s.port), settings.DATABASE_NAME: s.dbname,
-        settings.DATABASE_USER: role, settings.DATABASE_CA_BUNDLE: str(s.ca_bundle),
-        settings.DATABASE_PASSWORD_SECRET_ID: f"db/{role}",
-    }.items():
-        monkeypatch.setenv(name, value)
+def test_ledger_unsigned_tail_past_the_cadence_is_a_gap(ledger: Ledger) -> None:
+    ledger.write(2)
+    ledger.sequence(force=False)  # positions 12, 13: fewer than EVERY, so not yet signed
+    assert ledger.verify().ok
+    report = ledger.verify(now=datetime.now(UTC) + timedelta(hours=2))  # the sequencer promised one within 1 h
+    assert (report.problem, report.position) == (Problem.CADENCE_GAP, 12), report.describe()
 
 
-def test_audit_cli_verify_checkpoint_and_trust(ledger_db: PlatformDatabase, chain_key_text: str, aws: Any,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI wired end to end: DB password and chain key from Secrets Manager (moto), real Postgres."""
-    for role in (SUPPORT_ROLE, APP_ROLE):
-        aws.create_secret(Name=f"db/{role}", SecretString=json.dumps({"password": ledger_db.passwords[role]}))
-    aws.create_secret(Name="audit-key", SecretString=chain_key_text)
-    key_args = ["--key-secret-id", "audit-key"]
-
-    _use_role(monkeypatch, ledger_db, SUPPORT_ROLE)
-    assert main(["audit", "verify", *key_args]) == 0
-    assert f"audit chain OK: {EVENTS} events" in capsys.readouterr().out
-
-    _use_role(monkeypatch, ledger_db, APP_ROLE)
-    assert main(["audit", "checkpoint", *key_args]) == 0
-    token = capsys.readouterr().out.strip()
-    assert token.startswith(f"{EVENTS}:")
-
-    tamper(ledger_db, "UPDATE platform.audit_events SET event = 'data.other' WHERE id = 3")
-    _use_role(monkeypatch, ledger_db, SUPPORT_ROLE)
-    monkeypatch.setenv(settings.AUDIT_CHAIN_KEY, chain_key_text)  # as ECS injects it
-    assert main(["audit", "verify", "--trust", token]) == 1
-    assert "BROKEN at position 3 (edited)" in capsys.readouterr().out
+def test_ledger_parallel_verify_agrees_with_one_process(ledger: Ledger) -> None:
+    tamper(ledger.db, "UPDATE platform.audit_events SET event = 'data.other' WHERE seq = 10")
+    one, two = ledger.verify(workers=1), ledger.verify(workers=2)
+    assert (one.problem, one.position) == (two.problem, two.position) == (Problem.EDITED, 10)
 
 
-def test_audit_cli_without_key_fails_with_one_line(ledger_db: PlatformDatabase, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    _use_role(monkeypatch, ledger_db, SUPPORT_ROLE)
-    monkeypatch.delenv(settings.AUDIT_CHAIN_KEY, raising=False)
-    assert main(["audit", "verify"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and settings.AUDIT_CHAIN_KEY in err and "Traceback" not in err
+@pytest.mark.parametrize("statement", [
+    "UPDATE platform.audit_chain_head SET seq = 4",
+    "UPDATE platform.audit_events SET seq = 99 WHERE seq = 2",
+    "UPDATE platform.audit_events SET hash = prev_hash WHERE seq = 2",
+    "INSERT INTO platform.audit_events (event, actor_id, owner_id, fields, seq) "
+    "VALUES ('data.accessed', gen_random_uuid(), gen_random_uuid(), '{}', 100)",
+    "INSERT INTO platform.audit_signed_checkpoints VALUES (99, now(), '\\x00', '\\x00', '\\x00', 'k')",
+    "DELETE FROM platform.audit_events",
+    "SELECT seq FROM platform.audit_chain_head",
+])
+def test_app_role_cannot_order_or_head_the_chain(ledger: Ledger, statement: str) -> None:
+    import psycopg
 
-
-def test_ledger_append_without_migrated_head_is_a_schema_error(ledger_db: PlatformDatabase,
-                                                               chain_key: ChainKey) -> None:
-    tamper(ledger_db, "DELETE FROM platform.audit_chain_head")
-    event = AccessEvent(uuid.uuid4(), uuid.uuid4(), Action.READ, "prompts", (), "req-1")
-    with ledger_db.connect(APP_ROLE) as conn, pytest.raises(SchemaError, match="migrate"):
-        AuditLedger(chain_key).append(conn, [event])
-
+    with ledger.db.connect(APP_ROLE) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement.encode())

@@ -56,7 +56,7 @@ def breach_db(template_db: PlatformDatabase, chain_key: ChainKey) -> Iterator[Br
     cipher = EnvelopeCipher(keyring=LocalKeyring(KeyMaterial(os.urandom(32)), environment="test"),
                             store=PostgresWrappedKeyStore(keys))
     # Checkpoints every 50 events, so the window verification has anchors to start from.
-    yield BreachDb(db, app, jobs, keys, AuditLedger(chain_key, checkpoint_every=50), Records(cipher), chain_key)
+    yield BreachDb(db, app, jobs, keys, AuditLedger(), Records(cipher), chain_key)
     for pool in (app, jobs, keys):
         pool.close()
 

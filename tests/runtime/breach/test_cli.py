@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from runtime import cli, settings
-from runtime.audit.chain import ChainKey
 from runtime.breach.synthetic import append_events, attacker_reads, bracket, seed_organisations
 from runtime.breach.wiring import BreachWiring
 from runtime.cli import breach as breach_cli
@@ -77,7 +76,7 @@ def staged(fresh_db: PlatformDatabase) -> Iterator[Staged]:
     app = open_pool(fresh_db.settings(APP_ROLE, pool_max_size=3), fresh_db.password(APP_ROLE), name="cli-app")
     keyring = LocalKeyring(KeyMaterial(MASTER_KEY), environment="test")
     records = Records(EnvelopeCipher(keyring=keyring, store=PostgresWrappedKeyStore(app)))
-    ledger = AuditLedger(ChainKey(CHAIN_KEY.encode()))
+    ledger = AuditLedger()
     orgs = seed_organisations(Database(app, ledger), records, count=3, users_per_organisation=2, tag="cli")
     attacker = uuid.uuid4()
     with bracket(app) as window:

@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from runtime.audit.chain import ChainKey
+from runtime.audit import AccessEvent, Action
 from runtime.db import Database, OwnerScope, Records
-from runtime.db.ledger import verify_ledger
-from runtime.db.schema import SUPPORT_ROLE
+from runtime.db.ledger import AuditLedger
+from runtime.db.schema import APP_ROLE
+from tests.support.audit_trail import sequence_and_verify
 from tests.support.platform_db import PlatformDatabase
 
 pytestmark = pytest.mark.postgres
@@ -22,7 +23,6 @@ ROWS = 10
 
 def test_concurrent_writers_eight_owners_lose_nothing_and_leak_nothing(
     make_owner: Callable[[], OwnerScope], database: Database, records: Records, platform_db: PlatformDatabase,
-    chain_key: ChainKey,
 ) -> None:
     owners = [make_owner() for _ in range(WRITERS)]
     start = threading.Barrier(WRITERS)
@@ -60,6 +60,21 @@ def test_concurrent_writers_eight_owners_lose_nothing_and_leak_nothing(
         ).fetchone()
     assert total == (WRITERS * TRANSACTIONS * ROWS,)
     assert events == (WRITERS * (2 * TRANSACTIONS + 1),)  # a write and a read per transaction, a final read
-    with platform_db.connect(SUPPORT_ROLE) as conn:
-        report = verify_ledger(conn, chain_key)
+    report = sequence_and_verify(platform_db)
     assert report.ok, report.describe()
+
+
+def test_writers_of_different_organisations_never_wait_for_each_other(platform_db: PlatformDatabase) -> None:
+    """Queuing audit events locks nothing shared: while one organisation's transaction is open with its events
+    queued, another's queues and commits at once (the old chain-head row lock made it wait)."""
+    ledger = AuditLedger()
+
+    def event() -> AccessEvent:
+        return AccessEvent(uuid.uuid4(), uuid.uuid4(), Action.READ, "prompts", (uuid.uuid4(),), "req-lock")
+
+    with platform_db.connect(APP_ROLE) as first, platform_db.connect(APP_ROLE) as second:
+        with first.transaction():
+            ledger.append(first, [event()])
+            second.execute("SET lock_timeout = '500ms'")
+            with second.transaction():
+                ledger.append(second, [event()])  # would raise LockNotAvailable if it waited on `first`

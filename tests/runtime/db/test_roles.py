@@ -82,7 +82,8 @@ def test_app_role_cannot_read_or_rewrite_the_ledger_or_keys(platform_db: Platfor
                                        "DELETE FROM platform.audit_events", "TRUNCATE platform.audit_events"])
 def test_audit_ledger_append_only_even_for_its_owner(fresh_db: PlatformDatabase, statement: str) -> None:
     with fresh_db.connect(OWNER_ROLE) as conn, pytest.raises(PermissionDeniedError), translated():
-        conn.execute("INSERT INTO platform.audit_events VALUES (1, now(), 'e', %s, %s, '{}', '', '')",
+        conn.execute("INSERT INTO platform.audit_events (id, at, event, actor_id, owner_id, fields, prev_hash, hash, "
+                     "seq) VALUES (1, now(), 'e', %s, %s, '{}', '', '', 1)",
                      (uuid.uuid4(), uuid.uuid4()))
         conn.execute(statement)
 

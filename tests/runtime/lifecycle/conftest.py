@@ -60,11 +60,11 @@ class Stack:
         return pool
 
     def __post_init__(self) -> None:
-        self.app = Database(self.pool(APP_ROLE), AuditLedger(self.chain_key))
+        self.app = Database(self.pool(APP_ROLE), AuditLedger())
         self.app_cipher = EnvelopeCipher(keyring=self.keyring, store=PostgresWrappedKeyStore(self.pool(APP_ROLE, 2)))
         self.records = Records(self.app_cipher)
         self.jobs_pool = self.pool(JOBS_ROLE)
-        self.jobs = Database(self.jobs_pool, AuditLedger(self.chain_key))
+        self.jobs = Database(self.jobs_pool, AuditLedger())
         self.jobs_keys = PostgresWrappedKeyStore(self.pool(JOBS_ROLE, 2))
         self.jobs_cipher = EnvelopeCipher(keyring=self.keyring, store=self.jobs_keys)
         self.snapshot_pool = self.pool(JOBS_ROLE, 2)
