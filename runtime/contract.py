@@ -69,6 +69,8 @@ EXPORTS_SUFFIX: Final = "-exports"
 ACCOUNT_REGIONAL_SUFFIX: Final = "-an"
 LIFECYCLE_JOB_ROLE_SUFFIX: Final = "-lifecycle-job"
 DATA_SERVICE_ROLE_SUFFIX: Final = "-data-service"
+AUDIT_CHECKPOINTS_SUFFIX: Final = "-audit-checkpoints"
+AUDIT_SEQUENCER_ROLE_SUFFIX: Final = "-audit-sequencer"
 
 
 def incident_topic_name(app_name: str, environment: str) -> str:
@@ -105,3 +107,21 @@ def lifecycle_job_role_name(app_name: str, environment: str) -> str:
 # without an operator. The stacks schedule it; the local emulation (e2e) runs what the schedule names.
 PROVISION_PENDING_COMMAND: Final = ("python", "-m", "runtime", "org", "provision-keys", "--pending")
 KEY_PROVISIONING_MINUTES: Final = 5
+
+
+def audit_checkpoints_bucket_prefix(app_name: str, environment: str) -> str:
+    """The audit checkpoint bucket's name prefix in the account-regional namespace (P14)."""
+    return f"{app_name}-{environment}{AUDIT_CHECKPOINTS_SUFFIX}"
+
+
+def audit_checkpoints_bucket_name(app_name: str, environment: str, account: str, region: str) -> str:
+    """The Object Lock bucket of the signed audit checkpoints (P14): known at synth time, so the sequencer's and
+    the verifiers' policies and PLATFORM_AUDIT_CHECKPOINT_BUCKET name it without a reference to its stack."""
+    prefix = audit_checkpoints_bucket_prefix(app_name, environment)
+    return f"{prefix}-{account}-{region}{ACCOUNT_REGIONAL_SUFFIX}"
+
+
+def audit_sequencer_role_name(app_name: str, environment: str) -> str:
+    """The audit sequencer's IAM role: named, so the signing key's policy and the checkpoint bucket's policy can
+    admit it alone without depending on the service stack."""
+    return f"{app_name}-{environment}{AUDIT_SEQUENCER_ROLE_SUFFIX}"

@@ -60,6 +60,12 @@ CUSTOMER_KEYS: Final = "customer keys"
 # The environment's asymmetric key that signs erasure receipts (PLATFORM_RECEIPT_SIGNING_KEY_ID, P10): the job signs,
 # the job and the data service read its public key.
 RECEIPT_SIGNING_KEY: Final = "receipt signing key"
+# The audit trail's signed checkpoints (P14): the asymmetric key the sequencer signs them with
+# (PLATFORM_AUDIT_SIGNING_KEY_ID), the Object Lock bucket they are kept in (PLATFORM_AUDIT_CHECKPOINT_BUCKET) and
+# that bucket's default KMS key (SSE-KMS, through S3).
+AUDIT_SIGNING_KEY: Final = "audit signing key"
+CHECKPOINT_BUCKET: Final = "audit checkpoint bucket"
+CHECKPOINT_BUCKET_KEY: Final = "audit checkpoint bucket's key"
 # The old receipt MAC key's secret, read by `erase verify-receipt --hmac-key-secret-id` only; and its key.
 RECEIPT_MAC_SECRET: Final = "receipt MAC key secret"  # noqa: S105 (a name)
 RECEIPT_MAC_SECRET_KEY: Final = "receipt MAC key secret's key"  # noqa: S105 (a name)
@@ -125,6 +131,8 @@ TOPIC = When(settings.INCIDENT_TOPIC_ARN)
 EXPORT_BUCKET_SET = When(settings.EXPORTS_BUCKET)
 ORG_KEYS = When(settings.APP_NAME)
 RECEIPT_KMS_KEY = When(settings.RECEIPT_SIGNING_KEY_ID)
+AUDIT_KMS_KEY = When(settings.AUDIT_SIGNING_KEY_ID)
+CHECKPOINT_BUCKET_SET = When(settings.AUDIT_CHECKPOINT_BUCKET)
 
 
 # --- Building blocks: how a command logs in to the database, unwraps data keys, writes exports ---
@@ -237,6 +245,25 @@ VERIFY_RECEIPT: Final = (
         _p(RECEIPT_MAC_SECRET, READ_SECRET) + _p(RECEIPT_MAC_SECRET_KEY, "kms:Decrypt"),
         (When(option="--hmac-key-secret-id"),)),
 )
+# Signed audit checkpoints (runtime/db/sequencer.py, runtime/checkpoint_bucket.py): the sequencer signs and writes
+# them (and checks, at start, that the last ones are in the bucket); verifiers read the public key and the objects.
+CHECKPOINT_PUBLIC_KEY: Final = (
+    Use("kms", "get_public_key", _p(AUDIT_SIGNING_KEY, "kms:GetPublicKey"), (AUDIT_KMS_KEY,)),
+)
+CHECKPOINT_SIGN: Final = (
+    *CHECKPOINT_PUBLIC_KEY,
+    Use("kms", "sign", _p(AUDIT_SIGNING_KEY, "kms:Sign"), (AUDIT_KMS_KEY,)),
+)
+CHECKPOINT_PUBLISH: Final = (
+    Use("s3", "put_object", _p(CHECKPOINT_BUCKET, "s3:PutObject") + _p(CHECKPOINT_BUCKET_KEY, "kms:GenerateDataKey"),
+        (CHECKPOINT_BUCKET_SET,)),
+    Use("s3", "head_object", _p(CHECKPOINT_BUCKET, "s3:GetObject"), (CHECKPOINT_BUCKET_SET,)),
+)
+CHECKPOINT_READ: Final = (
+    Use("s3", "list_objects_v2", _p(CHECKPOINT_BUCKET, "s3:ListBucket"), (CHECKPOINT_BUCKET_SET,)),
+    Use("s3", "get_object", _p(CHECKPOINT_BUCKET, "s3:GetObject") + _p(CHECKPOINT_BUCKET_KEY, "kms:Decrypt"),
+        (CHECKPOINT_BUCKET_SET,)),
+)
 # The RDS and KMS actions below are all in runtime.restore.RESTORE_IAM_ACTIONS, what the restore role is granted
 # (tests/runtime/test_permissions.py checks it): that table says what to grant, this one which call needs which.
 RESTORE_READ: Final = (
@@ -275,7 +302,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "erase verify": LOGIN + UNWRAP_DATA_KEYS + LIST_EXPORT_VERSIONS + RECEIPT_PUBLIC_KEY + ORG_KEY_STATE,
     "erase verify-receipt": VERIFY_RECEIPT,
     "erase register": LOGIN,
-    "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
+    "breach declare": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS + CHECKPOINT_PUBLIC_KEY,
     "breach deliver": LOGIN + UNWRAP_DATA_KEYS + NOTIFY + ALERTS,
     "breach status": LOGIN + ALERTS,
     # A scratch database on the same cluster: created by the drill role (CREATEDB, never the master user: only
@@ -285,8 +312,8 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "restore plan": RESTORE_READ,
     "restore apply": LOGIN + RESTORE_READ + RESTORE_CREATE,  # LOGIN: row counts on the restored cluster
     "restore drill": LOGIN + RESTORE_READ + RESTORE_CREATE + RESTORE_CLEANUP,
-    "audit verify": LOGIN + CHAIN_KEY_FROM_SECRET,
-    "audit checkpoint": LOGIN + CHAIN_KEY_FROM_SECRET,
+    "audit verify": LOGIN + CHAIN_KEY_FROM_SECRET + CHECKPOINT_PUBLIC_KEY + CHECKPOINT_READ,
+    "audit sequence": LOGIN + CHECKPOINT_SIGN + CHECKPOINT_PUBLISH,
     "org provision-keys": LOGIN + ORG_KEY_PROVISION,  # LOGIN: --pending, and its audit ledger events
     "org key-state": LOGIN + ORG_KEY_STATE,  # LOGIN: whether the organisation registered its own key
     "org register-key": LOGIN + CUSTOMER_KEY_CHECK,

@@ -34,6 +34,9 @@ KeyringMode = Literal["per-organisation", "shared"]
 MIN_KEY_DELETION_PENDING_DAYS = 7
 MAX_KEY_DELETION_PENDING_DAYS = 30
 ACCOUNT_SERVICES = ("guardduty", "securityhub")
+# The audit sequencer's cadence (runtime/bounds.py AUDIT_CHECKPOINT_EVERY / _SECONDS: the runtime checks the same).
+AUDIT_CHECKPOINT_EVERY = (100, 1_000_000)
+AUDIT_CHECKPOINT_SECONDS = (1, 3600)
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -499,6 +502,36 @@ class EnvironmentConfig:
         default=True,
         metadata=_spec("create the account trail; false when an organisation trail already covers the account."),
     )
+    audit_checkpoint_every: int = field(
+        default=1000,
+        metadata=_spec(
+            "the audit sequencer signs a checkpoint of the chain at most this many events after the last (P14).",
+            low=AUDIT_CHECKPOINT_EVERY[0],
+            high=AUDIT_CHECKPOINT_EVERY[1],
+            fix=f"is {{value}}; use {AUDIT_CHECKPOINT_EVERY[0]} to {AUDIT_CHECKPOINT_EVERY[1]} events (P14).",
+        ),
+    )
+    audit_checkpoint_seconds: int = field(
+        default=10,
+        metadata=_spec(
+            "... and at most this many seconds after it sequenced an event: the longest an unsigned tail of the "
+            "audit chain exists, the window in which someone with database access could cut it unnoticed (P14).",
+            low=AUDIT_CHECKPOINT_SECONDS[0],
+            high=AUDIT_CHECKPOINT_SECONDS[1],
+            fix=f"is {{value}}; use {AUDIT_CHECKPOINT_SECONDS[0]} to {AUDIT_CHECKPOINT_SECONDS[1]} seconds (P14).",
+        ),
+    )
+    audit_checkpoint_retention_days: int = field(
+        default=400,
+        metadata=_spec(
+            "Object Lock retention of each signed checkpoint in the checkpoint bucket (COMPLIANCE in `prod`, "
+            "GOVERNANCE elsewhere); objects are never expired after it (P14).",
+            allowed="1 to 36500, and >= `backup_retention_days` and `pitr_retention_days`",
+            low=1,
+            high=36500,
+            fix="is {value}; use 1 to 36500 days, no shorter than the database's backups (P14).",
+        ),
+    )
     guardduty: AccountServiceMode = field(default="off", metadata=_ACCOUNT_SERVICE)
     securityhub: AccountServiceMode = field(default="off", metadata=_ACCOUNT_SERVICE)
     alarm_email: str | None = field(default=None, metadata=_spec("e-mail subscribed to the incident topic."))
@@ -908,6 +941,12 @@ def _check_backups(env: EnvironmentConfig, fail: Fail) -> None:
             "vault_lock_min_retention_days",
             f"is {lock_days}; it must be at least 1 and no longer than both backup_retention_days ({backup_days}) "
             f"and pitr_retention_days ({pitr_days}), or AWS Backup rejects the shorter backups.",
+        )
+    if env.audit_checkpoint_retention_days < env.longest_backup_retention_days:
+        raise fail(
+            "audit_checkpoint_retention_days",
+            f"is {env.audit_checkpoint_retention_days}; a restored backup's audit ledger must stay verifiable, so "
+            f"checkpoints are kept at least as long as backups ({env.longest_backup_retention_days} days, P14).",
         )
     copy_region = env.backup_copy_region
     if copy_region is not None and (not _REGION.fullmatch(copy_region) or copy_region == env.region):

@@ -6,7 +6,9 @@ service principals that must use the key directly, scoped by condition to this
 account and region. A self-hosted install may bring its own key for a purpose
 (`existing_key_arns`); its key policy is then the customer's to keep.
 
-One more key is not for encryption: the receipt-signing key (P10), asymmetric (ECC_NIST_P256, SIGN_VERIFY), which
+Two more keys are not for encryption. The audit-signing key (P14) signs the audit chain's checkpoints (the audit
+sequencer's role alone may: runtime.contract.audit_sequencer_role_name); verifiers read its public key. The
+receipt-signing key (P10), asymmetric (ECC_NIST_P256, SIGN_VERIFY), which
 signs erasure receipts so their owner can verify them with its public key. KMS cannot rotate an asymmetric key
 (a new key is a new key id, which new receipts name; old receipts keep verifying with the old public key). Its
 policy lets nobody but the lifecycle job's role (a named role: runtime.contract.lifecycle_job_role_name) sign:
@@ -37,6 +39,7 @@ class EnvironmentKeys:
     compute: kms.IKey  # Fargate ephemeral storage, ECS Exec sessions
     audit: kms.IKey  # CloudTrail and the incident topic (P12, P14)
     receipt_signing: kms.IKey  # signs erasure receipts (P10): asymmetric, ECC_NIST_P256 SIGN_VERIFY
+    audit_signing: kms.IKey  # signs the audit chain's checkpoints (P14): asymmetric, ECC_NIST_P256 SIGN_VERIFY
 
 
 def cluster_name(app_name: str, env_config: EnvironmentConfig) -> str:
@@ -69,7 +72,8 @@ class KeysStack(PlatformStack):
                 key = self._key(purpose)
                 self._allow_services(purpose, key)
                 keys[purpose] = key
-        self.keys = EnvironmentKeys(**keys, receipt_signing=self._receipt_signing_key())
+        self.keys = EnvironmentKeys(**keys, receipt_signing=self._receipt_signing_key(),
+                                    audit_signing=self._audit_signing_key())
 
     def _key(self, purpose: str) -> kms.Key:
         env = self._env_config
@@ -88,30 +92,43 @@ class KeysStack(PlatformStack):
 
     def _receipt_signing_key(self) -> kms.Key:
         """The erasure receipts' signing key (P10): ECDSA P-256, signed with by the lifecycle job's role only."""
+        return self._signing_key(
+            "ReceiptSigningKey", "receipt-signing", "signs erasure receipts (P10)",
+            signer_role=contract.lifecycle_job_role_name(self._app_name, self._env_config.name),
+            sid="OnlyTheLifecycleJobSignsReceipts",
+        )
+
+    def _audit_signing_key(self) -> kms.Key:
+        """The audit checkpoints' signing key (P14): ECDSA P-256, signed with by the audit sequencer's role only."""
+        return self._signing_key(
+            "AuditSigningKey", "audit-signing", "signs the audit chain's checkpoints (P14)",
+            signer_role=contract.audit_sequencer_role_name(self._app_name, self._env_config.name),
+            sid="OnlyTheAuditSequencerSignsCheckpoints",
+        )
+
+    def _signing_key(self, construct_id: str, alias: str, what: str, *, signer_role: str, sid: str) -> kms.Key:
         env = self._env_config
         key = kms.Key(
             self,
-            "ReceiptSigningKey",
-            alias=f"alias/{self._app_name}/{env.name}/receipt-signing",
-            description=f"{self._app_name} {env.name}: signs erasure receipts (P10); asymmetric, so KMS cannot "
-            "rotate it",
+            construct_id,
+            alias=f"alias/{self._app_name}/{env.name}/{alias}",
+            description=f"{self._app_name} {env.name}: {what}; asymmetric, so KMS cannot rotate it",
             key_spec=kms.KeySpec.ECC_NIST_P256,
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             enable_key_rotation=False,  # not possible for asymmetric keys; P6-CustomerManagedKeys knows
-            # Receipts stay verifiable with the published public key; production keeps the key anyway.
+            # What it signed stays verifiable with the published public key; production keeps the key anyway.
             removal_policy=RemovalPolicy.RETAIN if env.is_production else RemovalPolicy.DESTROY,
             pending_window=Duration.days(30 if env.is_production else 7),
         )
-        job_role = f"arn:{self.partition}:iam::{env.account}:role/" + \
-            contract.lifecycle_job_role_name(self._app_name, env.name)
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="OnlyTheLifecycleJobSignsReceipts",
+                sid=sid,
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["kms:Sign"],
                 resources=["*"],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": job_role}},
+                conditions={"ArnNotEquals": {
+                    "aws:PrincipalArn": f"arn:{self.partition}:iam::{env.account}:role/{signer_role}"}},
             )
         )
         return key

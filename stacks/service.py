@@ -30,6 +30,7 @@ from stacks.constructs.platform_stack import PlatformStack, retain_in_production
 from stacks.data import DATABASE_NAME, DataStack
 from stacks.keys import EnvironmentKeys, cluster_name
 from stacks.network import APP_TIER, NetworkStack
+from stacks.services.audit_sequencer import AuditSequencer
 from stacks.services.base import ServiceBase
 from stacks.services.breach_drill import BreachDrill
 from stacks.services.cluster import runtime_cluster
@@ -42,6 +43,8 @@ from stacks.services.restore import Restore
 from stacks.services.roles import (
     DatabaseUsers,
     OrganisationKeys,
+    audit_signing_statement,
+    checkpoint_bucket_statements,
     decrypt_secrets_through_secrets_manager,
     envelope_statement,
     receipt_signing_statement,
@@ -60,7 +63,7 @@ JOB_COMMANDS = (
     "export", "export verify", "export status",
     "erase", "erase verify", "erase register",
     "breach declare", "breach deliver", "breach status",
-    "audit verify", "audit checkpoint",
+    "audit verify",
 )
 # With per-organisation keys the job is also their control plane (P6, P10): the one role that creates them (the
 # scheduled `org provision-keys --pending`) is the one their key policies let administer them, so erasure (this
@@ -94,10 +97,19 @@ class ServiceStack(PlatformStack):
             summary="ECS services behind TLS load balancers, WAF (P4 P5 P7)",
         )
         env, removal = env_config, retain_in_production(env_config)
-        self._env, self._removal = env, removal
+        self._env, self._removal, self._app = env, removal, app_name
         # Erasure receipts (P10): the job signs with this key, the data service publishes its public key.
         self._receipt_key_arn = keys.receipt_signing.key_arn
         self._receipt_key = {settings.RECEIPT_SIGNING_KEY_ID: self._receipt_key_arn}
+        # The audit trail's signed checkpoints (P14): the sequencer signs and writes them, jobs verify them.
+        self._audit_key_arn, self._audit_bucket_key_arn = keys.audit_signing.key_arn, keys.audit.key_arn
+        checkpoints = contract.audit_checkpoints_bucket_name(app_name, env.name, env.account, env.region)
+        self._checkpoints_arn = f"arn:{self.partition}:s3:::{checkpoints}"
+        self._audit_trail = {
+            settings.AUDIT_SIGNING_KEY_ID: self._audit_key_arn, settings.AUDIT_CHECKPOINT_BUCKET: checkpoints,
+            settings.AUDIT_CHECKPOINT_EVERY: str(env.audit_checkpoint_every),
+            settings.AUDIT_CHECKPOINT_SECONDS: str(env.audit_checkpoint_seconds),
+        }
         self.cluster = runtime_cluster(
             self, cluster_name=cluster_name(app_name, env), vpc=network.vpc, compute_key=keys.compute,
             logs_key=keys.logs, log_retention_days=env.log_retention_days, ecs_exec=env.ecs_exec, removal=removal,
@@ -168,6 +180,18 @@ class ServiceStack(PlatformStack):
                               env.staff_sign_in, env.deletion_protection),
         )
         self.support_alb, self.support_web_acl = self.support_service.load_balancer, self.support_service.web_acl
+
+        # The audit sequencer (P14): chains queued events, signs checkpoints (stacks/services/audit_sequencer.py).
+        sequencer_role = task_role(self, "AuditSequencerRole", [
+            database.connect(DB_USERS[contract.AUDIT_SEQUENCER]),
+            audit_signing_statement(self._audit_key_arn, sign=True),
+            *checkpoint_bucket_statements(self._checkpoints_arn, self._audit_bucket_key_arn, write=True),
+        ], role_name=contract.audit_sequencer_role_name(self._app, env.name))
+        self.audit_sequencer = AuditSequencer(
+            self, "AuditSequencer", base=base, task_role=sequencer_role,
+            environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS[contract.AUDIT_SEQUENCER]),
+                         **self._audit_trail, settings.TASK_COMMANDS: declaration("audit sequence")},
+        )
         self.support_dns = SupportDns(self, "SupportDns", domain_name=env.domain_name, vpc=network.vpc,
                                       load_balancer=self.support_alb)
         CfnOutput(self, "SupportUrl", value=f"https://{self.support_dns.domain_name}",
@@ -198,6 +222,7 @@ class ServiceStack(PlatformStack):
             "DataService": self.data_service.security_group,
             "SupportService": self.support_service.security_group,
             "LifecycleJob": self.job_security_group,
+            "AuditSequencer": self.audit_sequencer.security_group,
         })
         # Receipts are signed (the receipt-signing key); this MAC key only verifies receipts issued before.
         self.receipt_secret = self._mac_key("ErasureReceiptKey", secret_key, f"{app_name} {env.name}: secret key "
@@ -226,12 +251,14 @@ class ServiceStack(PlatformStack):
             task_role=task_role(
                 self, "LifecycleJobRole",
                 [database.connect(DB_USERS["job"]), envelope, *job_keys, *job.export_statements(),
-                 *job.breach_statements(), receipt_signing_statement(self._receipt_key_arn, sign=True)],
+                 *job.breach_statements(), receipt_signing_statement(self._receipt_key_arn, sign=True),
+                 audit_signing_statement(self._audit_key_arn, sign=False),
+                 *checkpoint_bucket_statements(self._checkpoints_arn, self._audit_bucket_key_arn, write=False)],
                 role_name=job_role_name,
             ),
             environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS["job"]), **job.variables(),
                          **job_keyring, settings.KEY_DELETION_PENDING_DAYS: str(env.key_deletion_pending_days),
-                         **self._receipt_key, settings.TASK_COMMANDS: declaration(*commands)},
+                         **self._receipt_key, **self._audit_trail, settings.TASK_COMMANDS: declaration(*commands)},
             secrets={**secrets, settings.ERASURE_RECEIPT_KEY: ecs.Secret.from_secrets_manager(self.receipt_secret)},
         )
         if org_keys is not None:
@@ -269,7 +296,8 @@ class ServiceStack(PlatformStack):
             master_secret=data.cluster.secret, database_security_group=data.security_group,
             environment=runtime.variables(ServiceMode.SETUP.value, OWNER_ROLE),
         )
-        self.database_setup.run_before(self.data_service.service, self.support_service.service)
+        self.database_setup.run_before(self.data_service.service, self.support_service.service,
+                                       self.audit_sequencer.service)
 
     def _keyring(self) -> dict[str, str]:
         """Whose key wraps the organisations' data keys (runtime/wiring/keyring.py): per organisation (their KMS

@@ -1,12 +1,13 @@
-"""P13: the portability export bucket, and the bucket that receives access logs.
+"""P13: the portability export bucket, and the bucket that receives access logs. P14: the audit checkpoint bucket.
 
 Exports are SENSITIVE (decrypted user data during a portability export, P7): SSE-KMS with the
 exports key, expired after `export_expiry_days`, and only the lifecycle job role may put or get
 objects, so a presigned URL that role signs is the only way out.
 """
 
-from aws_cdk import Tags
+from aws_cdk import Duration, RemovalPolicy, Tags
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from runtime import contract
@@ -90,3 +91,45 @@ class StorageStack(PlatformStack):
             )
         )
         self.lifecycle_job_role_arn = job_role_arn
+        self.audit_checkpoints = self._audit_checkpoints(env_config, app_name, keys, removal)
+
+    def _audit_checkpoints(self, env: EnvironmentConfig, app_name: str, keys: EnvironmentKeys,
+                           removal: RemovalPolicy) -> s3.Bucket:
+        """The signed audit checkpoints (P14): Object Lock, COMPLIANCE in production (nobody, not even the account
+        root, deletes or overwrites a version before its retention ends), GOVERNANCE in dev and qa; never expired.
+        Only the audit sequencer's role writes; nobody changes a retention or bypasses governance mode."""
+        retention = Duration.days(env.audit_checkpoint_retention_days)
+        bucket = secure_bucket(
+            self,
+            "AuditCheckpoints",
+            data_class=DataClass.NOT_SENSITIVE,
+            removal_policy=removal,
+            key=keys.audit,
+            access_logs=self.access_logs,
+            name_prefix=contract.audit_checkpoints_bucket_prefix(app_name, env.name),
+            object_lock=s3.ObjectLockRetention.compliance(retention) if env.is_production
+            else s3.ObjectLockRetention.governance(retention),
+        )
+        sequencer = contract.audit_sequencer_role_name(app_name, env.name)
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheAuditSequencerWritesCheckpoints",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects("*")],
+                conditions={"StringNotEquals": {
+                    "aws:PrincipalArn": f"arn:{self.partition}:iam::{env.account}:role/{sequencer}"}},
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="NobodyShortensOrBypassesCheckpointRetention",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObjectRetention", "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold",
+                         "s3:DeleteObjectVersion"],
+                resources=[bucket.arn_for_objects("*")],
+            )
+        )
+        return bucket

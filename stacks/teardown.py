@@ -121,7 +121,9 @@ def _batches(items: Iterable[dict[str, str]]) -> Iterable[list[dict[str, str]]]:
 
 def empty_bucket(s3: Any, bucket: str) -> int:
     """Delete the bucket's policy (the export bucket's lets only the lifecycle job delete objects), then every
-    object version and delete marker. Returns how many were deleted."""
+    object version and delete marker, bypassing GOVERNANCE-mode Object Lock (the audit checkpoints of a dev or qa
+    environment; production's are in COMPLIANCE mode and its stacks are never torn down). Returns how many were
+    deleted."""
     s3.delete_bucket_policy(Bucket=bucket)
 
     def versions() -> Iterable[dict[str, str]]:
@@ -131,7 +133,8 @@ def empty_bucket(s3: Any, bucket: str) -> int:
 
     deleted = 0
     for batch in _batches(versions()):
-        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True},
+                                   BypassGovernanceRetention=True)
         if answer.get("Errors"):
             first = answer["Errors"][0]
             raise TeardownError(f"s3://{bucket}: could not delete {first['Key']}: {first.get('Message', first)}")

@@ -43,10 +43,12 @@ from runtime.db.key_store import PostgresWrappedKeyStore
 from runtime.db.ledger import AuditLedger
 from runtime.db.records import Records
 from runtime.db.schema import JOBS_ROLE
+from runtime.db.sequencer import Sequencer, SequencerConfig
 from runtime.db.session import Database
 from runtime.drill.record import DrillLog, DrillRecord, StepTimer
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import NotificationError
+from runtime.lifecycle.receipt_signing import LocalReceiptSigner
 
 DRILL_CONTACT: Final = "the drill has no contact"
 DRILL_POLICY: Final = RetryPolicy(base_backoff=timedelta(milliseconds=50))
@@ -132,11 +134,17 @@ def _drill(scratch: ScratchDatabase, timer: StepTimer, figures: dict[str, Any], 
         append_events(owner_pool, ledger, attacker_reads(attacked, attacker, request="req-drill-attack", rng=rng))
         append_events(owner_pool, ledger, background_activity(organisations, actors=owners,
                                                               request="req-drill", rng=rng))
+    signer = LocalReceiptSigner.generate()
+    with timer.step("sequence"), owner_pool.connection() as conn:
+        sequencer = Sequencer(SequencerConfig("drill", every=1000, seconds=60), signer, None)
+        while sequencer.step(conn):
+            pass
+        sequencer.checkpoint_if_due(conn, force=True)
     notifier = FlakyOnce(FileNotifier(directory))
     with jobs_pool.connection() as trail_conn:
         response = BreachResponse(
             store=PostgresIncidentStore(jobs_pool),
-            trail=PostgresTrail(trail_conn),
+            trail=PostgresTrail(trail_conn, public_key=signer.public_key().key, environment="drill"),
             directory=PostgresUserDirectory(jobs_pool, Database(jobs_pool, ledger), records),
             notifier=notifier,
             key=chain_key,

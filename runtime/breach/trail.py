@@ -9,24 +9,29 @@ through Python, for their MACs.
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, Final
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric import ec
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from runtime.audit.chain import ChainEntry, ChainKey
+from runtime.audit.chain import ChainKey, Checkpoint
 from runtime.audit.events import EVENT_NAME, Action
-from runtime.breach.chain_window import WindowVerification, span_for, valid_checkpoints, verify_span
+from runtime.audit.segments import Claim
+from runtime.audit.verify import VerifyReport
+from runtime.breach.chain_window import WindowVerification, span_for, valid_checkpoints
 from runtime.breach.impact import USERS_TABLE, TableImpact, UserRowsTouched
 from runtime.breach.scope import BreachScope
+from runtime.db.audit_verify import signed_checkpoints, verify_range
 from runtime.db.errors import translated
-from runtime.db.ledger import read_checkpoints, read_head
+from runtime.db.ledger import read_checkpoints, read_cutover, read_head
 from runtime.db.schema import SUPPORT_SCHEMA
 from runtime.errors import SchemaError
 
 Connection = psycopg.Connection[Any]
-_BATCH: Final = 5000
+SEQUENCING_ALLOWANCE: Final = timedelta(minutes=5)
 _ACTIONS: Final = tuple(Action)
 _WORK_MEM: Final = sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal("64MB"))
 _UNLISTED = sql.SQL("(fields->>'row_count')::bigint > jsonb_array_length(fields->'row_ids')")
@@ -58,9 +63,12 @@ def scope_filter(scope: BreachScope) -> tuple[sql.Composable, list[object]]:
 class PostgresTrail:
     """The ledger as the breach job reads it. Use `snapshot()` around verify + impact."""
 
-    def __init__(self, conn: Connection, *, schema: str = SUPPORT_SCHEMA) -> None:
+    def __init__(self, conn: Connection, *, schema: str = SUPPORT_SCHEMA,
+                 public_key: ec.EllipticCurvePublicKey | None = None, environment: str = "") -> None:
         self._conn = conn
         self._schema = schema
+        self._public_key = public_key  # of the signed checkpoints (runtime/wiring/audit_trail.py)
+        self._environment = environment
 
     def _view(self, name: str) -> sql.Identifier:
         return sql.Identifier(self._schema, name)
@@ -83,26 +91,29 @@ class PostgresTrail:
             conn.isolation_level, conn.read_only = saved
 
     def verify_window(self, key: ChainKey, scope: BreachScope) -> WindowVerification:
+        """The window's part of the chain, bounded by checkpoints: the HMAC ones before the cut-over (MAC-checked
+        with `key`) and the signed ones after it (signature-checked with the public key; without one, none is
+        trusted and the part runs to the head)."""
         with translated():
-            head = read_head(self._conn, self._schema)
-            checkpoints, bad = valid_checkpoints(key, read_checkpoints(self._conn, self._schema))
-            span = span_for(checkpoints, head, scope.start, scope.end)
-            claims = [(cp.seq, cp.hash) for cp in checkpoints]
-            if head.seq > 0:
-                claims.append((head.seq, head.hash))
-            report = verify_span(key, span, self._entries(span.first, span.last), claims=claims)
-        return WindowVerification(span, report, tuple(bad))
-
-    def _entries(self, first: int, last: int) -> Iterator[ChainEntry]:
-        query = sql.SQL(
-            "SELECT id, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} "
-            "WHERE id BETWEEN %s AND %s ORDER BY id"
-        ).format(self._view("audit_events"))
-        with self._conn.cursor(name=f"breach_verify_{uuid.uuid4().hex}") as cursor:
-            cursor.itersize = _BATCH
-            cursor.execute(query, (first, last))
-            for seq, at, event, actor, owner, fields, prev_hash, digest in cursor:
-                yield ChainEntry(int(seq), at, str(event), actor, owner, fields, bytes(prev_hash), bytes(digest))
+            head, cutover = read_head(self._conn, self._schema), read_cutover(self._conn, self._schema)
+            hmac_checkpoints, bad = valid_checkpoints(key, read_checkpoints(self._conn, self._schema))
+            bounds = [cp for cp in hmac_checkpoints if cp.seq <= cutover]
+            if self._public_key is not None:
+                signed, bad_signed = signed_checkpoints(self._conn, self._public_key, self._environment,
+                                                        self._schema)
+                bounds += [Checkpoint(cp.seq, cp.at, cp.hash, b"") for cp in signed]
+                bad += bad_signed
+            # An event is sequenced (and covered by a checkpoint) a little after it happened: close the span
+            # with a checkpoint taken SEQUENCING_ALLOWANCE after the window ends.
+            span = span_for(bounds, head, scope.start, scope.end + SEQUENCING_ALLOWANCE)
+            claims = [Claim(cp.seq, cp.hash) for cp in bounds]
+            if head.seq > 0 and head.seq not in {c.seq for c in claims}:
+                claims.append(Claim(head.seq, head.hash, is_checkpoint=False))
+            claims.sort(key=lambda c: c.seq)
+            report = VerifyReport(0, span.last) if span.empty else verify_range(
+                self._conn, key, cutover=cutover, first=span.first, last=span.last, anchor=span.anchor,
+                claims=claims, schema=self._schema)
+        return WindowVerification(span, report, tuple(sorted(bad)))
 
     def tables_touched(self, scope: BreachScope) -> list[TableImpact]:
         # One flag per action instead of array_agg(DISTINCT ...): it lets the planner hash-aggregate in parallel

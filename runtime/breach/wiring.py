@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from psycopg_pool import ConnectionPool
 
 from runtime import settings
@@ -36,6 +37,7 @@ from runtime.db.schema import DRILL_ROLE
 from runtime.db.session import Database
 from runtime.envelope import EnvelopeCipher
 from runtime.errors import NotifierConfigurationError
+from runtime.wiring import audit_trail
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice, choose_keyring
 from runtime.wiring.passwords import password_source
@@ -95,13 +97,21 @@ class BreachWiring:
         notifier: Notifier = notifier_from_environment(self.environ, self.clients) if notify else _NoNotifier()
         return BreachResponse(
             store=self.store(),
-            trail=PostgresTrail(trail_connection),
+            trail=PostgresTrail(trail_connection, public_key=self.checkpoint_key(),
+                                environment=self.environ.get(settings.ENVIRONMENT, "").strip()),
             directory=PostgresUserDirectory(self.pool, Database(self.pool, AuditLedger()), records),
             notifier=notifier,
             key=self.key,
             contact=self.environ.get(settings.BREACH_CONTACT, ""),
             alerts=alerts_from_environment(self.environ, self.clients),
         )
+
+    def checkpoint_key(self) -> ec.EllipticCurvePublicKey | None:
+        """The public key of the signed audit checkpoints, when the task has one (kms:GetPublicKey)."""
+        if not (self.environ.get(settings.AUDIT_SIGNING_KEY_ID, "").strip()
+                or self.environ.get(settings.LOCAL_AUDIT_SIGNING_KEY_FILE, "").strip()):
+            return None
+        return audit_trail.checkpoint_public_key(self.environ, self.clients)
 
     def store(self) -> PostgresIncidentStore:
         return PostgresIncidentStore(self.pool)

@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from runtime.audit.chain import GENESIS, ChainKey
+from runtime.audit.checkpoints import CheckpointFormatError, SignedCheckpoint, parse_checkpoint
 from runtime.audit.published import Cadence, Published, analyse, first_problem
 from runtime.audit.segments import Claim, Segment, SegmentReport, check_segment, plan_segments
 from runtime.audit.verify import Problem, VerifyReport
@@ -70,26 +71,72 @@ def _sequenced_at(conn: Connection, seq: int) -> datetime | None:
     return None if row is None else row[0]
 
 
+def signed_checkpoints(conn: Connection, public_key: ec.EllipticCurvePublicKey, environment: str,
+                       schema: str = SUPPORT_SCHEMA) -> tuple[list[SignedCheckpoint], list[int]]:
+    """The database's signed checkpoints that verify with `public_key`, and the positions of those that do not."""
+    good: list[SignedCheckpoint] = []
+    bad: list[int] = []
+    for row in read_signed_rows(conn, schema):
+        try:
+            cp = parse_checkpoint(row.body, row.signature, row.key_id)
+        except CheckpointFormatError:
+            bad.append(row.seq)
+            continue
+        if cp.environment == environment and cp.verifies(public_key) and (cp.seq, cp.hash) == (row.seq, row.hash):
+            good.append(cp)
+        else:
+            bad.append(row.seq)
+    return good, bad
+
+
+def verify_range(conn: Connection, key: ChainKey | None, *, cutover: int, first: int, last: int, anchor: bytes,
+                 claims: list[Claim], schema: str = SUPPORT_SCHEMA) -> VerifyReport:
+    """Positions first..last on this connection (its transaction): the HMAC-linked part (up to `cutover`, with
+    `key`) then the SHA-256-linked part. `anchor` is the hash of position first - 1; `claims` are the
+    (position, hash) pairs the range must contain, the last of them at `last`."""
+    checked = 0
+    if first <= cutover:
+        if key is None:
+            raise AuditKeyError(f"positions 1..{cutover} were chained before the cut-over to signed checkpoints "
+                                "(HMAC links): give the audit chain key to verify them")
+        end = min(last, cutover)
+        old = verify_span(key, Span(first, end, anchor), iter_entries(conn, first, end, schema),
+                          claims=[(c.seq, c.hash) for c in claims if c.seq <= end])
+        if not old.ok:
+            return old
+        checked, first = old.checked, end + 1
+        row = conn.execute(sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(
+            sql.Identifier(schema, "audit_events")), (end,)).fetchone()
+        anchor = bytes(row[0]) if row is not None else anchor
+    if first > last:
+        return VerifyReport(checked, last)
+    segment = Segment(first, last, anchor, tuple(c for c in claims if first <= c.seq <= last))
+    report = check_segment(segment, copy_lines(conn, first, last, schema))
+    checked += report.checked
+    if report.problem is None:
+        return VerifyReport(checked, last)
+    position = report.position if report.position is not None else first
+    return VerifyReport(checked, position - 1, report.problem, position)
+
+
 def _legacy(conn: Connection, key: ChainKey | None, cutover: int, published: Published,
             problems: list[tuple[int, Problem]]) -> tuple[int, bytes]:
     """Verify positions 1..cutover (HMAC links); returns (events checked, the hash at the cut-over)."""
     if cutover == 0:
         return 0, GENESIS
-    if key is None:
-        raise AuditKeyError(f"positions 1..{cutover} were chained before the cut-over to signed checkpoints (HMAC "
-                            "links): give the audit chain key to verify them")
-    hmac_checkpoints, bad = valid_checkpoints(key, read_checkpoints(conn))
-    problems.extend((seq, Problem.BAD_CHECKPOINT) for seq in bad)
-    claims = [(cp.seq, cp.hash) for cp in hmac_checkpoints if cp.seq <= cutover]
-    claims += [(cp.seq, cp.hash) for cp in published.trusted if cp.seq == cutover]
-    report = verify_span(key, Span(1, cutover, GENESIS), iter_entries(conn, 1, cutover), claims=claims)
+    claims: list[Claim] = []
+    if key is not None:
+        hmac_checkpoints, bad = valid_checkpoints(key, read_checkpoints(conn))
+        problems.extend((seq, Problem.BAD_CHECKPOINT) for seq in bad)
+        claims = [Claim(cp.seq, cp.hash) for cp in hmac_checkpoints if cp.seq < cutover]
+    signed = [cp.hash for cp in published.trusted if cp.seq == cutover]
+    row = conn.execute(sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(_EVENTS), (cutover,)).fetchone()
+    at_cutover = signed[0] if signed else bytes(row[0]) if row is not None and row[0] is not None else GENESIS
+    report = verify_range(conn, key, cutover=cutover, first=1, last=cutover, anchor=GENESIS,
+                          claims=[*claims, Claim(cutover, at_cutover, is_checkpoint=bool(signed))])
     if report.problem is not None and report.position is not None:
         problems.append((report.position, report.problem))
-    signed = [cp.hash for cp in published.trusted if cp.seq == cutover]
-    if signed:
-        return report.checked, signed[0]
-    row = conn.execute(sql.SQL("SELECT hash FROM {} WHERE seq = %s").format(_EVENTS), (cutover,)).fetchone()
-    return report.checked, bytes(row[0]) if row is not None and row[0] is not None else GENESIS
+    return report.checked, at_cutover
 
 
 def _claims(published: Published, cutover: int, head_seq: int, head_hash: bytes,

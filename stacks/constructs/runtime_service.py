@@ -79,8 +79,13 @@ class RuntimeService(Construct):
         secrets: Mapping[str, ecs.Secret],
         min_tasks: int,
         max_tasks: int,
+        worker_command: list[str] | None = None,
     ) -> None:
+        """`worker_command`: a background worker (the audit sequencer) instead of an HTTP service: that command,
+        no port, no load balancer health checks, exactly `min_tasks` tasks, the old one stopped before a new one
+        starts on a deploy."""
         super().__init__(scope, construct_id)
+        worker = worker_command is not None
         logs = EncryptedLogGroup(
             self,
             "Logs",
@@ -109,7 +114,8 @@ class RuntimeService(Construct):
             environment=environment,
             secrets=secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=construct_id.lower(), log_group=logs.log_group),
-            port_mappings=[ecs.PortMapping(container_port=port)],
+            port_mappings=None if worker else [ecs.PortMapping(container_port=port)],
+            command=worker_command,
             exec_agent=env_config.ecs_exec,
         )
 
@@ -117,7 +123,8 @@ class RuntimeService(Construct):
             self,
             "SecurityGroup",
             vpc=cluster.vpc,
-            description=f"{construct_id} tasks: admitted from their load balancer only",
+            description=f"{construct_id} tasks: no inbound traffic" if worker
+            else f"{construct_id} tasks: admitted from their load balancer only",
             allow_all_outbound=True,
         )
         self.service = ecs.FargateService(
@@ -131,10 +138,11 @@ class RuntimeService(Construct):
             assign_public_ip=False,
             enable_execute_command=env_config.ecs_exec,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            health_check_grace_period=Duration.seconds(60),
+            min_healthy_percent=0 if worker else 100,
+            max_healthy_percent=100 if worker else 200,
+            health_check_grace_period=None if worker else Duration.seconds(60),
         )
-        scaling = self.service.auto_scale_task_count(min_capacity=min_tasks, max_capacity=max_tasks)
-        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+        if not worker:
+            scaling = self.service.auto_scale_task_count(min_capacity=min_tasks, max_capacity=max_tasks)
+            scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
         self.port = port

@@ -18,11 +18,14 @@ def secure_bucket(
     access_logs: s3.IBucket | None,
     expire_after_days: int | None = None,
     name_prefix: str | None = None,
+    object_lock: s3.ObjectLockRetention | None = None,
 ) -> s3.Bucket:
     """A bucket encrypted with `key` (SSE-KMS, bucket keys on). `key=None` means SSE-S3, which only a
     log-delivery bucket may use: S3 server access logs and ALB access logs cannot be written to SSE-KMS.
     Unnamed, CloudFormation makes a unique name; with `name_prefix`, the name is "<prefix>-<account>-<region>-an"
-    in the account-regional namespace (never a global name another account could claim first)."""
+    in the account-regional namespace (never a global name another account could claim first). `object_lock`: S3
+    Object Lock with that default retention (write once: no object version is deleted or overwritten before it ends).
+    """
     bucket = s3.Bucket(
         scope,
         construct_id,
@@ -36,6 +39,8 @@ def secure_bucket(
         enforce_ssl=True,
         minimum_tls_version=1.2,
         versioned=True,
+        object_lock_enabled=True if object_lock else None,
+        object_lock_default_retention=object_lock,
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=f"s3/{construct_id}/" if access_logs else None,
         lifecycle_rules=[

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from runtime.contract import JOBS_ROLE, exports_bucket_name
+from runtime.contract import JOBS_ROLE, audit_checkpoints_bucket_name, exports_bucket_name
 from stacks.policy.register import Acknowledgement
 
 # The exports bucket's name with the register's placeholders ({app}, {env}, ...), which each entry fills in.
 EXPORTS_BUCKET = exports_bucket_name("{app}", "{env}", "{account}", "{region}")
+CHECKPOINTS_BUCKET = audit_checkpoints_bucket_name("{app}", "{env}", "{account}", "{region}")
 
 # The last review of the whole register, and the next review date of each risk class (see above).
 REVIEWED = date(2026, 12, 1)
@@ -116,6 +117,16 @@ REGISTER: tuple[Acknowledgement, ...] = (
         review_by=REVIEW_HIGH,
     ),
     Acknowledgement(
+        rule=f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{CHECKPOINTS_BUCKET}/*]",
+        paths=("Service/AuditSequencerRolePolicy", "Service/LifecycleJobRolePolicy"),
+        reason="One object per signed audit checkpoint, named by its chain position (runtime/checkpoint_bucket.py): "
+        "the sequencer writes the next one, `audit verify` reads them all. Scoped to the one checkpoint bucket, "
+        "whose Object Lock forbids deleting or overwriting a version, and whose policy lets only the sequencer "
+        "write.",
+        concerns="P14",
+        review_by=REVIEW_HIGH,
+    ),
+    Acknowledgement(
         rule="AwsSolutions-EC23",
         paths=("Service/PublicAlb/SecurityGroup",),
         reason="The public load balancer is the platform's internet endpoint: it must accept 443 (and 80, which "
@@ -139,6 +150,7 @@ REGISTER: tuple[Acknowledgement, ...] = (
         paths=(
             "Service/DataService/Task",
             "Service/SupportService/Task",
+            "Service/AuditSequencer/Task",
             "Service/LifecycleJob",
             "Service/BreachDrill/Task",
             "Service/Restore/Task",
@@ -251,7 +263,8 @@ REGISTER: tuple[Acknowledgement, ...] = (
     *(
         Acknowledgement(
             rule=rule,
-            paths=("Service/DataTaskRole/DefaultPolicy", "Service/SupportTaskRole/DefaultPolicy"),
+            paths=("Service/DataTaskRole/DefaultPolicy", "Service/SupportTaskRole/DefaultPolicy",
+                   "Service/AuditSequencerRole/DefaultPolicy"),
             reason="ECS Exec (on in this environment by config) needs ssmmessages channels, which have no resource "
             "ARNs, and writes each session to its own encrypted log group.",
             concerns="P7 (sessions logged and encrypted)",
@@ -285,6 +298,19 @@ REGISTER: tuple[Acknowledgement, ...] = (
             reason="Versioned, lifecycle-bounded buckets; a replica in another region would be one more copy that "
             "retention and erasure (P10) must reach. Durability is S3's own.",
             concerns="P10, P13",
+            review_by=REVIEW_MEDIUM,
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+    ),
+    *(
+        Acknowledgement(
+            rule=f"{pack}-S3BucketReplicationEnabled",
+            paths=("Storage/AuditCheckpoints",),
+            reason="The checkpoints are the copy of the audit chain's state kept outside the database (P14); the "
+            "database itself is backed up and copied (P9), so losing this bucket's region loses no audit data, "
+            "only the independent proof for it, which the sequencer rebuilds from then on. A cross-region "
+            "replica needs a second Object Lock bucket and a replication role: not yet built.",
+            concerns="P14",
             review_by=REVIEW_MEDIUM,
         )
         for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")

@@ -60,6 +60,33 @@ def receipt_signing_statement(key_arn: str, *, sign: bool) -> iam.PolicyStatemen
     )
 
 
+def audit_signing_statement(key_arn: str, *, sign: bool) -> iam.PolicyStatement:
+    """The audit-signing key (P14): its public key (what verifiers trust) and, for the audit sequencer only,
+    kms:Sign (its key policy denies Sign to every other principal)."""
+    return iam.PolicyStatement(
+        sid="SignAuditCheckpoints" if sign else "ReadTheAuditSigningPublicKey",
+        actions=["kms:GetPublicKey", "kms:Sign"] if sign else ["kms:GetPublicKey"],
+        resources=[key_arn],
+    )
+
+
+def checkpoint_bucket_statements(bucket_arn: str, key_arn: str, *, write: bool) -> list[iam.PolicyStatement]:
+    """The audit checkpoint bucket (P14): the sequencer writes objects (and checks one is there), verifiers list
+    and read them; through S3, the bucket's KMS key (SSE-KMS)."""
+    if write:
+        return [
+            iam.PolicyStatement(sid="WriteAuditCheckpoints", actions=["s3:PutObject", "s3:GetObject"],
+                                resources=[f"{bucket_arn}/*"]),
+            iam.PolicyStatement(sid="EncryptAuditCheckpoints", actions=["kms:GenerateDataKey"],
+                                resources=[key_arn]),
+        ]
+    return [
+        iam.PolicyStatement(sid="ListAuditCheckpoints", actions=["s3:ListBucket"], resources=[bucket_arn]),
+        iam.PolicyStatement(sid="ReadAuditCheckpoints", actions=["s3:GetObject"], resources=[f"{bucket_arn}/*"]),
+        iam.PolicyStatement(sid="DecryptAuditCheckpoints", actions=["kms:Decrypt"], resources=[key_arn]),
+    ]
+
+
 def task_role(
     scope: Construct,
     construct_id: str,

@@ -76,7 +76,9 @@ def _build(outdir: Path) -> tuple[App, EnvironmentConfig]:
         purpose: kms.Key(stack, f"{purpose}Key", enable_key_rotation=True)
         for purpose in ("database", "application", "logs", "backups", "exports", "compute", "audit")
     }, receipt_signing=kms.Key(stack, "ReceiptSigningKey", key_spec=kms.KeySpec.ECC_NIST_P256,
-                               key_usage=kms.KeyUsage.SIGN_VERIFY))
+                               key_usage=kms.KeyUsage.SIGN_VERIFY),
+       audit_signing=kms.Key(stack, "AuditSigningKey", key_spec=kms.KeySpec.ECC_NIST_P256,
+                             key_usage=kms.KeyUsage.SIGN_VERIFY))
     database_group = ec2.SecurityGroup.from_security_group_id(stack, "DatabaseGroup", "sg-0123456789abcdef0")
     database = rds.DatabaseCluster.from_database_cluster_attributes(
         stack, "Database", cluster_identifier="platform-dev-db", cluster_resource_identifier=RESOURCE_ID,

@@ -358,7 +358,10 @@ class Targets:
     organisation keys `arn:...:kms:<region>:<account>:key/<any id>`; for CreateAlias also the alias
                       `alias/<PLATFORM_APP_NAME>-<PLATFORM_ENVIRONMENT>-org-<any id>`; CreateKey: only `*` covers it
     customer keys     organisations' own keys (BYOK): `arn:...:kms:<region>:<any account>:key/<any id>`
-    receipt signing key  PLATFORM_RECEIPT_SIGNING_KEY_ID -> the key's ARN (the same way)
+    receipt signing key  PLATFORM_RECEIPT_SIGNING_KEY_ID -> the key's ARN (the same way); audit signing key:
+                      PLATFORM_AUDIT_SIGNING_KEY_ID
+    audit checkpoint bucket  PLATFORM_AUDIT_CHECKPOINT_BUCKET, as the exports bucket; its key: that bucket's
+                      default KMS key
     exports bucket    PLATFORM_EXPORTS_BUCKET: object actions on `arn:aws:s3:::<bucket>/<any key>` (a grant must
                       cover `<bucket>/*`), bucket actions (`...Bucket...`) on `arn:aws:s3:::<bucket>`
     exports key       PLATFORM_EXPORTS_KMS_KEY_ID -> the key's ARN; unset, the exports bucket's default KMS key
@@ -395,11 +398,15 @@ class Targets:
         if kind == kinds.CUSTOMER_KEYS:
             account = arns.unknown("the organisation's account")
             return [Target(f"arn:{arns.partition}:kms:{arns.region}:{account}:key/{arns.unknown('its key id')}")]
+        if kind == kinds.AUDIT_SIGNING_KEY:
+            return [Target(self._key(settings.AUDIT_SIGNING_KEY_ID))]
         if kind == kinds.EXPORTS_BUCKET:
-            name = self._setting(settings.EXPORTS_BUCKET).removeprefix(f"arn:{arns.partition}:s3:::")
-            bucket = arns.arn("s3", name, region=False, account=False)
-            bucket_level = "Bucket" in action.split(":", 1)[-1]
-            return [Target(bucket if bucket_level else f"{bucket}/{arns.unknown('any object key')}")]
+            return [Target(self._bucket(settings.EXPORTS_BUCKET, action))]
+        if kind == kinds.CHECKPOINT_BUCKET:
+            return [Target(self._bucket(settings.AUDIT_CHECKPOINT_BUCKET, action))]
+        if kind == kinds.CHECKPOINT_BUCKET_KEY:
+            unknown = arns.arn("kms", f"key/{arns.unknown('the checkpoint bucket has no KMS key')}")
+            return [Target(self._bucket_key(settings.AUDIT_CHECKPOINT_BUCKET) or unknown)]
         if kind == kinds.INCIDENT_TOPIC:
             return [Target(self._setting(settings.INCIDENT_TOPIC_ARN))]
         if kind == kinds.INCIDENT_TOPIC_KEY:
@@ -455,11 +462,17 @@ class Targets:
             return self._arns.arn("kms", f"key/{self._arns.unknown(f'{setting} unset')}")
         return self._arns.key_arn(self._task.template_path, value)
 
-    def _exports_key(self) -> str:
-        """PLATFORM_EXPORTS_KMS_KEY_ID, else the exports bucket's default encryption key (S3 uses it then)."""
-        if self._environ.get(settings.EXPORTS_KMS_KEY_ID) is not None:
-            return self._key(settings.EXPORTS_KMS_KEY_ID)
-        name = self._setting(settings.EXPORTS_BUCKET)
+    def _bucket(self, setting: str, action: str) -> str:
+        """Object actions on `arn:aws:s3:::<bucket>/<any key>`, bucket actions (`...Bucket...`) on the bucket."""
+        arns = self._arns
+        name = self._setting(setting).removeprefix(f"arn:{arns.partition}:s3:::")
+        bucket = arns.arn("s3", name, region=False, account=False)
+        bucket_level = "Bucket" in action.split(":", 1)[-1]
+        return bucket if bucket_level else f"{bucket}/{arns.unknown('any object key')}"
+
+    def _bucket_key(self, setting: str) -> str | None:
+        """The default encryption key of the template bucket the setting names (S3 uses it), if any."""
+        name = self._setting(setting)
         for bucket in self._view.resources(self._task.environment, "AWS::S3::Bucket"):
             if self._arns.attribute(bucket, "") != name:
                 continue
@@ -468,7 +481,13 @@ class Targets:
                 default = rule.get("ServerSideEncryptionByDefault", {})
                 if "KMSMasterKeyID" in default:
                     return self._arns.key_arn(bucket.template_path, default["KMSMasterKeyID"])
-        return self._key(settings.EXPORTS_KMS_KEY_ID)
+        return None
+
+    def _exports_key(self) -> str:
+        """PLATFORM_EXPORTS_KMS_KEY_ID, else the exports bucket's default encryption key (S3 uses it then)."""
+        if self._environ.get(settings.EXPORTS_KMS_KEY_ID) is not None:
+            return self._key(settings.EXPORTS_KMS_KEY_ID)
+        return self._bucket_key(settings.EXPORTS_BUCKET) or self._key(settings.EXPORTS_KMS_KEY_ID)
 
     def _cluster(self) -> Resource | None:
         view, env = self._view, self._task.environment

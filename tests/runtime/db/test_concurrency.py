@@ -72,9 +72,8 @@ def test_writers_of_different_organisations_never_wait_for_each_other(platform_d
     def event() -> AccessEvent:
         return AccessEvent(uuid.uuid4(), uuid.uuid4(), Action.READ, "prompts", (uuid.uuid4(),), "req-lock")
 
-    with platform_db.connect(APP_ROLE) as first, platform_db.connect(APP_ROLE) as second:
-        with first.transaction():
-            ledger.append(first, [event()])
-            second.execute("SET lock_timeout = '500ms'")
-            with second.transaction():
-                ledger.append(second, [event()])  # would raise LockNotAvailable if it waited on `first`
+    with platform_db.connect(APP_ROLE) as first, platform_db.connect(APP_ROLE) as second, first.transaction():
+        ledger.append(first, [event()])
+        second.execute("SET lock_timeout = '500ms'")
+        with second.transaction():
+            ledger.append(second, [event()])  # would raise LockNotAvailable if it waited on `first`
