@@ -100,7 +100,6 @@ CHAIN_POSITION: Final = IntRange(0, 2**62)  # `after`: a position in the audit h
 SUPPORT_PAGE: Final = IntRange(1, 1000)
 
 # --- the CLI (runtime/cli/) ------------------------------------------------------------------------------
-CHECKPOINT_SEQ: Final = IntRange(1, MAX_BIGINT)  # audit verify --trust SEQ:HASH
 # The audit sequencer's signed checkpoints (P14): at most EVERY positions, and SECONDS, apart; stacks/config.py's
 # audit_checkpoint_every / audit_checkpoint_seconds take the same ranges.
 AUDIT_CHECKPOINT_EVERY: Final = IntRange(100, 1_000_000)

@@ -61,15 +61,19 @@ class CheckpointBucket:
 
     def positions(self) -> Iterator[int]:
         """Every checkpoint position the bucket holds, ascending."""
-        try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                              Prefix=self._prefix):
-                for item in page.get("Contents", ()):
-                    match = _NAME.fullmatch(item["Key"][len(self._prefix):])
-                    if match:
-                        yield int(match.group(1))
-        except Exception as exc:
-            raise CheckpointBucketError(f"s3:ListBucket of {self.bucket} failed ({_reason(exc)})") from None
+        request = {"Bucket": self.bucket, "Prefix": self._prefix}
+        while True:
+            try:
+                page = self._client.list_objects_v2(**request)
+            except Exception as exc:
+                raise CheckpointBucketError(f"s3:ListBucket of {self.bucket} failed ({_reason(exc)})") from None
+            for item in page.get("Contents", ()):
+                match = _NAME.fullmatch(item["Key"][len(self._prefix):])
+                if match:
+                    yield int(match.group(1))
+            if not page.get("IsTruncated"):
+                return
+            request["ContinuationToken"] = page["NextContinuationToken"]
 
     def read(self, seq: int) -> bytes:
         try:

@@ -127,3 +127,66 @@ def verify_chain(
              Problem.BAD_CHECKPOINT: 2}
     position, problem = min(problems, key=lambda p: (p[0], order[p[1]]))
     return VerifyReport(checked, min(last, position - 1), problem, position)
+
+
+# --- A span of the HMAC-linked chain (positions up to the cut-over): breach windows, `audit verify` ---
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Positions first..last (inclusive) to verify; `anchor` is the hash of position first - 1."""
+
+    first: int
+    last: int
+    anchor: bytes
+
+    @property
+    def empty(self) -> bool:
+        return self.last < self.first
+
+
+def valid_checkpoints(key: ChainKey, checkpoints: Iterable[Checkpoint]) -> tuple[list[Checkpoint], list[int]]:
+    good: list[Checkpoint] = []
+    bad: list[int] = []
+    for cp in checkpoints:
+        if hmac.compare_digest(checkpoint_mac(key, seq=cp.seq, at=cp.at, chain_hash=cp.hash), cp.mac):
+            good.append(cp)
+        else:
+            bad.append(cp.seq)
+    return good, bad
+
+
+def verify_span(
+    key: ChainKey,
+    span: Span,
+    entries: Iterable[ChainEntry],
+    *,
+    claims: Iterable[tuple[int, bytes]] = (),
+) -> VerifyReport:
+    """Check `entries` (positions span.first..span.last in order) against the anchor and the claimed
+    (position, hash) pairs of valid checkpoints and the head."""
+    wanted = {seq: digest for seq, digest in claims if span.first - 1 <= seq <= span.last}
+    prev, last, checked = span.anchor, span.first - 1, 0
+    if last in wanted and not hmac.compare_digest(wanted[last], prev):
+        return VerifyReport(0, last, Problem.BAD_CHECKPOINT, last)
+    for entry in entries:
+        if entry.seq > span.last:
+            break
+        checked += 1
+        expected = last + 1
+        problem: Problem | None = None
+        if entry.seq != expected:
+            problem = Problem.MISSING if entry.seq > expected else Problem.BROKEN_LINK
+        elif not hmac.compare_digest(entry.prev_hash, prev):
+            problem = Problem.BROKEN_LINK
+        elif not hmac.compare_digest(entry_hash(key, entry), entry.hash):
+            problem = Problem.EDITED
+        if problem is not None:
+            return VerifyReport(checked, last, problem, expected)
+        prev, last = entry.hash, entry.seq
+        claimed = wanted.get(last)
+        if claimed is not None and not hmac.compare_digest(claimed, prev):
+            return VerifyReport(checked, last - 1, Problem.BAD_CHECKPOINT, last)
+    if last < span.last:
+        return VerifyReport(checked, last, Problem.TRUNCATED, last + 1)
+    return VerifyReport(checked, last)

@@ -48,7 +48,7 @@ from runtime.db.session import Database
 from runtime.drill.record import DrillLog, DrillRecord, StepTimer
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import NotificationError
-from runtime.lifecycle.receipt_signing import LocalReceiptSigner
+from runtime.signing import LocalReceiptSigner
 
 DRILL_CONTACT: Final = "the drill has no contact"
 DRILL_POLICY: Final = RetryPolicy(base_backoff=timedelta(milliseconds=50))

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from runtime import bounds
-from runtime.audit.chain import TrustedCheckpoint
 from runtime.bounds import IntRange
 
 NOT_AN_ID = "expected an id (UUID, 36 characters)"
@@ -66,12 +65,3 @@ def number_help(description: str, limits: IntRange) -> str:
     return f"{description}; {limits.describe()}"
 
 
-def trusted_checkpoint(text: str) -> TrustedCheckpoint:
-    """SEQ:HASH of `audit checkpoint`: SEQ in bounds.CHECKPOINT_SEQ, HASH 64 hex digits."""
-    seq_text, _, _ = text.partition(":")
-    rule = f"expected SEQ:HASH, SEQ from {bounds.CHECKPOINT_SEQ.describe()} and HASH 64 hex digits"
-    try:
-        bounds.CHECKPOINT_SEQ.check(int(seq_text))
-        return TrustedCheckpoint.parse(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(rule) from None

@@ -25,8 +25,7 @@ from runtime.audit.chain import GENESIS, ChainKey
 from runtime.audit.checkpoints import CheckpointFormatError, SignedCheckpoint, parse_checkpoint
 from runtime.audit.published import Cadence, Published, analyse, first_problem
 from runtime.audit.segments import Claim, Segment, SegmentReport, check_segment, plan_segments
-from runtime.audit.verify import Problem, VerifyReport
-from runtime.breach.chain_window import Span, valid_checkpoints, verify_span
+from runtime.audit.verify import Problem, Span, VerifyReport, valid_checkpoints, verify_span
 from runtime.checkpoint_bucket import CheckpointBucket
 from runtime.db.errors import translated
 from runtime.db.ledger import copy_lines, iter_entries, read_checkpoints, read_cutover, read_head, read_signed_rows

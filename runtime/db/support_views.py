@@ -23,7 +23,7 @@ from runtime.db.ledger import read_head
 from runtime.db.schema import SUPPORT_SCHEMA
 
 _EVENTS_AFTER: Final = sql.SQL(
-    "SELECT id, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} WHERE id > %s ORDER BY id LIMIT %s"
+    "SELECT seq, at, event, actor_id, owner_id, fields, prev_hash, hash FROM {} WHERE seq > %s ORDER BY seq LIMIT %s"
 ).format(sql.Identifier(SUPPORT_SCHEMA, "audit_events"))
 _CHECKPOINTS_AFTER: Final = sql.SQL("SELECT seq, at, hash, mac FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(
     sql.Identifier(SUPPORT_SCHEMA, "audit_checkpoints")

@@ -18,7 +18,7 @@ from runtime.audit.published import Cadence
 from runtime.checkpoint_bucket import CheckpointBucket
 from runtime.environment import integer, required, text
 from runtime.errors import ConfigurationError
-from runtime.lifecycle.receipt_signing import (
+from runtime.signing import (
     LOCAL_SIGNER_ENVIRONMENTS,
     KmsReceiptSigner,
     LocalReceiptSigner,

@@ -41,6 +41,7 @@ OWN_ACTION = {
     "list_objects_v2": "s3:ListBucket",
     "list_object_versions": "s3:ListBucketVersions",
     "delete_objects": "s3:DeleteObject",  # one DeleteObject(Version) per key
+    "head_object": "s3:GetObject",  # HEAD is authorised as GetObject
 }
 
 

@@ -22,7 +22,7 @@ from runtime.db.ledger import AuditLedger
 from runtime.db.schema import APP_ROLE, SEQUENCER_ROLE, SUPPORT_ROLE
 from runtime.db.sequencer import ADVISORY_LOCK, Sequencer, SequencerConfig
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
-from runtime.lifecycle.receipt_signing import LocalReceiptSigner
+from runtime.signing import LocalReceiptSigner
 from tests.support.platform_db import PlatformDatabase
 
 ENVIRONMENT = "test"
@@ -104,13 +104,18 @@ def make_ledger(db: PlatformDatabase, *, every: int, seconds: int = 3600) -> Ite
         pool.close()
 
 
-def sequence_and_verify(db: PlatformDatabase, *, every: int = 1000) -> VerifyReport:
-    """Chain everything queued in `db` (signing with SHARED_SIGNER, no bucket), then verify it."""
+def sequence(db: PlatformDatabase, *, every: int = 1000) -> None:
+    """Chain everything queued in `db` (signing with SHARED_SIGNER, no bucket), as the sequencer service does."""
     sequencer = Sequencer(SequencerConfig(ENVIRONMENT, every=every, seconds=3600), SHARED_SIGNER, None)
     with db.connect(SEQUENCER_ROLE, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK,))  # tests sharing the database take turns
         while sequencer.step(conn):
             pass
         sequencer.checkpoint_if_due(conn, force=True)
-        trust = Trust(SHARED_SIGNER.public_key().key, ENVIRONMENT, None, Cadence(every, 3600))
-        return verify_audit_trail(connector(db, SUPPORT_ROLE), trust)
+
+
+def sequence_and_verify(db: PlatformDatabase, *, every: int = 1000) -> VerifyReport:
+    """`sequence`, then verify the whole chain with SHARED_SIGNER's public key."""
+    sequence(db, every=every)
+    trust = Trust(SHARED_SIGNER.public_key().key, ENVIRONMENT, None, Cadence(every, 3600))
+    return verify_audit_trail(connector(db, SUPPORT_ROLE), trust)

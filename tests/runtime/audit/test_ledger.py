@@ -11,7 +11,7 @@ import pytest
 from runtime.audit import Problem
 from runtime.audit.checkpoints import checkpoint_body
 from runtime.db.schema import APP_ROLE, SUPPORT_ROLE
-from runtime.lifecycle.receipt_signing import LocalReceiptSigner
+from runtime.signing import LocalReceiptSigner
 from tests.support.audit_trail import BUCKET, ENVIRONMENT, REGION, Ledger, aws_env, make_ledger
 from tests.support.platform_db import PlatformDatabase
 

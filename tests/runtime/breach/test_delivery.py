@@ -23,6 +23,7 @@ from runtime.breach.synthetic import (
 )
 from runtime.errors import IncidentNotFoundError
 from tests.runtime.breach.conftest import BreachDb, RecordingNotifier, Responder
+from tests.support.audit_trail import sequence
 
 pytestmark = pytest.mark.postgres
 
@@ -196,13 +197,14 @@ def test_status_of_an_unknown_incident_says_so(make_responder: Callable[..., Res
 def test_declare_reports_a_tampered_audit_trail(breach_db: BreachDb,
                                                 make_responder: Callable[..., Responder]) -> None:
     scope, orgs = _stage(breach_db, count=2)
+    sequence(breach_db.db)  # the sequencer service chains the queued events
     # Someone with superuser rights edits an event inside the window, bypassing the append-only trigger.
     with breach_db.db.admin() as admin, admin.transaction():
         admin.execute("SET LOCAL session_replication_role = replica")
         position = admin.execute(
-            "SELECT min(id) FROM platform.audit_events WHERE at >= %s AND at < %s", (scope.start, scope.end)
+            "SELECT min(seq) FROM platform.audit_events WHERE at >= %s AND at < %s", (scope.start, scope.end)
         ).fetchone()[0]  # type: ignore[index]
-        admin.execute("UPDATE platform.audit_events SET owner_id = %s WHERE id = %s", (uuid.uuid4(), position))
+        admin.execute("UPDATE platform.audit_events SET owner_id = %s WHERE seq = %s", (uuid.uuid4(), position))
     r = make_responder()
     declared = r.response.declare(scope, "Stored prompts were read by a misused key.")
 
@@ -216,7 +218,7 @@ def test_declare_reports_a_tampered_audit_trail(breach_db: BreachDb,
     assert {u.owner_id for u in declared.impact.users} >= {orgs[1].owner_id}
     with breach_db.db.admin() as admin, admin.transaction():  # repair for the tests that follow
         admin.execute("SET LOCAL session_replication_role = replica")
-        admin.execute("UPDATE platform.audit_events SET owner_id = %s WHERE id = %s", (orgs[0].owner_id, position))
+        admin.execute("UPDATE platform.audit_events SET owner_id = %s WHERE seq = %s", (orgs[0].owner_id, position))
 
 
 def test_declare_refuses_personal_data_in_the_summary(make_responder: Callable[..., Responder],

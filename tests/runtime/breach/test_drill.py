@@ -54,8 +54,8 @@ def test_breach_drill_passes_records_each_step_and_cleans_up(
     record = run_breach_drill(scratch_databases, log=log, size=DrillSize(organisations=12, attacked=5), seed=3)
 
     assert record.passed, record.describe()
-    assert [s.name for s in record.steps] == ["provision", "seed", "attack", "declare", "deliver", "redeliver",
-                                              "status", "check", "cleanup"]
+    assert [s.name for s in record.steps] == ["provision", "seed", "attack", "sequence", "declare", "deliver",
+                                              "redeliver", "status", "check", "cleanup"]
     assert record.figures["impacted_organisations"] == 5 and record.figures["impacted_users"] == 15
     assert record.figures["notified"] == 15 and record.figures["retried"] == 1
     assert record.figures["resent_on_rerun"] == 0 and record.figures["problems"] == []
@@ -65,7 +65,7 @@ def test_breach_drill_passes_records_each_step_and_cleans_up(
     with jobs_pool.connection() as conn:
         row = conn.execute("SELECT passed, steps FROM support.lifecycle_drills WHERE id = %s",
                            (record.id,)).fetchone()
-    assert row is not None and row[0] is True and len(row[1]) == 9
+    assert row is not None and row[0] is True and len(row[1]) == 10
 
 
 def test_breach_drill_that_fails_is_recorded_as_failed_and_still_cleans_up(

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runtime import bounds, cli
-from runtime.audit.chain import TrustedCheckpoint
 from runtime.cli import arguments
 from runtime.db import OwnerScope
 from runtime.errors import ExportError
@@ -23,7 +22,6 @@ from runtime.lifecycle import ExportFormat, LifecycleRequests
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 ORG = str(uuid.uuid4())
-HASH = "ab" * 32
 CANARY = "CLI-CANARY-3c7e"
 
 _OFFSETS = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda minutes: timezone(timedelta(minutes=minutes)))
@@ -48,6 +46,7 @@ NUMBER_FLAGS: list[tuple[list[str], str, bounds.IntRange]] = [
      bounds.RESTORE_INSTANCES),
     (["restore", "apply", "--cluster", "c", "--to", "2026-11-02T08:00Z", "--instances"], "--instances",
      bounds.RESTORE_INSTANCES),
+    (["audit", "verify", "--workers"], "--workers", bounds.VERIFY_WORKERS),
 ]
 ID_FLAGS: list[tuple[list[str], str]] = [
     (["export", "--format", "csv", "--org"], "--org"),
@@ -126,19 +125,6 @@ def test_whole_number_not_a_whole_number_names_the_range(text: str) -> None:
     assert CANARY not in str(refused.value)
 
 
-@pytest.mark.parametrize("text", ["0:" + HASH, "-1:" + HASH, f"{2**63}:{HASH}", f"{2**64}:{HASH}", "1:abc",
-                                  "x:" + HASH, HASH, "", f"1:{HASH}00", CANARY])
-def test_trusted_checkpoint_outside_the_range_names_the_rule(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match=str(bounds.MAX_BIGINT)) as refused:
-        arguments.trusted_checkpoint(text)
-    assert CANARY not in str(refused.value)
-
-
-def test_trusted_checkpoint_at_the_bounds_parses() -> None:
-    assert arguments.trusted_checkpoint(f"1:{HASH}") == TrustedCheckpoint(1, bytes.fromhex(HASH))
-    assert arguments.trusted_checkpoint(f"{bounds.MAX_BIGINT}:{HASH}").seq == bounds.MAX_BIGINT
-
-
 def test_uuid_argument_refusal_never_echoes_the_text() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="UUID") as refused:
         arguments.uuid_argument(CANARY)
@@ -199,7 +185,7 @@ def test_cli_number_flag_not_a_whole_number_exits_2_naming_the_flag_and_range(
 
 @pytest.mark.parametrize(("argv", "flag", "limits"), NUMBER_FLAGS)
 def test_cli_number_flag_at_the_bounds_parses(argv: list[str], flag: str, limits: bounds.IntRange) -> None:
-    dest = {"--organisations": "organisations", "--attacked": "attacked", "--instances": "instances"}[flag]
+    dest = {"--organisations": "organisations", "--attacked": "attacked", "--instances": "instances", "--workers": "workers"}[flag]
     for value in (limits.minimum, limits.maximum):
         assert getattr(_parsed([*argv, str(value)]), dest) == value
 
@@ -218,17 +204,7 @@ def test_cli_id_flag_not_a_uuid_exits_2_naming_the_flag(
     assert f"argument {flag}: expected an id (UUID" in err and CANARY not in err
 
 
-@pytest.mark.parametrize("text", [f"{2**63}:{HASH}", f"0:{HASH}", f"-1:{HASH}", CANARY])
-def test_cli_audit_trust_outside_the_range_exits_2_naming_the_flag(
-    text: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    err = _usage_error(["audit", "verify", f"--trust={text}"], capsys)  # = : argparse reads "-1:..." as a flag
-    assert f"argument --trust: expected SEQ:HASH, SEQ from {bounds.CHECKPOINT_SEQ.describe()}" in err
-    assert CANARY not in err
-
-
-@pytest.mark.parametrize(("argv", "flag"), [*TIME_FLAGS, *((a, f) for a, f, _ in NUMBER_FLAGS),
-                                            (["audit", "verify"], "--trust")])
+@pytest.mark.parametrize(("argv", "flag"), [*TIME_FLAGS, *((a, f) for a, f, _ in NUMBER_FLAGS)])
 def test_cli_help_documents_the_range(argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     command = argv[: 2 if argv[0] != "export" else 1]
     with pytest.raises(SystemExit):
@@ -237,7 +213,7 @@ def test_cli_help_documents_the_range(argv: list[str], flag: str, capsys: pytest
     expected: dict[str, str] = {"--organisations": bounds.DRILL_ORGANISATIONS.describe(),
                                 "--attacked": bounds.DRILL_ATTACKED.describe(),
                                 "--instances": bounds.RESTORE_INSTANCES.describe(),
-                                "--trust": bounds.CHECKPOINT_SEQ.describe()}
+                                "--workers": bounds.VERIFY_WORKERS.describe()}
     assert flag in text and "".join(expected.get(flag, bounds.TIME_RANGE).split()) in text
 
 

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from runtime.service.context import ServiceContext
 from runtime.service.resources import RESOURCES, check_coverage
 from tests.runtime.service.conftest import Org, register
+from tests.support.audit_trail import sequence
+from tests.support.platform_db import PlatformDatabase
 from tests.support.tokens import TokenIssuer
 
 Refs = dict[str, str]
@@ -163,12 +165,13 @@ def test_owner_api_list_limit_is_bounded(client: TestClient, org_a: Org) -> None
 
 def test_owner_api_accesses_are_in_the_audit_ledger_with_pseudonymous_actor_and_no_payload(
     client: TestClient, support_client: TestClient, issuer: TokenIssuer, staff_issuer: TokenIssuer,
-    owner_context: ServiceContext,
+    owner_context: ServiceContext, platform_db: PlatformDatabase,
 ) -> None:
     org = register(client, issuer, "frank@f.example")
     payload = "AUDIT-CANARY-7f3a"
     created = client.post("/v1/prompts", json={"body": payload}, headers=org.headers).json()["id"]
     client.get(f"/v1/prompts/{created}", headers=org.headers)
+    sequence(platform_db)  # the sequencer service chains the queued events
     support_headers = staff_issuer.staff_headers("support-1")
     events: list[dict[str, Any]] = []
     after = 0

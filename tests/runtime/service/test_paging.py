@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from runtime.envelope.blind_index import TERM_MAX
 from tests.runtime.service.conftest import Org, register
+from tests.support.audit_trail import sequence
 from tests.support.platform_db import PlatformDatabase
 from tests.support.tokens import TokenIssuer
 
@@ -236,11 +237,13 @@ def test_batch_bad_items_are_422_with_index_field_and_rule_and_nothing_is_stored
 
 
 def test_batch_is_one_transaction_with_one_audit_event(
-    client: TestClient, issuer: TokenIssuer, support_client: TestClient, staff_issuer: TokenIssuer
+    client: TestClient, issuer: TokenIssuer, support_client: TestClient, staff_issuer: TokenIssuer,
+    platform_db: PlatformDatabase,
 ) -> None:
     org = register(client, issuer, "xia@x.example")
     ids = _batch(client, org, "prompts", [{"body": f"b{i}"} for i in range(300)])
     assert set(_walk(client, org, "prompts")) == set(ids)
+    sequence(platform_db)  # the sequencer service chains the queued events
     staff = staff_issuer.staff_headers("support-1")
     events: list[dict[str, Any]] = []
     after = 0

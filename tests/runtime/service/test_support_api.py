@@ -18,6 +18,7 @@ from runtime.service.app import create_app
 from runtime.service.context import ServiceContext
 from runtime.service.wiring import build_context
 from tests.runtime.service.conftest import Org, service_config
+from tests.support.audit_trail import sequence
 from tests.support.platform_db import PlatformDatabase
 from tests.support.tokens import TokenIssuer
 
@@ -30,10 +31,11 @@ def staff(staff_issuer: TokenIssuer) -> dict[str, str]:
 
 
 def test_support_api_serves_the_audit_trail_without_payloads(
-    client: TestClient, support_client: TestClient, org_a: Org, staff: dict[str, str]
+    client: TestClient, support_client: TestClient, org_a: Org, staff: dict[str, str], platform_db: PlatformDatabase
 ) -> None:
     created = client.post("/v1/datasets", json={"name": CANARY, "description": CANARY}, headers=org_a.headers)
     assert created.status_code == 201
+    sequence(platform_db)  # the sequencer service chains the queued events
     head = support_client.get("/support/v1/audit-chain-head", headers=staff)
     assert head.status_code == 200 and head.json()["seq"] >= 1 and len(head.json()["hash"]) == 64
     after = max(0, head.json()["seq"] - 5)
