@@ -109,12 +109,17 @@ class Sequencer:
         self._store = store
         self._clock = clock
         self._unsigned_since: float | None = None  # when the oldest unsigned position was sequenced
+        self._started = False
 
     def __repr__(self) -> str:
         return f"Sequencer({self.config})"
 
     def step(self, conn: Connection) -> int:
-        """Integrate one batch and sign if due; the number of events integrated."""
+        """Integrate one batch and sign if due; the number of events integrated. The first step signs first
+        what is due already (the old chain's head after the cut-over, a tail a crash left unsigned)."""
+        if not self._started:
+            self.checkpoint_if_due(conn)
+            self._started = True
         count = self.integrate(conn)
         self.checkpoint_if_due(conn)
         return count

@@ -185,7 +185,8 @@ def test_cli_number_flag_not_a_whole_number_exits_2_naming_the_flag_and_range(
 
 @pytest.mark.parametrize(("argv", "flag", "limits"), NUMBER_FLAGS)
 def test_cli_number_flag_at_the_bounds_parses(argv: list[str], flag: str, limits: bounds.IntRange) -> None:
-    dest = {"--organisations": "organisations", "--attacked": "attacked", "--instances": "instances", "--workers": "workers"}[flag]
+    dest = {"--organisations": "organisations", "--attacked": "attacked", "--instances": "instances",
+            "--workers": "workers"}[flag]
     for value in (limits.minimum, limits.maximum):
         assert getattr(_parsed([*argv, str(value)]), dest) == value
 
