@@ -19,7 +19,7 @@ from pathlib import Path
 from e2e import alb, database, moto_server, standins, tasks
 from e2e.assembly import Environment, read_environment
 from e2e.moto_server import Credentials, MotoServer
-from e2e.processes import Finished, ProcessError, Service, run_job, start_service
+from e2e.processes import Finished, ProcessError, Service, run_job, start_service, start_worker
 from e2e.resolve import Resolver
 from e2e.tasks import LocalPaths, ProcessSpec, TaskDefinition
 from e2e.translate import Translation, Translations
@@ -28,6 +28,7 @@ from tests.support.tokens import TokenIssuer
 
 SETUP_COMMAND = ["python", "-m", "runtime", "db", "setup"]
 SERVICE_MODES = ("owner", "support")
+WORKER_MODES = ("sequencer",)  # background services without HTTP: the audit sequencer (P14)
 JOB_MODE = "job"
 Say = Callable[[str], None]
 
@@ -134,7 +135,14 @@ def up(outdir: Path, env_name: str, *, say: Say = print, keep: bool = False) -> 
             except ProcessError as exc:
                 running.failed[mode] = str(exc)
                 say(f"FAILED: {mode} service did not start: {exc}")
-        say(f"services ready: {', '.join(f'{m} {s.url}' for m, s in running.services.items())}  "
+        for mode in WORKER_MODES:
+            try:
+                start_background(running, mode, stack)
+            except ProcessError as exc:
+                running.failed[mode] = str(exc)
+                say(f"FAILED: {mode} service did not start: {exc}")
+        ready = ", ".join(f"{m} {s.url or '(no HTTP)'}" for m, s in running.services.items())
+        say(f"services ready: {ready}  "
             f"[{time.monotonic() - started:.1f} s]")
         yield running
 
@@ -192,6 +200,21 @@ def _fallback_setup(running: Running) -> None:
     owner = running.cluster.conninfo(user=OWNER_ROLE, password="", dbname=db.dbname)
     with psycopg.connect(owner) as conn:
         migrate(conn)
+
+
+def start_background(running: Running, mode: str, stack: ExitStack) -> None:
+    """A service without a load balancer (the audit sequencer), as ECS runs it: its task's own command."""
+    found = tasks.select(running.env, mode=mode)
+    if len(found) != 1:
+        raise ProcessError(f"expected one task definition with PLATFORM_SERVICE_MODE={mode}, found {len(found)}")
+    spec = running.spec(found[0], name=f"{mode} service")
+    service = start_worker(spec, running.aws_environment(spec.task_role_arn),
+                           log=running.workdir / f"{mode}-service.log")
+    stack.callback(service.stop)
+    time.sleep(0.5)
+    if service.process.poll() is not None:
+        raise ProcessError(f"{spec.name} exited ({service.process.returncode}):\n{service.log_tail()}")
+    running.services[mode] = service
 
 
 def start(running: Running, mode: str, stack: ExitStack) -> None:

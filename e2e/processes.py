@@ -89,6 +89,16 @@ class Service:
                 self.process.wait()
 
 
+def start_worker(spec: ProcessSpec, aws: dict[str, str], *, log: Path) -> Service:
+    """A background service without HTTP (the audit sequencer): running is all there is to check."""
+    _make_scratch(spec)
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            spec.argv, env=environment(spec, aws), cwd=spec.cwd, stdout=out, stderr=subprocess.STDOUT,
+        )
+    return Service(spec, "", log, process)
+
+
 def start_service(spec: ProcessSpec, aws: dict[str, str], *, log: Path) -> Service:
     _make_scratch(spec)
     tls = spec.env.get("PLATFORM_SERVICE_TLS", "").lower() in ("1", "true", "yes", "on")

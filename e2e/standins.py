@@ -403,7 +403,13 @@ def _buckets(env: Environment, moto: MotoServer, made: StandIns) -> None:
         args: dict[str, Any] = {"Bucket": name}
         if env.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
+        lock = props.get("ObjectLockConfiguration") or {}
+        if props.get("ObjectLockEnabled"):
+            args["ObjectLockEnabledForBucket"] = True
         s3.create_bucket(**args)
+        if lock.get("Rule"):  # the default retention (Object Lock, the audit checkpoints: P14)
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": lock["Rule"]})
         if "BucketEncryption" in props:
             rules = [
                 {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],

@@ -379,6 +379,36 @@ def restore_plan(running: Running, state: State) -> str:
     return " / ".join(lines[:3]) if lines else "planned"
 
 
+def audit_trail(running: Running, state: State) -> str:
+    """The sequencer service has chained every queued event and published signed checkpoints to the Object Lock
+    bucket stand-in; `audit verify` (the job's task role: the public key and the bucket, nothing trusted from the
+    database) says intact, and names the checkpoint row a database superuser deletes."""
+    deadline = time.monotonic() + 60
+    # The cluster's superuser: someone with full database access (more than RDS's master user has).
+    with psycopg.connect(running.cluster.superuser_conninfo(running.db.dbname), autocommit=True) as admin:
+        while True:
+            queued, signed = admin.execute(
+                "SELECT (SELECT count(*) FROM platform.audit_events WHERE seq IS NULL), "
+                "(SELECT max(seq) FROM platform.audit_signed_checkpoints)").fetchone() or (None, None)
+            head = admin.execute("SELECT seq FROM platform.audit_chain_head").fetchone()
+            if queued == 0 and head is not None and signed == head[0]:
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the sequencer left {queued} event(s) queued, signed up to {signed}, head {head}")
+            time.sleep(0.5)
+        out = _job(running, ["audit", "verify", "--workers", "2"], "audit verify")
+        if "audit chain OK" not in out:
+            raise StepFailed(f"audit verify: {out.strip()[-300:]}")
+        first = admin.execute("SELECT min(seq) FROM platform.audit_signed_checkpoints").fetchone()
+        with admin.transaction():
+            admin.execute("SET LOCAL session_replication_role = replica")
+            admin.execute("DELETE FROM platform.audit_signed_checkpoints WHERE seq = %s", first)
+    done = running.job(["python", "-m", "runtime", "audit", "verify"])
+    if done.returncode != 1 or "deleted-checkpoint" not in done.stdout:
+        raise StepFailed(f"audit verify missed a deleted checkpoint row ({done.returncode}): {done.stdout[-300:]}")
+    return f"{out.strip()}; a deleted checkpoint row is caught from the bucket: {done.stdout.strip()[-90:]}"
+
+
 Step = Callable[[Running, State], str]
 STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the steps it needs
     ("register: the organisation's key pending", request_registration, ()),
@@ -393,6 +423,7 @@ STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the step
     ("declare a breach, notify through SES", breach, ()),
     ("breach drill", breach_drill, ()),
     ("plan a restore", restore_plan, ()),
+    ("sequence, sign and verify the audit trail", audit_trail, ()),  # last: it tampers with the ledger
 )
 
 

@@ -48,6 +48,7 @@ class ServiceMode(Enum):
     SUPPORT = "support"  # the support service (P4)
     JOB = "job"  # one-off tasks: lifecycle jobs, breach drills, restores
     SETUP = "setup"  # the deploy-time database setup
+    SEQUENCER = "sequencer"  # the audit sequencer (P14): a background service, no HTTP
 
 
 # --- Data classification (P2) ---

@@ -189,7 +189,7 @@ class ServiceStack(PlatformStack):
         ], role_name=contract.audit_sequencer_role_name(self._app, env.name))
         self.audit_sequencer = AuditSequencer(
             self, "AuditSequencer", base=base, task_role=sequencer_role,
-            environment={**runtime.variables(ServiceMode.JOB.value, DB_USERS[contract.AUDIT_SEQUENCER]),
+            environment={**runtime.variables(ServiceMode.SEQUENCER.value, DB_USERS[contract.AUDIT_SEQUENCER]),
                          **self._audit_trail, settings.TASK_COMMANDS: declaration("audit sequence")},
         )
         self.support_dns = SupportDns(self, "SupportDns", domain_name=env.domain_name, vpc=network.vpc,
