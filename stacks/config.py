@@ -37,6 +37,7 @@ ACCOUNT_SERVICES = ("guardduty", "securityhub")
 # The audit sequencer's cadence (runtime/bounds.py AUDIT_CHECKPOINT_EVERY / _SECONDS: the runtime checks the same).
 AUDIT_CHECKPOINT_EVERY = (100, 1_000_000)
 AUDIT_CHECKPOINT_SECONDS = (1, 3600)
+MAX_AUDIT_CHECKPOINT_RETENTION_DAYS = 36500  # S3 Object Lock's longest default retention (100 years)
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -526,10 +527,8 @@ class EnvironmentConfig:
         metadata=_spec(
             "Object Lock retention of each signed checkpoint in the checkpoint bucket (COMPLIANCE in `prod`, "
             "GOVERNANCE elsewhere); objects are never expired after it (P14).",
-            allowed="1 to 36500, and >= `backup_retention_days` and `pitr_retention_days`",
-            low=1,
-            high=36500,
-            fix="is {value}; use 1 to 36500 days, no shorter than the database's backups (P14).",
+            allowed=f"up to {MAX_AUDIT_CHECKPOINT_RETENTION_DAYS}, and >= `backup_retention_days` and "
+            "`pitr_retention_days`",
         ),
     )
     guardduty: AccountServiceMode = field(default="off", metadata=_ACCOUNT_SERVICE)
@@ -942,11 +941,13 @@ def _check_backups(env: EnvironmentConfig, fail: Fail) -> None:
             f"is {lock_days}; it must be at least 1 and no longer than both backup_retention_days ({backup_days}) "
             f"and pitr_retention_days ({pitr_days}), or AWS Backup rejects the shorter backups.",
         )
-    if env.audit_checkpoint_retention_days < env.longest_backup_retention_days:
+    retention = env.audit_checkpoint_retention_days
+    if not env.longest_backup_retention_days <= retention <= MAX_AUDIT_CHECKPOINT_RETENTION_DAYS:
         raise fail(
             "audit_checkpoint_retention_days",
-            f"is {env.audit_checkpoint_retention_days}; a restored backup's audit ledger must stay verifiable, so "
-            f"checkpoints are kept at least as long as backups ({env.longest_backup_retention_days} days, P14).",
+            f"is {retention}; a restored backup's audit ledger must stay verifiable, so checkpoints are kept at "
+            f"least as long as backups ({env.longest_backup_retention_days} days) and at most "
+            f"{MAX_AUDIT_CHECKPOINT_RETENTION_DAYS} (S3 Object Lock's limit, P14).",
         )
     copy_region = env.backup_copy_region
     if copy_region is not None and (not _REGION.fullmatch(copy_region) or copy_region == env.region):

@@ -75,3 +75,14 @@ def test_config_readme_vpc_cidr_range_is_the_enforced_one(tmp_path: Path) -> Non
 def test_config_documented_range_bounds_are_accepted(tmp_path: Path, field_name: str, value: int) -> None:
     path = _write(tmp_path, VALID.replace('kind = "dev"', f'kind = "dev"\n{field_name} = {value}', 1))
     assert getattr(load_config(path).environment("dev"), field_name) == value
+
+
+def test_config_audit_cadence_ranges_are_the_runtimes() -> None:
+    """The sequencer refuses what the config refuses: one range each, stated twice only because stacks/config.py
+    imports nothing from the runtime."""
+    from runtime import bounds
+    from stacks.config import AUDIT_CHECKPOINT_EVERY, AUDIT_CHECKPOINT_SECONDS
+
+    assert AUDIT_CHECKPOINT_EVERY == (bounds.AUDIT_CHECKPOINT_EVERY.minimum, bounds.AUDIT_CHECKPOINT_EVERY.maximum)
+    assert AUDIT_CHECKPOINT_SECONDS == (bounds.AUDIT_CHECKPOINT_SECONDS.minimum,
+                                        bounds.AUDIT_CHECKPOINT_SECONDS.maximum)

@@ -175,14 +175,15 @@ def test_database_security_group_admits_only_the_service_tasks_on_its_port(opera
         for _, _, r in operator.resources(env, "AWS::EC2::SecurityGroupIngress")
         if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
     ]
-    # the data service, the support service, the one-off tasks (jobs, drill, restore), the deploy-time setup
-    assert len(ingress) == 4
+    # the data service, the support service, the one-off tasks (jobs, drill, restore), the audit sequencer, the
+    # deploy-time setup
+    assert len(ingress) == 5
     for rule in ingress:
         assert rule["FromPort"] == rule["ToPort"] == port
         assert "CidrIp" not in rule and "SourceSecurityGroupId" in rule
         source = json.dumps(rule["SourceSecurityGroupId"])
         assert any(name in source for name in ("DataService", "SupportService", "LifecycleJobSecurityGroup",
-                                               "DatabaseSetupTaskSecurityGroup"))
+                                               "AuditSequencer", "DatabaseSetupTaskSecurityGroup"))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

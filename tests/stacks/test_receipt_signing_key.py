@@ -23,7 +23,7 @@ CONFIG = PlatformConfig(source="fixture", app_name="adp", environments=(DEV,))
 
 def _signing_key(assembly: Assembly, env: str) -> tuple[str, dict[str, Any]]:
     (found,) = [(lid, r) for _, lid, r in assembly.resources(env, "AWS::KMS::Key")
-                if r["Properties"].get("KeyUsage") == "SIGN_VERIFY"]
+                if r["Properties"].get("KeyUsage") == "SIGN_VERIFY" and lid.startswith("ReceiptSigningKey")]
     return found
 
 

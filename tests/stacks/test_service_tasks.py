@@ -95,7 +95,7 @@ def test_database_setup_resource_runs_the_setup_task_and_every_service_waits_for
         assert run["Properties"]["TaskDefinitionArn"] == {"Ref": setup_id}
         assert _declared(resources[setup_id]) == ("db setup",)
         services = _of_type(resources, "AWS::ECS::Service")
-        assert len(services) == 2
+        assert len(services) == 3  # the data and support services, the audit sequencer
         for logical_id, service in services.items():
             assert run_id in service.get("DependsOn", []), f"{env}/{logical_id} does not wait for the setup"
 
@@ -205,7 +205,7 @@ def _rule_results(assembly: Assembly, outdir: Path) -> Iterator[tuple[str, Statu
 def test_permission_rule_real_templates_compliant(each_install: list[tuple[Assembly, str]]) -> None:
     assembly = each_install[0][0]
     results = list(_rule_results(assembly, Path(assembly.outcome.outdir)))
-    assert len(results) == 6 * len(assembly.templates)
+    assert len(results) == 7 * len(assembly.templates)
     assert all(status is Status.COMPLIANT for _, status, _ in results), results
 
 

@@ -126,11 +126,12 @@ def test_oidc_at_the_load_balancer_only_where_configured(each_install: list[tupl
 def test_tasks_have_no_plaintext_secrets_public_ip_or_writable_root(each_install: list[tuple[Assembly, str]]) -> None:
     for assembly, env in each_install:
         task_definitions = _all(assembly, env, "AWS::ECS::TaskDefinition")
-        # data service, support service, lifecycle job, breach drill, restore, database setup
-        assert len(task_definitions) == 6
+        # data service, support service, audit sequencer, lifecycle job, breach drill, restore, database setup
+        assert len(task_definitions) == 7
         expected_secrets = {
             "DataService": {settings.AUDIT_CHAIN_KEY},
             "SupportService": {settings.AUDIT_CHAIN_KEY},
+            "AuditSequencer": set(),  # it signs with KMS; the HMAC chain key is not needed past the cut-over
             "LifecycleJob": {settings.AUDIT_CHAIN_KEY, settings.ERASURE_RECEIPT_KEY},
             "BreachDrill": {settings.AUDIT_CHAIN_KEY},
             "Restore": set(),
