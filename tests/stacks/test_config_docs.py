@@ -83,6 +83,6 @@ def test_config_audit_cadence_ranges_are_the_runtimes() -> None:
     from runtime import bounds
     from stacks.config import AUDIT_CHECKPOINT_EVERY, AUDIT_CHECKPOINT_SECONDS
 
-    assert AUDIT_CHECKPOINT_EVERY == (bounds.AUDIT_CHECKPOINT_EVERY.minimum, bounds.AUDIT_CHECKPOINT_EVERY.maximum)
-    assert AUDIT_CHECKPOINT_SECONDS == (bounds.AUDIT_CHECKPOINT_SECONDS.minimum,
-                                        bounds.AUDIT_CHECKPOINT_SECONDS.maximum)
+    assert (bounds.AUDIT_CHECKPOINT_EVERY.minimum, bounds.AUDIT_CHECKPOINT_EVERY.maximum) == AUDIT_CHECKPOINT_EVERY
+    assert (bounds.AUDIT_CHECKPOINT_SECONDS.minimum,
+                                        bounds.AUDIT_CHECKPOINT_SECONDS.maximum) == AUDIT_CHECKPOINT_SECONDS
