@@ -70,7 +70,10 @@ def checkpoint_public_key(environ: Mapping[str, str] = os.environ,
 
 
 def checkpoint_bucket(environ: Mapping[str, str] = os.environ, clients: ClientFactory = aws_client,
-                      ) -> CheckpointBucket:
+                      ) -> CheckpointBucket | None:
+    """The Object Lock bucket; None (the database's copy only) in local runs and tests that name none."""
+    if not text(environ, settings.AUDIT_CHECKPOINT_BUCKET) and environment_name(environ) in LOCAL_SIGNER_ENVIRONMENTS:
+        return None
     name = required(environ, settings.AUDIT_CHECKPOINT_BUCKET, "the audit checkpoint bucket (the stacks set it)")
     return CheckpointBucket(clients("s3"), name)
 

@@ -40,7 +40,8 @@ def test_lifecycle_selfhosted_hipaa_every_step_passes(acme_up: Up) -> None:
     assert "ok    the schedule provisions the organisation's key (" in log and "rotation on; idempotent" in log, log
     assert "rate(5 minutes)" in log, log
     assert "is pending deletion until" in log, log
-    assert all(service.url.startswith("https://") for service in running.services.values()), log
+    assert all(service.url.startswith("https://") for service in running.services.values() if service.url), log
+    assert "sequencer" in running.services and not running.services["sequencer"].url  # no HTTP, no load balancer
     assert "support" in running.load_balancers, "the support service signs staff in at the load balancer"
     imported = running.translations.of_kind("imported ARN")
     assert imported and all(entry.local in running.resolver.literals.values() for entry in imported), log
