@@ -118,9 +118,16 @@ PROMISES: tuple[Promise, ...] = (
     ),
     Promise(
         "P14",
-        "Tamper-evident audit trail without PII",
-        "runtime",
-        runtime=("runtime/audit/", "runtime/db/ledger.py"),
-        tests=("tests/runtime/audit/",),
+        "Tamper-evident audit trail without PII, signed checkpoints kept outside the database",
+        "infra + runtime",
+        # Writers queue events in their own transaction; the sequencer (its own service, role and signing key)
+        # chains them and signs checkpoints into the database and the Object Lock bucket; `audit verify` trusts
+        # nothing but the public key and the bucket.
+        runtime=("runtime/audit/", "runtime/db/ledger.py", "runtime/db/sequencer.py", "runtime/db/audit_verify.py",
+                 "runtime/checkpoint_bucket.py", "runtime/signing.py", "runtime/cli/audit.py",
+                 "runtime/breach/trail.py"),
+        tests=("tests/runtime/audit/", "tests/runtime/audit/test_ledger.py", "tests/runtime/audit/test_sequencer.py",
+               "tests/runtime/db/test_concurrency.py", "tests/stacks/test_audit_trail_infrastructure.py",
+               "tests/e2e/test_lifecycle.py"),
     ),
 )
