@@ -81,7 +81,6 @@ def test_org_register_key_policy_gap_prints_the_statements_then_a_good_key_regis
 ) -> None:
     from botocore.stub import Stubber
 
-    from runtime.audit.chain import ChainKey
     from runtime.db import Database, open_pool
     from runtime.db.ledger import AuditLedger
     from runtime.db.organisation_keys import list_organisations
@@ -93,7 +92,7 @@ def test_org_register_key_policy_gap_prints_the_statements_then_a_good_key_regis
                      platform_db.password(JOBS_ROLE), name="register-key")
 
     class Wiring:
-        database = Database(pool, AuditLedger(ChainKey(b"k" * 32)))
+        database = Database(pool, AuditLedger())
 
         def close(self) -> None:
             pass

@@ -42,7 +42,7 @@ class Fixture:
         self.kms, self.issuer = kms, issuer
         self.jobs_pool = open_pool(platform_db.settings(JOBS_ROLE, pool_min_size=1, pool_max_size=2),
                                    platform_db.password(JOBS_ROLE), name="org-keys-jobs")
-        self.jobs = Database(self.jobs_pool, AuditLedger(chain_key))
+        self.jobs = Database(self.jobs_pool, AuditLedger())
         self.admin = KmsOrganisationKeys(client=kms, app=APP, environment="test", account="123456789012",
                                          user_role_arns=ROLES, admin_role_arn=ROLES[1],
                                          customer_keys=PostgresCustomerKeys(self.jobs_pool))
