@@ -48,7 +48,14 @@ from runtime.db.session import Database, OwnerScope, OwnerTransaction
 from runtime.envelope import KeyState, OrganisationKeyAdmin, WrappedKeyStore
 from runtime.errors import ConfigurationError, LifecycleError, ReceiptError, UnknownOrganisationError
 from runtime.lifecycle.plan import ErasureState, deletion_order
-from runtime.lifecycle.receipt import PER_ORGANISATION, SHARED, ErasureReceipt, ReceiptKeys, verify_receipt
+from runtime.lifecycle.receipt import (
+    KEY_CUSTOMER_HELD,
+    PER_ORGANISATION,
+    SHARED,
+    ErasureReceipt,
+    ReceiptKeys,
+    verify_receipt,
+)
 from runtime.lifecycle.requests import erasure_row, organisation_exists, utc_now
 
 DEFAULT_BATCH_ROWS: Final = 20_000
@@ -284,7 +291,7 @@ class Eraser:
                 "UPDATE platform.erasures SET keys_destroyed = keys_destroyed + %s, "
                 "export_objects_deleted = export_objects_deleted + %s", (keys, deleted))
         self._on_step("deleted")
-        scheduled_at, pending_days = self._destroy_organisation_key(owner_id)
+        scheduled_at, pending_days, customer = self._destroy_organisation_key(owner_id)
         self._on_step("key-deletion-scheduled")
         with translated(), self._database.owner_transaction(principal) as tx:
             conn = tx.connection
@@ -294,7 +301,7 @@ class Eraser:
             if row["state"] == ErasureState.COMPLETE.value:
                 return self._stored_receipt(row)  # a concurrent run finished first
             erased_at = self._clock()  # after the key's deletion was scheduled: the date counts from it
-            per_org = scheduled_at is not None
+            per_org = scheduled_at is not None or customer
             receipt = ErasureReceipt(
                 erasure_id=row["id"],
                 owner_id=owner_id,
@@ -308,20 +315,24 @@ class Eraser:
                 export_objects_deleted=row["export_objects_deleted"],
                 local_exports_not_reached=unreachable,
                 keyring_mode=PER_ORGANISATION if per_org else SHARED,
-                key_deletion_pending_days=pending_days if per_org else None,
+                key_deletion_pending_days=pending_days if scheduled_at is not None else None,
                 key_deletion_scheduled_at=scheduled_at,
+                customer_key=customer,
             ).signed(self._receipt_key)
             conn.execute("UPDATE platform.erasures SET state = 'complete', completed_at = %s, receipt = %s",
                          (erased_at, Jsonb(receipt)))
         self._on_step("complete")
         return receipt
 
-    def _destroy_organisation_key(self, owner_id: uuid.UUID) -> tuple[datetime | None, int]:
+    def _destroy_organisation_key(self, owner_id: uuid.UUID) -> tuple[datetime | None, int, bool]:
         """Per-organisation keys: schedule the deletion of the organisation's key (idempotent); when, and the
-        deletion date KMS states (as a pending window from then). Shared key: (None, 0), nothing to destroy."""
+        deletion date KMS states (as a pending window from then). Shared key: (None, 0), nothing to destroy.
+        The organisation's own key (BYOK): (None, 0, True): only the organisation can destroy it."""
         admin = self._organisation_keys
         if admin is None:
-            return None, 0
+            return None, 0, False
+        if admin.customer_key(str(owner_id)):
+            return None, 0, True
         days = self._settings.key_deletion_pending_days
         now = self._clock()
         status = admin.schedule_deletion(str(owner_id), days)
@@ -333,7 +344,7 @@ class Eraser:
             # counted from after the call, and the receipt counts from erased_at, later still: never short of it
             later = math.ceil((status.deletion_date - self._clock()) / timedelta(days=1))
             days = min(max(days, later), KEY_DELETION_PENDING_DAYS.maximum)
-        return now, days
+        return now, days, False
 
     def _stored_receipt(self, row: Mapping[str, Any]) -> dict[str, Any]:
         receipt = row["receipt"]
@@ -450,6 +461,9 @@ def _organisation_key_check(admin: OrganisationKeyAdmin | None, owner_id: uuid.U
     if mode != PER_ORGANISATION:
         return Check(name, True, "shared key (receipt version < 3 or keyring_mode shared): no organisation key "
                      "to destroy; backups stay readable until they expire, as the receipt's date says")
+    if isinstance(stored, Mapping) and stored.get("organisation_key") == KEY_CUSTOMER_HELD:
+        return Check(name, True, "the organisation's own key (BYOK) wrapped its data keys: only the organisation "
+                     "can destroy it (then no copy decrypts); until then backups expire as the receipt's date says")
     if admin is None:
         return Check(name, False, "the receipt says per-organisation keys but this process has no organisation "
                      "key administration to check the key with (PLATFORM_KEYRING_MODE)")

@@ -8,14 +8,17 @@ Version 3 (issued now), signed with the environment's asymmetric KMS key (runtim
      "dek_cache_max_age_seconds", "rows_deleted": {table: n}, "rows_total", "data_keys_destroyed",
      "export_objects_deleted", "local_exports_not_reached",
      "keyring_mode": "per-organisation" | "shared",
-     "organisation_key": "deletion-scheduled" | "not-destroyable-shared-key",
+     "organisation_key": "deletion-scheduled" | "customer-held" | "not-destroyable-shared-key",
      "key_deletion_pending_days": 7..30 | null, "key_deletion_scheduled_at": "<time>" | null,
      "signature_algorithm": "ECDSA_SHA_256", "signing_key_id": "<key ARN>", "signature": "<base64 DER>"}
 
 In per-organisation mode the erasure scheduled the deletion of the organisation's own key (KMS: pending for
 `key_deletion_pending_days`; the local emulation destroys its key file at once) at `key_deletion_scheduled_at`;
 in shared mode (`null`, `null`) every organisation's data keys are wrapped under one environment key, so nothing
-could be destroyed and backups stay readable until they expire.
+could be destroyed and backups stay readable until they expire. "customer-held" (per-organisation mode, `null`,
+`null`): the organisation's data keys were wrapped under ITS OWN key (BYOK), which the platform cannot destroy
+(KMS deletes a key only in its own account): the date is the shared formula (backups expire), and the
+organisation makes every copy unreadable at once by deleting its key itself.
 
 Version 2 (issued before per-organisation keys): the fields of version 3 without the four key fields; its date
 is the shared formula below. Still verifies.
@@ -39,8 +42,9 @@ still verify with that key; nothing issues them any more.
   whatever the backup retention: once the organisation's key is deleted no copy (restored backup, snapshot,
   replica, stray export) can be decrypted, and another task may hold an unwrapped data key for the cache's
   max age. erased_at is taken after the key's deletion was scheduled.
-- shared mode (and versions 1 and 2): erased_at + the longest of: the environment's longest backup retention
-  (backups and point-in-time recovery hold the owner's wrapped keys and ciphertext until they expire) and the
+- shared mode, a customer-held key (and versions 1 and 2): erased_at + the longest of: the environment's
+  longest backup retention (backups and point-in-time recovery hold the owner's wrapped keys and ciphertext
+  until they expire) and the
   data-key cache max age (another task may hold the unwrapped key that long).
 All come from configuration; versions 2 and 3 are refused when the date does not follow from their fields.
 """
@@ -85,6 +89,7 @@ PER_ORGANISATION: Final = "per-organisation"
 SHARED: Final = "shared"
 KEY_DELETION_SCHEDULED: Final = "deletion-scheduled"
 KEY_NOT_DESTROYABLE: Final = "not-destroyable-shared-key"
+KEY_CUSTOMER_HELD: Final = "customer-held"  # BYOK: the organisation's own key, which only it can destroy
 
 
 class ReceiptKey:
@@ -183,18 +188,24 @@ class ErasureReceipt:
     keyring_mode: str = SHARED  # version 3; versions 1 and 2 predate per-organisation keys
     key_deletion_pending_days: int | None = None  # per-organisation mode only
     key_deletion_scheduled_at: datetime | None = None  # per-organisation mode only
+    customer_key: bool = False  # per-organisation mode: the organisation's own key (BYOK), not destroyed by us
 
     def __post_init__(self) -> None:
         per_org = self.keyring_mode == PER_ORGANISATION
         if self.keyring_mode not in (PER_ORGANISATION, SHARED):
             raise ValueError("keyring_mode")
-        if per_org != (self.key_deletion_pending_days is not None) or \
-                per_org != (self.key_deletion_scheduled_at is not None):
-            raise ValueError("a per-organisation receipt states its key deletion; a shared one none")
+        if self.customer_key and not per_org:
+            raise ValueError("a customer-held key is a per-organisation key")
+        deleting = per_org and not self.customer_key
+        if deleting != (self.key_deletion_pending_days is not None) or \
+                deleting != (self.key_deletion_scheduled_at is not None):
+            raise ValueError("a receipt states its key's deletion exactly when the platform scheduled it")
 
     @property
     def organisation_key(self) -> str:
-        return KEY_DELETION_SCHEDULED if self.keyring_mode == PER_ORGANISATION else KEY_NOT_DESTROYABLE
+        if self.keyring_mode == SHARED:
+            return KEY_NOT_DESTROYABLE
+        return KEY_CUSTOMER_HELD if self.customer_key else KEY_DELETION_SCHEDULED
 
     @property
     def complete_everywhere_by(self) -> datetime:
@@ -405,6 +416,8 @@ def _key_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """The version 3 key fields, consistent with each other; ValueError otherwise."""
     mode, fate = body["keyring_mode"], body["organisation_key"]
     days, scheduled = body["key_deletion_pending_days"], body["key_deletion_scheduled_at"]
+    if mode == PER_ORGANISATION and fate == KEY_CUSTOMER_HELD and days is None and scheduled is None:
+        return {"keyring_mode": mode, "customer_key": True}
     if mode == PER_ORGANISATION:
         if fate != KEY_DELETION_SCHEDULED or type(days) is not int \
                 or not KEY_DELETION_PENDING_DAYS.minimum <= days <= KEY_DELETION_PENDING_DAYS.maximum \

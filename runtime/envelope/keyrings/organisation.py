@@ -99,6 +99,10 @@ class OrganisationKeyAdmin(Protocol):
 
     def cancel_deletion(self, organisation: str) -> KeyStatus: ...
 
+    def customer_key(self, organisation: str) -> str | None:
+        """The ARN of the organisation's own key (BYOK), or None: a key this environment administers."""
+        ...
+
 
 def organisation_encryption_context(environment: str, organisation: str) -> dict[str, str]:
     """What a data key wrapped under an organisation key is bound to; the key policy conditions on
@@ -306,7 +310,7 @@ class KmsOrganisationKeys:
             raise OrganisationKeyUnavailableError(
                 f"organisation {organisation}'s data keys are wrapped under its own key {customer} (BYOK): the "
                 "platform cannot schedule that key's deletion; the organisation deletes it in its account (aws kms "
-                "schedule-key-deletion), and erasure receipts do not yet state a customer-held key",
+                "schedule-key-deletion); erasure leaves it and its receipt says customer-held",
                 organisation=organisation_id(organisation))
         current = self.state(organisation)
         if current.state in (KeyState.MISSING, KeyState.PENDING_DELETION) or current.key_id is None:
@@ -443,6 +447,9 @@ class LocalOrganisationKeyring(Keyring):
                 os.fsync(out.fileno())
             path.unlink()
         return self.state(organisation)
+
+    def customer_key(self, organisation: str) -> str | None:
+        return None  # an organisation's own key is a KMS key; locally every key is the emulation's
 
     def cancel_deletion(self, organisation: str) -> KeyStatus:
         raise OrganisationKeyUnavailableError(

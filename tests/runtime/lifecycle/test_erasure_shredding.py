@@ -192,6 +192,9 @@ def test_erase_verify_per_organisation_key_still_enabled_fails(lc_stack: Stack, 
         def cancel_deletion(self, organisation: str) -> Any:
             raise AssertionError
 
+        def customer_key(self, organisation: str) -> None:
+            return None
+
     keyring.provision(str(org.owner_id))
     eraser = lc_stack.eraser(settings=ErasureSettings("test", RETENTION_DAYS, CACHE_SECONDS, "per-organisation"),
                              organisation_keys=Stubborn())
@@ -200,3 +203,41 @@ def test_erase_verify_per_organisation_key_still_enabled_fails(lc_stack: Stack, 
         eraser.erase(org.principal)
 
 
+
+
+class _CustomerHeld:
+    """The administration of an organisation that registered its own key (BYOK): the platform destroys nothing."""
+
+    ARN = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def customer_key(self, organisation: str) -> str:
+        return self.ARN
+
+    def schedule_deletion(self, organisation: str, pending_days: int) -> Any:
+        raise AssertionError("the eraser must not try to delete the organisation's own key")
+
+    def state(self, organisation: str) -> Any:
+        raise AssertionError("a customer-held key is not checked by state")
+
+    provision = cancel_deletion = schedule_deletion
+
+
+def test_erasure_customer_held_key_receipt_says_so_with_the_backup_date_and_verifies(lc_stack: Stack) -> None:
+    """BYOK: rows and wrapped keys go; the organisation's own key stays its own: the receipt says customer-held,
+    dates completion by the backups' retention (the platform cannot destroy the key), verifies, and erase verify
+    accepts it."""
+    org = fill_organisation(lc_stack)
+    admin = _CustomerHeld()
+    eraser = lc_stack.eraser(settings=ErasureSettings("test", RETENTION_DAYS, CACHE_SECONDS, "per-organisation"),
+                             organisation_keys=admin)
+    receipt = eraser.erase(org.principal)
+    assert receipt["keyring_mode"] == "per-organisation" and receipt["organisation_key"] == "customer-held"
+    assert receipt["key_deletion_pending_days"] is None and receipt["key_deletion_scheduled_at"] is None
+    assert datetime.fromisoformat(receipt["complete_everywhere_by"]) == \
+        datetime.fromisoformat(receipt["erased_at"]) + timedelta(days=RETENTION_DAYS)
+    assert verify_receipt(lc_stack.receipt_key, receipt).customer_key
+    verified = verify_erasure(database=lc_stack.jobs, key_store=lc_stack.jobs_keys,
+                              fresh_cipher=lc_stack.fresh_jobs_cipher, receipt_key=lc_stack.receipt_key,
+                              principal=org.principal, organisation_keys=admin)  # type: ignore[arg-type]
+    assert verified.ok, verified.describe()
+    assert "only the organisation can destroy it" in verified.describe()

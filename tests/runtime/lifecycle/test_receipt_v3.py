@@ -96,3 +96,27 @@ def test_verify_receipt_v1_and_v2_still_verify() -> None:
 def test_receipt_v2_cannot_state_per_organisation_deletion() -> None:
     with pytest.raises(ValueError):
         _per_org().signed(SIGNER, version=SIGNED_VERSION_2)
+
+
+
+def test_receipt_v3_customer_held_key_signed_dated_by_retention_and_refused_with_a_deletion() -> None:
+    """BYOK: the platform destroys no key; the receipt says customer-held, keeps the backups' date, verifies; a
+    customer-held key stated with a deletion window is refused on construction and, re-signed, on verification."""
+    signed = _receipt(keyring_mode="per-organisation", customer_key=True).signed(SIGNER)
+    assert signed["organisation_key"] == "customer-held" and signed["key_deletion_pending_days"] is None
+    assert datetime.fromisoformat(signed["complete_everywhere_by"]) == ERASED + timedelta(days=35)
+    assert verify_receipt(SIGNER.public_key(), signed).customer_key
+    with pytest.raises(ValueError):
+        _receipt(keyring_mode="per-organisation", customer_key=True, key_deletion_pending_days=7,
+                 key_deletion_scheduled_at=ERASED)
+    with pytest.raises(ValueError):
+        _receipt(keyring_mode="shared", customer_key=True)
+    import base64
+
+    from runtime.lifecycle.receipt import canonical
+
+    body = {k: v for k, v in signed.items() if k != "signature"}
+    body["key_deletion_pending_days"] = 7
+    forged = {**body, "signature": base64.b64encode(SIGNER.sign(canonical(body))).decode()}
+    with pytest.raises(ReceiptError):
+        verify_receipt(SIGNER.public_key(), forged)
