@@ -6,14 +6,17 @@ registration and looks up a customer key; the control-plane job lists (through t
 and states only) and activates. Writes run inside the caller's owner-bound transaction, which audits them.
 """
 
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from runtime.audit.events import Action
 from runtime.db.connect import ConnectionSource
 from runtime.db.errors import translated
-from runtime.db.session import OwnerTransaction, bind_owner, parse_id
+from runtime.db.session import Database, OwnerScope, OwnerTransaction, bind_owner, parse_id
 
 PLATFORM: Final = "platform"
 CUSTOMER: Final = "customer"
@@ -53,6 +56,13 @@ def activate(tx: OwnerTransaction, *, source: str, key_arn: str | None = None) -
     tx.record(Action.WRITE, "organisation_keys", ())
 
 
+def own_record(tx: OwnerTransaction) -> OrganisationKeyRecord | None:
+    """The bound organisation's own row (its source, state and key ARN), or None."""
+    row = tx.connection.execute("SELECT owner_id, source, state, key_arn FROM platform.organisation_keys"
+                                ).fetchone()
+    return None if row is None else OrganisationKeyRecord(row[0], row[1], row[2], row[3])
+
+
 def list_organisations(connections: ConnectionSource, *, source: str | None = None,
                        state: str | None = None) -> list[OrganisationKeyRecord]:
     """Every organisation on record (optionally one source and state), oldest request first; no data read."""
@@ -77,3 +87,31 @@ class PostgresCustomerKeys:
             bind_owner(conn, owner_id)
             row = conn.execute(_CUSTOMER_KEY).fetchone()
         return None if row is None else str(row[0])
+
+
+# Who records what the service itself observed (not a user's request): a fixed pseudonymous id.
+SERVICE_ACTOR: Final = uuid.UUID("00000000-0000-4000-8000-0000000005e7")
+
+
+class KeyUnavailableAudit:
+    """The data service's `on_key_unavailable` (runtime.envelope.EnvelopeCipher): when an organisation's key is
+    found unusable (a customer disabled or revoked its key, or it is being destroyed), one audit ledger event for
+    that organisation (a read of organisation_keys that returned nothing; request id `orgkey-<hex>`), at most
+    once per `interval_seconds` per organisation, so an outage does not flood the ledger."""
+
+    def __init__(self, database: Database, *, interval_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._database, self._interval, self._clock = database, interval_seconds, clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, owner: str, code: str | None) -> None:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(owner)
+            if last is not None and now - last < self._interval:
+                return
+            self._last[owner] = now
+        principal = OwnerScope(parse_id(owner, "owner"), SERVICE_ACTOR, f"orgkey-{uuid.uuid4().hex[:8]}")
+        with translated(), self._database.owner_transaction(principal) as tx:
+            tx.record(Action.READ, "organisation_keys", (), row_count=0)

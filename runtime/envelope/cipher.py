@@ -9,6 +9,7 @@ wrapped; `shred_owner` deletes it, after which none of the owner's values can be
 """
 
 import hmac
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ from runtime.envelope.keyrings.base import Keyring
 from runtime.envelope.keys import DataKey, FieldKey, derive_field_key
 from runtime.envelope.store import StoredKey, WrappedKeyStore
 from runtime.errors import DataKeyUnavailableError, DecryptionError, InvalidInputError, KmsKeyUnavailableError
+
+log = logging.getLogger("platform.envelope")
 
 # Salts seen while decrypting, per data key; values written in one batch share a salt.
 _MAX_SALTS_PER_KEY = 1024
@@ -73,7 +76,11 @@ class EnvelopeCipher:
         store: WrappedKeyStore,
         cache: DataKeyCache[CacheKey, _LoadedKey] | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        on_key_unavailable: Callable[[str, str | None], None] | None = None,
     ) -> None:
+        """`on_key_unavailable(owner, KMS code)`: told each time an owner's key is found unusable (the service
+        audits it); what it raises is not the caller's concern: the typed error is."""
+        self._on_key_unavailable = on_key_unavailable
         self._keyring = keyring
         self._store = store
         self._cache: DataKeyCache[CacheKey, _LoadedKey] = cache if cache is not None else DataKeyCache()
@@ -144,6 +151,21 @@ class EnvelopeCipher:
         self._forget(owner)
         return deleted
 
+    def probe_owner_key(self, owner: str) -> str | None:
+        """Whether the owner's key works NOW (the cache bypassed): None, or why not (the KMS code, or
+        "unavailable"). One keyring call: unwrap the owner's current data key, or generate one (discarded) when
+        it has none yet. Other failures (throttling, connectivity) raise as usual."""
+        stored = self._store.current(owner)
+        try:
+            if stored is None:
+                self._keyring.generate_data_key(owner)
+            else:
+                self._keyring.unwrap_data_key(owner, stored.wrapped)
+        except KmsKeyUnavailableError as exc:
+            self._forget(owner)
+            return exc.code or "unavailable"
+        return None
+
     def stats(self) -> EnvelopeStats:
         cache = self._cache.stats()
         return EnvelopeStats(cache.hits, cache.misses, self._keyring.calls)
@@ -154,10 +176,15 @@ class EnvelopeCipher:
                 ) -> _LoadedKey:
         try:
             return self._cache.get_or_load(key, load, uses=uses)
-        except KmsKeyUnavailableError:
+        except KmsKeyUnavailableError as exc:
             # The owner's key is disabled, revoked or gone (BYOK): from now on none of its data keys is served
             # from this cache either, so its requests fail alike instead of some succeeding (nothing partial).
             self._forget(owner)
+            if self._on_key_unavailable is not None:
+                try:
+                    self._on_key_unavailable(owner, exc.code)
+                except Exception as failed:  # the typed error below is the answer either way
+                    log.warning("recording an unavailable organisation key failed: %s", type(failed).__name__)
             raise
 
     def _forget(self, owner: str) -> None:

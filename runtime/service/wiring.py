@@ -21,7 +21,7 @@ from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, re
 from runtime.db.connect import ConnectionSource
 from runtime.db.credentials import PasswordSource
 from runtime.db.ledger import AuditLedger
-from runtime.db.organisation_keys import PostgresCustomerKeys
+from runtime.db.organisation_keys import KeyUnavailableAudit, PostgresCustomerKeys
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import DataKeyCache, EnvelopeCipher
 from runtime.environment import integer, text
@@ -49,6 +49,7 @@ from runtime.service.health import Readiness
 from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router, receipt_key_router
+from runtime.service.organisation_key_routes import organisation_key_router
 from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, EXPORTS_BUCKET
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice
@@ -113,12 +114,12 @@ def service_routers(config: ServiceConfig, *, environ: Mapping[str, str] | None 
     """The routers `serve` mounts beside the built-in API. Owner mode: the lifecycle routes (export and
     erasure requests), admin per the configured claim; the lifecycle job runs the requests (no launcher);
     with EXPORTS_BUCKET set, the admin's download URLs of complete exports (signed with the task role).
-    Support mode: none."""
+    The organisation's admin sees its key's state (GET /v1/organisation/key). Support mode: none."""
     if config.mode is not ServiceMode.OWNER:
         return []
     rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
     return [lifecycle_router(admin_scope=admin_scope(rule), downloads=export_downloads(environ, clients)),
-            *receipt_routers(config, clients)]
+            organisation_key_router(admin_scope=admin_scope(rule)), *receipt_routers(config, clients)]
 
 
 def export_downloads(environ: Mapping[str, str] | None, clients: ClientFactory) -> ExportDownloads | None:
@@ -192,7 +193,10 @@ def _owner_data(
     closers.append(key_pool.close)
     choice = config.keyring_choice or KeyringChoice(config.environment, config.kms_key_id, config.local_keyring)
     keyring = choice.keyring(clients, customer_keys=PostgresCustomerKeys(key_pool))
+    audit_unavailable = KeyUnavailableAudit(Database(key_pool, AuditLedger(config.chain_key)),
+                                            interval_seconds=config.cache_limits.max_age_seconds)
     cipher = EnvelopeCipher(
-        keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits)
+        keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits),
+        on_key_unavailable=audit_unavailable,
     )
     return OwnerData(Database(pool, AuditLedger()), Records(cipher), cipher)

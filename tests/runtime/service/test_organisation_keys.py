@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from runtime import settings
 from runtime.audit.chain import ChainKey
 from runtime.db import Database, OwnerScope, open_pool
 from runtime.db.ledger import AuditLedger
@@ -23,6 +24,9 @@ from runtime.db.self_check import ServiceMode
 from runtime.envelope import CacheLimits, KeyState, KmsOrganisationKeys
 from runtime.lifecycle.organisation_keys import provision_pending, register_customer_key
 from runtime.service.app import create_app
+from runtime.service.auth import AdminRule
+from runtime.service.context import admin_scope
+from runtime.service.organisation_key_routes import organisation_key_router
 from runtime.service.problems import ORGANISATION_KEY_UNAVAILABLE
 from runtime.service.wiring import build_context
 from runtime.wiring.keyring import KeyringChoice
@@ -56,6 +60,10 @@ class Fixture:
         owner = uuid.uuid4()
         return Org(owner, user, self.issuer.headers(user, owner))
 
+    def admin_headers(self, org: Org) -> dict[str, str]:
+        return self.issuer.headers(org.user, org.id, **{settings.DEFAULT_AUTH_ADMIN_CLAIM: [
+            settings.DEFAULT_AUTH_ADMIN_ROLE]})
+
     def principal(self, org: Org) -> OwnerScope:
         return OwnerScope(org.id, uuid.uuid4(), "test-org-keys")
 
@@ -68,7 +76,9 @@ class Fixture:
 def keys(platform_db: PlatformDatabase, kms_client: Any, issuer: TokenIssuer,
          service_chain_key: ChainKey) -> Iterator[tuple[Fixture, TestClient]]:
     fixture = Fixture(platform_db, kms_client, issuer, service_chain_key)
-    with TestClient(create_app(fixture.context), raise_server_exceptions=False) as client:
+    admin = admin_scope(AdminRule(claim=settings.DEFAULT_AUTH_ADMIN_CLAIM, role=settings.DEFAULT_AUTH_ADMIN_ROLE))
+    app = create_app(fixture.context, routers=[organisation_key_router(admin_scope=admin)])
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield fixture, client
     fixture.close()
 
@@ -94,6 +104,9 @@ def test_byok_key_disabled_mid_traffic_every_request_typed_503_other_organisatio
            for i in range(3)]
     assert len(client.get("/v1/prompts", headers=theirs.headers).json()["items"]) == 3
     assert fixture.admin.state(str(theirs.id)).state is KeyState.ENABLED
+    assert client.get("/v1/organisation/key", headers=theirs.headers).status_code == 403  # admins only
+    shown = client.get("/v1/organisation/key", headers=fixture.admin_headers(theirs)).json()
+    assert shown == {"source": "customer", "state": "active", "key_arn": arn, "usable": True, "problem": None}
 
     fixture.kms.disable_key(KeyId=arn.rsplit("/", 1)[1])  # the customer disables its key
     time.sleep(MAX_AGE * 1.5)  # past the cache's max age: no data key of theirs may still be served from it
@@ -108,12 +121,18 @@ def test_byok_key_disabled_mid_traffic_every_request_typed_503_other_organisatio
     assert [a.status_code for a in answers] == [503] * len(answers)
     assert all(_unavailable(a) for a in answers)
     assert client.get("/v1/organisation", headers=ours.headers).status_code == 200
-    assert fixture.admin.state(str(theirs.id)).state is KeyState.DISABLED
+    assert fixture.admin.state(str(theirs.id)).state is KeyState.DISABLED  # the control plane's view (org key-state)
+    shown = client.get("/v1/organisation/key", headers=fixture.admin_headers(theirs)).json()  # the admin's
+    assert shown["usable"] is False and shown["problem"] == "DisabledException" and shown["key_arn"] == arn
     with platform_db.admin() as admin:
-        audited = admin.execute("SELECT count(*) FROM platform.audit_events WHERE owner_id = %s AND fields::text "
-                                "LIKE '%%organisation_keys%%'", (theirs.id,)).fetchone()
+        audited = admin.execute(
+            "SELECT fields->>'action', fields->>'request_id' FROM platform.audit_events WHERE owner_id = %s AND "
+            "fields->>'table' = 'organisation_keys' ORDER BY id", (theirs.id,)).fetchall()
         count = admin.execute("SELECT count(*) FROM platform.prompts WHERE owner_id = %s", (theirs.id,)).fetchone()
-    assert audited is not None and audited[0] == 1  # the registration
+    actions = [a for a, _ in audited]
+    assert actions[0] == "write" and actions.count("read") >= 3  # registered; shown twice; found unavailable
+    unavailable = [r for a, r in audited if r.startswith("orgkey-")]
+    assert 1 <= len(unavailable) <= 2  # once per cache max age, not once per refused request
     assert count is not None and count[0] == 3  # the refused write wrote nothing
 
 
