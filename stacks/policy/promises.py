@@ -58,10 +58,17 @@ PROMISES: tuple[Promise, ...] = (
         "P6",
         "AES-256 at rest under the environment's KMS keys; envelope encryption of sensitive fields",
         "infra + runtime",
-        runtime=("runtime/envelope/", "runtime/envelope/keyrings/organisation.py", "runtime/wiring/keyring.py"),
+        # Infrastructure: every store's KMS key and rotation (P6 rules), the tasks' grants on the organisation keys
+        # and the organisations' own keys (P3-TaskPermissionContract); runtime: each organisation's data keys under
+        # its own key (a platform key by alias, or its own: BYOK, checked at registration).
+        runtime=("runtime/envelope/", "runtime/envelope/keyrings/organisation.py",
+                 "runtime/envelope/keyrings/customer.py", "runtime/db/organisation_keys.py",
+                 "runtime/wiring/keyring.py", "runtime/cli/org.py"),
         tests=("tests/stacks/test_environment_templates.py", "tests/runtime/envelope/",
-               "tests/runtime/envelope/test_organisation_keyring.py", "tests/runtime/test_keyring_guard.py",
-               "tests/stacks/test_organisation_key_templates.py", "tests/stacks/test_organisation_keys_config.py"),
+               "tests/runtime/envelope/test_organisation_keyring.py", "tests/runtime/envelope/test_customer_key.py",
+               "tests/runtime/service/test_organisation_keys.py", "tests/runtime/test_keyring_guard.py",
+               "tests/stacks/test_organisation_key_templates.py", "tests/stacks/test_organisation_keys_config.py",
+               "tests/stacks/test_permission_contract.py"),
     ),
     Promise(
         "P7",
@@ -85,14 +92,22 @@ PROMISES: tuple[Promise, ...] = (
     Promise(
         "P10",
         "Erasure on request, reaching backups by crypto-shredding, with a receipt",
-        "runtime",
+        "infra + runtime",
+        # Infrastructure: the job alone may create and schedule the deletion of organisation keys (fenced to this
+        # environment's tagged keys and aliases; P3-TaskPermissionContract), the receipt-signing key only it may
+        # use, the schedule that provisions pending registrations' keys; runtime: erasure destroys the
+        # organisation's key and signs the receipt, the owner verifies it offline.
         runtime=("runtime/lifecycle/erasure.py", "runtime/envelope/", "runtime/envelope/keyrings/organisation.py",
+                 "runtime/envelope/keyrings/customer.py", "runtime/lifecycle/organisation_keys.py",
                  "runtime/cli/org.py", "runtime/lifecycle/receipt.py", "runtime/lifecycle/receipt_signing.py",
-                 "runtime/cli/erase.py", "runtime/service/lifecycle_routes.py"),
+                 "runtime/cli/erase.py", "runtime/service/lifecycle_routes.py",
+                 "runtime/service/organisation_key_routes.py"),
         tests=("tests/runtime/lifecycle/", "tests/runtime/lifecycle/test_erasure_shredding.py",
                "tests/runtime/envelope/test_organisation_keyring.py", "tests/runtime/cli/test_org_command.py",
+               "tests/runtime/service/test_organisation_keys.py",
                "tests/runtime/lifecycle/test_receipt_signing.py", "tests/runtime/lifecycle/test_receipt_key_route.py",
-               "tests/stacks/test_receipt_signing_key.py", "tests/stacks/test_organisation_key_templates.py",
+               "tests/runtime/lifecycle/test_receipt_v3.py", "tests/stacks/test_receipt_signing_key.py",
+               "tests/stacks/test_organisation_key_templates.py", "tests/stacks/test_permission_contract.py",
                "tests/e2e/test_lifecycle.py"),
     ),
     Promise(

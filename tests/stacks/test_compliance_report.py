@@ -93,3 +93,18 @@ def test_every_promise_points_at_code_and_tests_that_exist() -> None:
         assert promise.tests, f"{promise.id} names no test"
         for path in (*promise.runtime, *promise.tests):
             assert (root / path).exists(), f"{promise.id}: {path} does not exist"
+
+
+def test_report_per_organisation_keys_have_infrastructure_and_runtime_evidence(operator: Assembly,
+                                                                               tmp_path: Path) -> None:
+    """P6 and P10 (issue 15): each section names the synth-time rule that checks the organisation keys' grants
+    (with its results per environment) AND the runtime modules and tests of per-organisation keys and BYOK."""
+    markdown = (_report(operator, tmp_path) / "report.md").read_text()
+    for promise in ("P6", "P10"):
+        section = markdown.split(f"### {promise}: ", 1)[1].split("\n### ", 1)[0]
+        assert "Kept in: infra + runtime." in section
+        assert "`P3-TaskPermissionContract`" in section
+        for evidence in ("runtime/envelope/keyrings/organisation.py", "runtime/envelope/keyrings/customer.py",
+                         "tests/runtime/service/test_organisation_keys.py",
+                         "tests/stacks/test_organisation_key_templates.py"):
+            assert f"`{evidence}`" in section, (promise, evidence)

@@ -628,7 +628,9 @@ def _task_role(view: AssemblyView, task: Resource) -> tuple[str, list[Statement]
 
 class TaskPermissionContract(Rule):
     id = "P3-TaskPermissionContract"
-    promises = ("P3", "P6")
+    # P10: erasure's key deletion, the organisation keys' control plane (create, schedule deletion) and the
+    # customer keys (BYOK) are grants of this contract, on the ARN forms of `Targets`.
+    promises = ("P3", "P6", "P10")
     title = "Each task role grants what its declared commands need, and only the setup step reads the master secret"
     explanation = (
         "A task declares the runtime commands it runs (PLATFORM_TASK_COMMANDS; the runtime refuses others) and "
