@@ -169,6 +169,13 @@ CUSTOMER_KEY_CHECK: Final = (
     *NEW_DATA_KEYS,
     *UNWRAP_DATA_KEYS,
 )
+# The data service checks an admin's own key (PUT /v1/organisation/key) as its role: the same calls on customer
+# keys (the round trip is NEW_DATA_KEYS + UNWRAP_DATA_KEYS), when the task names the runtime roles.
+_CUSTOMER_KEYS_NAMED = (ORG_KEYS, When(settings.ORGANISATION_KEY_USER_ROLE_ARNS))
+CUSTOMER_KEY_READ: Final = (
+    Use("kms", "describe_key", _p(CUSTOMER_KEYS, "kms:DescribeKey"), _CUSTOMER_KEYS_NAMED),
+    Use("kms", "get_key_rotation_status", _p(CUSTOMER_KEYS, "kms:GetKeyRotationStatus"), _CUSTOMER_KEYS_NAMED),
+)
 ORG_KEY_PROVISION: Final = (
     *ORG_KEY_STATE,
     Use("kms", "create_key", _p(ORGANISATION_KEYS, "kms:CreateKey", "kms:TagResource"), (ORG_KEYS,)),
@@ -288,7 +295,7 @@ SERVE_OWNER: Final = f"serve {ServiceMode.OWNER.value}"
 SERVE_SUPPORT: Final = f"serve {ServiceMode.SUPPORT.value}"
 DB_SETUP: Final = "db setup"
 CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
-    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS + EXPORT_DOWNLOAD + RECEIPT_PUBLIC_KEY,
+    SERVE_OWNER: LOGIN + NEW_DATA_KEYS + UNWRAP_DATA_KEYS + EXPORT_DOWNLOAD + RECEIPT_PUBLIC_KEY + CUSTOMER_KEY_READ,
     SERVE_SUPPORT: LOGIN,
     # Deploy time: roles as the master user, then migrations as the owner (IAM token).
     DB_SETUP: MASTER_CREDENTIALS + _login(MIGRATION_OWNER),
@@ -314,7 +321,8 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     "restore drill": LOGIN + RESTORE_READ + RESTORE_CREATE + RESTORE_CLEANUP,
     "audit verify": LOGIN + CHAIN_KEY_FROM_SECRET + CHECKPOINT_PUBLIC_KEY + CHECKPOINT_READ,
     "audit sequence": LOGIN + CHECKPOINT_SIGN + CHECKPOINT_PUBLISH,
-    "org provision-keys": LOGIN + ORG_KEY_PROVISION,  # LOGIN: --pending, and its audit ledger events
+    # LOGIN: --pending and its audit ledger events; customer keys requested by an admin are checked again
+    "org provision-keys": LOGIN + ORG_KEY_PROVISION + CUSTOMER_KEY_CHECK,
     "org key-state": LOGIN + ORG_KEY_STATE,  # LOGIN: whether the organisation registered its own key
     "org register-key": LOGIN + CUSTOMER_KEY_CHECK,
     "org cancel-key-deletion": LOGIN + ORG_KEY_CANCEL,  # LOGIN: the audit ledger event

@@ -156,14 +156,15 @@ class ServiceStack(PlatformStack):
         # The data service: owner API behind the public load balancer.
         self.data_task_role = task_role(self, "DataTaskRole", [
             database.connect(DB_USERS["data"]), envelope,
-            *([org_keys.use_statement(), *org_keys.customer_key_statements()] if org_keys else []),
+            *([org_keys.use_statement(), *org_keys.customer_key_statements(check=True)] if org_keys else []),
             receipt_signing_statement(self._receipt_key_arn, sign=False), *self._exports.download_statements()],
             role_name=contract.data_service_role_name(self._app_name, env.name))
         self.data_service = DataService(
             self, "DataService", base=base, public_subnets=network.public_subnets,
             task_role=self.data_task_role,
             environment={**runtime.variables(ServiceMode.OWNER.value, DB_USERS["data"]), **owner_auth(env),
-                         **self._keyring(), **self._receipt_key, settings.TASK_COMMANDS: declaration(SERVE_OWNER),
+                         **self._keyring(), **self._key_users(), **self._receipt_key,
+                         settings.TASK_COMMANDS: declaration(SERVE_OWNER),
                          settings.EXPORTS_BUCKET: self._exports.exports_bucket_name},  # the admin's downloads (P13)
             endpoint=Endpoint(env.domain_name, env.certificate_arn, env.user_sign_in, env.deletion_protection),
         )
@@ -238,13 +239,8 @@ class ServiceStack(PlatformStack):
             job_keys = [org_keys.use_statement(rewrap=True), *org_keys.customer_key_statements(check=True),
                         *org_keys.administer_statements()]
             commands = (*JOB_COMMANDS, *ORG_KEY_COMMANDS)
-            # The named role's ARN as text: the job's own role in its own environment, without a reference cycle.
-            job_role_arn = f"arn:{self.partition}:iam::{env.account}:role/{job_role_name}"
-            job_keyring = {
-                **job_keyring,
-                settings.ORGANISATION_KEY_USER_ROLE_ARNS: Fn.join(",", [self.data_task_role.role_arn, job_role_arn]),
-                settings.ORGANISATION_KEY_ADMIN_ROLE_ARN: job_role_arn,
-            }
+            job_keyring = {**job_keyring, **self._key_users(),
+                           settings.ORGANISATION_KEY_ADMIN_ROLE_ARN: self._job_role_arn(org_keys.app)}
         self.job_task_definition = LifecycleJob(
             self, "LifecycleJob", image=image, logs_key=keys.logs, log_retention_days=env.log_retention_days,
             removal=removal,
@@ -298,6 +294,19 @@ class ServiceStack(PlatformStack):
         )
         self.database_setup.run_before(self.data_service.service, self.support_service.service,
                                        self.audit_sequencer.service)
+
+    def _job_role_arn(self, app_name: str) -> str:
+        """The named job role's ARN as text: its own role in its own environment, without a reference cycle."""
+        name = contract.lifecycle_job_role_name(app_name, self._env.name)
+        return f"arn:{self.partition}:iam::{self._env.account}:role/{name}"
+
+    def _key_users(self) -> dict[str, str]:
+        """The runtime roles an organisation key's policy admits (data service and job): the job writes them into
+        the policies it creates, and both name them in the statement a customer adds to its own key (BYOK)."""
+        if self.organisation_keys is None:
+            return {}
+        return {settings.ORGANISATION_KEY_USER_ROLE_ARNS: Fn.join(
+            ",", [self.data_task_role.role_arn, self._job_role_arn(self.organisation_keys.app)])}
 
     def _keyring(self) -> dict[str, str]:
         """Whose key wraps the organisations' data keys (runtime/wiring/keyring.py): per organisation (their KMS

@@ -6,7 +6,9 @@
         environment's runtime roles with the organisation id in the encryption context; locally, a key file.
         Until it has run, the organisation's requests get 503 organisation-key-unavailable. --pending: every
         organisation whose registration (PUT /v1/organisation) is waiting for its key, each then recorded as
-        active (audited); the scheduled control-plane task runs this, so registrations complete on their own.
+        active (audited); an organisation's own key its admin registered (PUT /v1/organisation/key, checked as
+        the data service's role) is checked again as this role, then activated or reported rejected (one JSON
+        line each). The scheduled control-plane task runs this, so registrations complete on their own.
     org register-key ORG --key-arn ARN [--actor ID]
         BYOK: wrap the organisation's data keys under its OWN KMS key (in its account) instead. Checked first:
         symmetric (SYMMETRIC_DEFAULT), ENCRYPT_DECRYPT, enabled, rotation on, and a live GenerateDataKey + Decrypt
@@ -44,12 +46,14 @@ from typing import TYPE_CHECKING, Any
 from runtime import settings
 from runtime.audit.events import Action
 from runtime.cli.arguments import uuid_argument
-from runtime.envelope import KeyStatus, KmsOrganisationKeys, OrganisationKeyAdmin
+from runtime.envelope import KmsOrganisationKeys, OrganisationKeyAdmin
 from runtime.errors import ConfigurationError
+from runtime.lifecycle.organisation_keys import public_status
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import choose_keyring
 
 if TYPE_CHECKING:
+    from runtime.envelope.keyrings.customer import CustomerKeyChecker
     from runtime.lifecycle.wiring import LifecycleWiring
 
 clients: ClientFactory = aws_client  # replaced in tests
@@ -130,11 +134,6 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     migrate.set_defaults(handler=migrate_command)
 
 
-def _public(status: KeyStatus) -> dict[str, Any]:
-    return {"organisation": status.organisation, "state": status.state.value, "key_id": status.key_id,
-            "deletion_date": status.deletion_date.isoformat() if status.deletion_date else None}
-
-
 def _one_way(args: argparse.Namespace, flag: str) -> bool:
     """ORG ... or the flag, exactly one of them; False (and a usage line) otherwise."""
     if bool(args.orgs) == bool(getattr(args, flag)):
@@ -150,8 +149,17 @@ def provision_command(args: argparse.Namespace) -> int:
     if args.pending:
         return _provision_pending(admin, args.actor)
     for org in args.orgs:
-        print(json.dumps(_public(admin.provision(str(org))), sort_keys=True))
+        print(json.dumps(public_status(admin.provision(str(org))), sort_keys=True))
     return 0
+
+
+def _checker(admin: OrganisationKeyAdmin) -> "CustomerKeyChecker | None":
+    """Customer keys checked as this process's role (KMS organisation keys only; None with local ones)."""
+    from runtime.envelope.keyrings.customer import CustomerKeyChecker
+
+    if not isinstance(admin, KmsOrganisationKeys):
+        return None
+    return CustomerKeyChecker(clients("kms"), admin.environment, admin.user_role_arns)
 
 
 def _provision_pending(admin: OrganisationKeyAdmin, actor: uuid.UUID | None) -> int:
@@ -160,9 +168,10 @@ def _provision_pending(admin: OrganisationKeyAdmin, actor: uuid.UUID | None) -> 
 
     wiring = make_wiring(os.environ)
     try:
-        for status in provision_pending(database=wiring.database, connections=wiring.pool, admin=admin,
-                                        principal_of=lambda owner: principal(owner, actor, "provision")):
-            print(json.dumps(_public(status), sort_keys=True), flush=True)
+        for line in provision_pending(database=wiring.database, connections=wiring.pool, admin=admin,
+                                      checker=_checker(admin),
+                                      principal_of=lambda owner: principal(owner, actor, "provision")):
+            print(json.dumps(line, sort_keys=True), flush=True)
     finally:
         wiring.close()
     return 0
@@ -173,15 +182,14 @@ def register_key_command(args: argparse.Namespace) -> int:
     from runtime.lifecycle.organisation_keys import register_customer_key
     from runtime.lifecycle.wiring import principal
 
-    admin = make_admin(os.environ)
-    if not isinstance(admin, KmsOrganisationKeys):
+    checker = _checker(make_admin(os.environ))
+    if checker is None:
         raise ConfigurationError("an organisation's own key is a KMS key: register-key needs KMS organisation keys "
                                  f"({settings.APP_NAME}), not local ones")
     wiring = make_wiring(os.environ)
     try:
-        key = register_customer_key(
-            database=wiring.database, kms=clients("kms"), principal=principal(args.org, args.actor, "byok"),
-            key_arn=args.key_arn, environment=admin.environment, role_arns=admin.user_role_arns)
+        key = register_customer_key(database=wiring.database, checker=checker,
+                                    principal=principal(args.org, args.actor, "byok"), key_arn=args.key_arn)
     except CustomerKeyRejectedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if exc.statement is not None:
@@ -197,7 +205,7 @@ def register_key_command(args: argparse.Namespace) -> int:
 
 
 def state_command(args: argparse.Namespace) -> int:
-    print(json.dumps(_public(make_admin(os.environ).state(str(args.org))), sort_keys=True))
+    print(json.dumps(public_status(make_admin(os.environ).state(str(args.org))), sort_keys=True))
     return 0
 
 
@@ -207,7 +215,7 @@ def cancel_command(args: argparse.Namespace) -> int:
         return 2
     status = make_admin(os.environ).cancel_deletion(str(args.org))
     audit_cancel(os.environ, args.org, args.actor)
-    print(json.dumps({**_public(status), "cancelled": True, "reason": args.reason}, sort_keys=True))
+    print(json.dumps({**public_status(status), "cancelled": True, "reason": args.reason}, sort_keys=True))
     return 0
 
 

@@ -25,11 +25,18 @@ ACTIVE: Final = "active"
 
 _RECORD_PENDING = ("INSERT INTO platform.organisation_keys (owner_id, source, state) VALUES (%s, 'platform', "
                    "'pending') ON CONFLICT (owner_id) DO NOTHING")
+_RECORD_REGISTERED = ("INSERT INTO platform.organisation_keys (owner_id, source, state, activated_at) VALUES (%s, "
+                      "'platform', 'active', clock_timestamp()) ON CONFLICT (owner_id) DO NOTHING")
 _ACTIVATE = """
 INSERT INTO platform.organisation_keys (owner_id, source, state, key_arn, activated_at)
 VALUES (%s, %s, 'active', %s, clock_timestamp())
 ON CONFLICT (owner_id) DO UPDATE SET source = EXCLUDED.source, state = 'active', key_arn = EXCLUDED.key_arn,
     activated_at = EXCLUDED.activated_at
+"""
+_REQUEST_CUSTOMER_KEY = """
+INSERT INTO platform.organisation_keys (owner_id, source, state, key_arn) VALUES (%s, 'customer', 'pending', %s)
+ON CONFLICT (owner_id) DO UPDATE SET source = 'customer', state = 'pending', key_arn = EXCLUDED.key_arn,
+    requested_at = clock_timestamp(), activated_at = NULL
 """
 _CUSTOMER_KEY = "SELECT key_arn FROM platform.organisation_keys WHERE source = 'customer' AND state = 'active'"
 _LIST = ("SELECT owner_id, source, state, key_arn FROM support.organisation_keys WHERE (%(source)s::text IS NULL "
@@ -48,6 +55,20 @@ def record_pending(tx: OwnerTransaction) -> None:
     """A registration that found no key yet: `org provision-keys --pending` will create it. Idempotent."""
     if tx.connection.execute(_RECORD_PENDING, (tx.owner_id,)).rowcount:
         tx.record(Action.WRITE, "organisation_keys", ())
+
+
+def record_registered(tx: OwnerTransaction) -> None:
+    """A registration that found its key (provisioned beforehand, or the environment's shared key): listed from
+    now on (`org migrate-keys --all`) unless a row says more already (pending, or its own key). Idempotent."""
+    if tx.connection.execute(_RECORD_REGISTERED, (tx.owner_id,)).rowcount:
+        tx.record(Action.WRITE, "organisation_keys", ())
+
+
+def request_customer_key(tx: OwnerTransaction, key_arn: str) -> None:
+    """The organisation's own key, checked by the data service, waits for the control plane's own check
+    (`org provision-keys --pending`), which activates it. Audited."""
+    tx.connection.execute(_REQUEST_CUSTOMER_KEY, (tx.owner_id, key_arn))
+    tx.record(Action.WRITE, "organisation_keys", ())
 
 
 def activate(tx: OwnerTransaction, *, source: str, key_arn: str | None = None) -> None:

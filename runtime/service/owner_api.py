@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from runtime.db import OwnerScope
-from runtime.db.organisation_keys import record_pending
+from runtime.db.organisation_keys import record_pending, record_registered
 from runtime.db.paging import InvalidCursorError, Position, decode_cursor, encode_cursor
 from runtime.db.records import Record
 from runtime.envelope import OrganisationKeyUnavailableError
@@ -254,6 +254,7 @@ def organisation_router(resource: Resource = ORGANISATION) -> APIRouter:
                 changed = data.records.update(tx, table, principal.owner_id, row)
                 if not changed:
                     data.records.insert(tx, table, [row])
+                    record_registered(tx)  # listed for the control plane (ids only)
         except OrganisationKeyUnavailableError:
             # A first registration finds no key yet: ask the control plane for one (ids only, nothing of the
             # body is kept) and answer the typed 503; the scheduled `org provision-keys --pending` creates the

@@ -24,6 +24,7 @@ from runtime.db.ledger import AuditLedger
 from runtime.db.organisation_keys import KeyUnavailableAudit, PostgresCustomerKeys
 from runtime.db.self_check import ServiceMode
 from runtime.envelope import DataKeyCache, EnvelopeCipher
+from runtime.envelope.keyrings.customer import CustomerKeyChecker
 from runtime.environment import integer, text
 from runtime.errors import ConfigurationError
 from runtime.lifecycle.downloads import (
@@ -50,7 +51,13 @@ from runtime.service.identity import Identities, StaffResolver
 from runtime.service.jwks import RemoteJwks, SigningKeys, StaticJwks
 from runtime.service.lifecycle_routes import lifecycle_router, receipt_key_router
 from runtime.service.organisation_key_routes import organisation_key_router
-from runtime.settings import AUTH_STAFF_CLAIM, AUTH_STAFF_ROLE, EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS, EXPORTS_BUCKET
+from runtime.settings import (
+    AUTH_STAFF_CLAIM,
+    AUTH_STAFF_ROLE,
+    EXPORT_DOWNLOAD_URL_EXPIRY_SECONDS,
+    EXPORTS_BUCKET,
+    ORGANISATION_KEY_USER_ROLE_ARNS,
+)
 from runtime.wiring.clients import ClientFactory, aws_client
 from runtime.wiring.keyring import KeyringChoice
 from runtime.wiring.passwords import password_source
@@ -119,7 +126,20 @@ def service_routers(config: ServiceConfig, *, environ: Mapping[str, str] | None 
         return []
     rule = AdminRule(claim=config.auth.admin_claim, role=config.auth.admin_role)
     return [lifecycle_router(admin_scope=admin_scope(rule), downloads=export_downloads(environ, clients)),
-            organisation_key_router(admin_scope=admin_scope(rule)), *receipt_routers(config, clients)]
+            organisation_key_router(admin_scope=admin_scope(rule),
+                                    checker=customer_key_checker(config, environ, clients)),
+            *receipt_routers(config, clients)]
+
+
+def customer_key_checker(config: ServiceConfig, environ: Mapping[str, str] | None,
+                         clients: ClientFactory) -> CustomerKeyChecker | None:
+    """Organisations' own keys checked as this service's role: with KMS organisation keys and the runtime role
+    ARNs the key-policy statement names (ORGANISATION_KEY_USER_ROLE_ARNS); None otherwise (a local run)."""
+    environ = os.environ if environ is None else environ
+    roles = tuple(a.strip() for a in text(environ, ORGANISATION_KEY_USER_ROLE_ARNS).split(",") if a.strip())
+    if config.keyring_choice is None or not config.keyring_choice.app or not roles:
+        return None
+    return CustomerKeyChecker(clients("kms"), config.environment, roles)
 
 
 def export_downloads(environ: Mapping[str, str] | None, clients: ClientFactory) -> ExportDownloads | None:
@@ -193,7 +213,7 @@ def _owner_data(
     closers.append(key_pool.close)
     choice = config.keyring_choice or KeyringChoice(config.environment, config.kms_key_id, config.local_keyring)
     keyring = choice.keyring(clients, customer_keys=PostgresCustomerKeys(key_pool))
-    audit_unavailable = KeyUnavailableAudit(Database(key_pool, AuditLedger(config.chain_key)),
+    audit_unavailable = KeyUnavailableAudit(Database(key_pool, AuditLedger()),
                                             interval_seconds=config.cache_limits.max_age_seconds)
     cipher = EnvelopeCipher(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits),

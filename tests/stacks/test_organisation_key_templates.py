@@ -128,7 +128,7 @@ def test_organisation_data_keys_grant_tagged_keys_with_environment_context(opera
 def test_customer_keys_grant_other_accounts_keys_with_environment_context_only(operator: Assembly,
                                                                               selfhosted: Assembly, role: str) -> None:
     """BYOK: organisations' own keys (other accounts, this region), data keys with this environment's context;
-    never this account's keys; the job also reads their state and rotation (`org register-key`)."""
+    never this account's keys; and their state and rotation."""
     for assembly, env in _installs(operator, selfhosted):
         config = assembly.config.environment(env)
         found = _by_sid(_role_statements(assembly, env, role))
@@ -145,12 +145,11 @@ def test_customer_keys_grant_other_accounts_keys_with_environment_context_only(o
             "StringNotEquals": {"aws:ResourceAccount": config.account},
             "Null": {"kms:EncryptionContext:organisation": "false"},
         }
-        if role == "DataTaskRole":
-            assert read is None
-        else:
-            assert read is not None and sorted(_actions(read)) == ["kms:DescribeKey", "kms:GetKeyRotationStatus"]
-            assert read["Resource"] == keys
-            assert read["Condition"] == {"StringNotEquals": {"aws:ResourceAccount": config.account}}
+        # Both check a customer's key as their own role: the data service when the admin registers it, the job
+        # before it activates it (`org provision-keys --pending`, `org register-key`).
+        assert read is not None and sorted(_actions(read)) == ["kms:DescribeKey", "kms:GetKeyRotationStatus"]
+        assert read["Resource"] == keys
+        assert read["Condition"] == {"StringNotEquals": {"aws:ResourceAccount": config.account}}
 
 
 def test_organisation_key_administration_conditions_on_job_role(operator: Assembly, selfhosted: Assembly) -> None:

@@ -36,8 +36,14 @@ ALTER TABLE platform.data_keys FORCE ROW LEVEL SECURITY;
 CREATE VIEW support.organisation_keys AS
     SELECT owner_id, source, state, key_arn, requested_at, activated_at FROM platform.organisation_keys;
 
--- The owner API records a pending registration and finds a customer's key; the control-plane job provisions,
--- registers customer keys and lists organisations (`org provision-keys --pending`, `org migrate-keys --all`).
-GRANT SELECT, INSERT ON platform.organisation_keys TO platform_app;
+-- The owner API records a pending registration (its own key too: an admin's PUT /v1/organisation/key, checked
+-- as the data service's role) and finds a customer's key; it can never make a customer key active: only the
+-- control-plane job does, after checking the key as its own role (restrictive policies below). The job
+-- provisions, registers customer keys and lists organisations (`org provision-keys --pending`, `--all`).
+CREATE POLICY app_never_activates_a_customer_key ON platform.organisation_keys AS RESTRICTIVE
+    FOR INSERT TO platform_app WITH CHECK (source = 'platform' OR state = 'pending');
+CREATE POLICY app_updates_to_pending_only ON platform.organisation_keys AS RESTRICTIVE
+    FOR UPDATE TO platform_app USING (true) WITH CHECK (state = 'pending');
+GRANT SELECT, INSERT, UPDATE ON platform.organisation_keys TO platform_app;
 GRANT SELECT, INSERT, UPDATE ON platform.organisation_keys TO platform_jobs;
 GRANT SELECT ON support.organisation_keys TO platform_jobs, platform_support;

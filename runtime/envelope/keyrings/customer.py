@@ -157,3 +157,17 @@ def check_customer_key(client: Any, key_arn: str, *, environment: str, organisat
     if problems:
         raise CustomerKeyRejectedError(key_arn, problems, statements if policy_gaps else None)
     return CustomerKey(org, key_arn)
+
+
+@dataclass(frozen=True)
+class CustomerKeyChecker:
+    """`check_customer_key` as one process's role sees it: the data service's (an admin's PUT
+    /v1/organisation/key) or the control-plane job's (`org register-key`, `org provision-keys --pending`)."""
+
+    client: Any
+    environment: str
+    role_arns: tuple[str, ...]
+
+    def check(self, organisation: str, key_arn: str) -> CustomerKey:
+        return check_customer_key(self.client, key_arn, environment=self.environment, organisation=organisation,
+                                  role_arns=self.role_arns)
