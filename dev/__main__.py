@@ -167,9 +167,11 @@ def run(port: int, support_port: int) -> int:
     # Imported here so that `python -m dev token` stays quick.
     from runtime import settings
     from runtime.db import OwnerScope
+    from runtime.db.organisation_keys import record_registered
     from runtime.db.schema import APP_ROLE, JOBS_ROLE, SUPPORT_ROLE
     from runtime.envelope import LocalOrganisationKeyring
     from runtime.errors import PlatformError
+    from runtime.lifecycle.receipt_signing import LocalReceiptSigner
     from runtime.service import server
     from runtime.service.config import ServiceConfig
     from runtime.service.logs import configure_logging
@@ -198,6 +200,10 @@ def run(port: int, support_port: int) -> int:
             organisation_keys.mkdir(mode=0o700)
             keyring = {settings.KEYRING_MODE: "per-organisation",
                        settings.LOCAL_ORGANISATION_KEYS_DIR: str(organisation_keys)}
+            receipt_key = STATE / "receipt-signing-key.pem"  # signs erasure receipts (a KMS key when deployed)
+            receipt_key.write_bytes(LocalReceiptSigner.generate().private_pem())
+            receipt_key.chmod(0o600)
+            keyring[settings.LOCAL_RECEIPT_SIGNING_KEY_FILE] = str(receipt_key)
             issuer, staff = TokenIssuer.generate(), TokenIssuer.generate_staff()
             issuer.save(STATE)
             staff.save(STATE, prefix=STAFF_PREFIX)
@@ -250,6 +256,7 @@ def run(port: int, support_port: int) -> int:
                     with context.owner.database.owner_transaction(principal) as tx:
                         context.owner.records.insert(tx, "organisations",
                                                      [{"name": f"{user}'s organisation".encode()}])
+                        record_registered(tx)
                 (STATE / "users.json").write_text(json.dumps(organisations))
                 _banner(port, support_port, cluster.port, organisations)
                 configure_logging()
