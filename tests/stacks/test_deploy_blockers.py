@@ -252,7 +252,7 @@ def test_runtime_image_asset_is_built_for_x86_64(operator: Assembly) -> None:
 def _finding_rules(assembly: Assembly, env: str) -> dict[str, dict[str, Any]]:
     rules = {}
     for rule in _resources(assembly, env, "AWS::Events::Rule"):
-        source = rule["Properties"]["EventPattern"].get("source", [])
+        source = rule["Properties"].get("EventPattern", {}).get("source", [])  # schedules have no pattern
         if source in (["aws.guardduty"], ["aws.securityhub"]):
             rules[source[0]] = rule["Properties"]
     return rules
