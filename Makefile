@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: synth test lint bench clean deps dev up e2e
+.PHONY: synth test lint bench clean deps dev up e2e verify-deployed
 
 deps: $(STAMP) $(CHECKOV_STAMP) node_modules/.installed
 
@@ -71,6 +71,13 @@ ifeq ($(ENV),)
 else
 	$(PY) -m e2e run --synth --env $(ENV) --config $(E2E_CONFIG)
 endif
+
+## Read-only checks of a DEPLOYED environment against P1-P14 (README "Deployed-state verification"), compared with
+## cdk.out (`make synth` first); run with credentials of the environment's auditor role (e.g. AWS_PROFILE). Writes
+## cdk.out/verify-deployed/ENV/report.{md,json,csv}; exit 1 when any promise fails.
+verify-deployed: $(STAMP)
+	@test -n "$(ENV)" || { echo "usage: make verify-deployed ENV=<environment>" >&2; exit 2; }
+	$(PY) -m runtime verify-deployed --env $(ENV) --cdk-out cdk.out --out cdk.out/verify-deployed/$(ENV)
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

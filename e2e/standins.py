@@ -4,7 +4,10 @@ Made, in this order (each resolves its properties against those made before it):
 KMS keys (with their key policies) and aliases; Secrets Manager secrets (values generated as
 `GenerateSecretString` says, by the endpoint's own GetRandomPassword); the Aurora cluster's managed
 master secret; S3 buckets; SNS topics; IAM roles with every policy the templates give them; SES
-identities (template `AWS::SES::EmailIdentity` resources and every task's breach sender).
+identities (template `AWS::SES::EmailIdentity` resources and every task's breach sender); then what only
+`verify-deployed` reads: the new VPC with its tags, backup vaults and their locks, trails, and the ECS services
+running their task definitions. Keys rotate as the templates say; buckets carry their tags and public access
+blocks, but no bucket policy (moto would enforce its Deny statements on every caller, conditions ignored).
 
 Imported resources the templates name by a literal id (an existing KMS key: `existing_key_arns`) get a
 stand-in too; the local endpoint chooses its id, so the literal ARN (and key id) goes into the resolver's
@@ -108,6 +111,7 @@ def create(env: Environment, moto: MotoServer, resolver: Resolver, *, db_host: s
     _topics(env, moto, made)
     _roles(env, moto, made)
     _ses(env, moto, made)
+    _deployed_state(env, moto, made)
     return made
 
 
@@ -215,6 +219,8 @@ def _kms(env: Environment, moto: MotoServer, made: StandIns) -> None:
             if name in props:
                 args[name] = props[name]
         key = kms.create_key(**args)["KeyMetadata"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
         made.resolver.physical[(stack.name, logical_id)] = Physical(key["KeyId"], {"Arn": key["Arn"],
                                                                                    "KeyId": key["KeyId"]})
         made.record("kms key", f"{stack.name}/{logical_id} {key['Arn']}")
@@ -419,11 +425,21 @@ def _buckets(env: Environment, moto: MotoServer, made: StandIns) -> None:
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if props.get("Tags"):
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": tag["Key"], "Value": str(tag["Value"])}
+                                                                   for tag in props["Tags"]]})
+        if props.get("PublicAccessBlockConfiguration"):
+            s3.put_public_access_block(Bucket=name,
+                                       PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
         made.resolver.physical[(stack.name, logical_id)] = Physical(name, {
             "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
             "RegionalDomainName": f"{name}.s3.{env.region}.amazonaws.com",
         })
         made.record("bucket", name)
+    if env.resources("AWS::S3::BucketPolicy"):
+        made.translate("bucket policy", "every AWS::S3::BucketPolicy", "none",
+                       "moto applies a bucket policy's Deny statements to every caller, ignoring principals and "
+                       "conditions (the TLS-only Deny would refuse the emulation's plain-HTTP endpoint)")
 
 
 def _topics(env: Environment, moto: MotoServer, made: StandIns) -> None:
@@ -435,6 +451,77 @@ def _topics(env: Environment, moto: MotoServer, made: StandIns) -> None:
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
         made.resolver.physical[(stack.name, logical_id)] = Physical(arn, {"TopicArn": arn, "TopicName": name})
         made.record("topic", arn)
+
+
+def _deployed_state(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    """What only `verify-deployed` reads: the new VPC with its tags, the backup vault (and its lock), the trail
+    (logging), the ECS cluster with its services running their task definitions (environment, secrets, flags)."""
+    ec2 = moto.client("ec2")
+    for stack, logical_id, resource in env.resources("AWS::EC2::VPC"):
+        props = _properties(made, stack, logical_id, resource)
+        vpc = ec2.create_vpc(CidrBlock=str(props["CidrBlock"]), TagSpecifications=[{"ResourceType": "vpc", "Tags": [
+            {"Key": tag["Key"], "Value": str(tag["Value"])} for tag in props.get("Tags", [])]}])["Vpc"]["VpcId"]
+        made.record("vpc", f"{stack.name}/{logical_id} {vpc}")
+    backup = moto.client("backup")
+    for stack, logical_id, resource in env.resources("AWS::Backup::BackupVault"):
+        props = _properties(made, stack, logical_id, resource)
+        backup.create_backup_vault(BackupVaultName=props["BackupVaultName"],
+                                   EncryptionKeyArn=props["EncryptionKeyArn"])
+        lock = props.get("LockConfiguration")
+        if lock:
+            backup.put_backup_vault_lock_configuration(BackupVaultName=props["BackupVaultName"], **lock)
+        made.record("backup vault", f"{props['BackupVaultName']}{' (locked)' if lock else ''}")
+    trail = moto.client("cloudtrail")
+    for stack, logical_id, resource in env.resources("AWS::CloudTrail::Trail"):
+        props = _properties(made, stack, logical_id, resource)
+        trail.create_trail(Name=props["TrailName"], S3BucketName=props["S3BucketName"],
+                           IsMultiRegionTrail=bool(props.get("IsMultiRegionTrail")),
+                           EnableLogFileValidation=bool(props.get("EnableLogFileValidation")),
+                           KmsKeyId=props.get("KMSKeyId", ""))
+        if props.get("IsLogging"):
+            trail.start_logging(Name=props["TrailName"])
+        made.record("trail", str(props["TrailName"]))
+    _ecs(env, moto, made)
+
+
+_CONTAINER_FLAGS = {"ReadonlyRootFilesystem": "readonlyRootFilesystem", "User": "user", "Privileged": "privileged",
+                    "Essential": "essential", "Memory": "memory", "Cpu": "cpu"}
+
+
+def _container(definition: dict[str, Any]) -> dict[str, Any]:
+    """A container definition of the template in the ECS API's shape (the parts verify-deployed compares)."""
+    container: dict[str, Any] = {
+        "name": definition["Name"], "image": str(definition.get("Image", "runtime")),
+        "environment": [{"name": e["Name"], "value": str(e.get("Value", ""))}
+                        for e in definition.get("Environment", [])],
+        "secrets": [{"name": s["Name"], "valueFrom": str(s["ValueFrom"])} for s in definition.get("Secrets", [])],
+    }
+    container.update({api: definition[name] for name, api in _CONTAINER_FLAGS.items() if name in definition})
+    return container
+
+
+def _ecs(env: Environment, moto: MotoServer, made: StandIns) -> None:
+    ecs = moto.client("ecs")
+    clusters: dict[tuple[str, str], str] = {}
+    for stack, logical_id, resource in env.resources("AWS::ECS::Cluster"):
+        props = _properties(made, stack, logical_id, resource)
+        name = str(props.get("ClusterName") or logical_id)
+        clusters[(stack.name, logical_id)] = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    for stack, logical_id, resource in env.resources("AWS::ECS::Service"):
+        service = resource.get("Properties", {})
+        cluster = clusters.get((stack.name, service.get("Cluster", {}).get("Ref", "")))
+        definition_id = service.get("TaskDefinition", {}).get("Ref", "")
+        definition = stack.resources.get(definition_id)
+        if cluster is None or definition is None:
+            continue
+        props = _properties(made, stack, definition_id, definition)
+        arn = ecs.register_task_definition(
+            family=str(props.get("Family", definition_id)),
+            containerDefinitions=[_container(c) for c in props.get("ContainerDefinitions", [])],
+            **({"cpu": str(props["Cpu"]), "memory": str(props["Memory"])} if "Cpu" in props else {}),
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(cluster=cluster, serviceName=logical_id, taskDefinition=arn, desiredCount=0)
+        made.record("ecs service", f"{stack.name}/{logical_id} {arn}")
 
 
 def breach_senders(env: Environment) -> list[str]:
@@ -463,8 +550,16 @@ def _ses(env: Environment, moto: MotoServer, made: StandIns) -> None:
 # --- IAM -------------------------------------------------------------------------------------------
 
 
+# S3 reads -> the action moto's access control checks them as: its action map has no entry for their query
+# strings (?encryption, ?publicAccessBlock, ?object-lock), so it falls back to ListBucket.
+MOTO_S3_ACTIONS = {"s3:GetEncryptionConfiguration": "s3:ListBucket",
+                   "s3:GetBucketPublicAccessBlock": "s3:ListBucket",
+                   "s3:GetBucketObjectLockConfiguration": "s3:ListBucket"}
+
+
 def widened(document: dict[str, Any]) -> dict[str, Any]:
-    """The policy with its actions exactly, Allow statements on every resource and without conditions."""
+    """The policy with its actions exactly (plus moto's name of an S3 read it names otherwise), Allow statements on
+    every resource and without conditions."""
     statements = document.get("Statement", [])
     if isinstance(statements, dict):
         statements = [statements]
@@ -475,6 +570,10 @@ def widened(document: dict[str, Any]) -> dict[str, Any]:
             statement.pop("NotResource", None)
             statement.pop("Condition", None)
             statement["Resource"] = "*"
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else list(actions)
+            statement["Action"] = actions + sorted({MOTO_S3_ACTIONS[a] for a in actions if a in MOTO_S3_ACTIONS}
+                                                   - set(actions))
         out.append(statement)
     return {"Version": document.get("Version", "2012-10-17"), "Statement": out}
 
@@ -488,6 +587,8 @@ def _roles(env: Environment, moto: MotoServer, made: StandIns) -> None:
     made.translate("iam", "role policies' Allow statements", "the same actions on Resource * without Condition",
                    "moto's access control matches neither resources nor conditions reliably; resource scoping is "
                    "checked statically (P3-TaskPermissionContract)")
+    made.translate("iam", ", ".join(MOTO_S3_ACTIONS), "s3:ListBucket added beside them",
+                   "moto checks these S3 reads as s3:ListBucket (its action map lacks them)")
     made.translate("iam", "trust policies (Service principals)",
                    "any principal of the account; one user per task allowed only sts:AssumeRole",
                    "moto cannot evaluate a Service principal; the user stands in for ECS")

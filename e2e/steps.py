@@ -409,6 +409,67 @@ def audit_trail(running: Running, state: State) -> str:
     return f"{out.strip()}; a deleted checkpoint row is caught from the bucket: {done.stdout.strip()[-90:]}"
 
 
+# The families the emulation plays (e2e/standins.py): no load balancer, WAF or Client VPN stands in, and moto has
+# no ListBackupJobs; their checks are tested with moto and botocore's Stubber (tests/runtime/verify_deployed/).
+EMULATED_FAMILIES = ("network", "keys", "database", "backup", "storage", "monitoring", "drift")
+_REJECTED = "rejected by endpoint (SignatureDoesNotMatch)"  # moto's backup, guardduty, securityhub under IAM auth
+NOT_EMULATED: tuple[tuple[str, str, str], ...] = (  # check (or its prefix), status, what its detail says
+    ("backup.", "could-not-check", _REJECTED),
+    ("monitoring.guardduty", "could-not-check", _REJECTED),
+    ("monitoring.security-hub", "could-not-check", _REJECTED),
+    ("network.", "could-not-check", "InvalidVpcID.NotFound"),  # a self-hosted install's own VPC has no stand-in
+    ("storage.tls-only", "fail", "no Deny of aws:SecureTransport=false"),  # no bucket policy stands in (standins)
+)
+
+
+def _report(folder: Path) -> dict[str, Any]:
+    return dict(json.loads((folder / "report.json").read_text(encoding="utf-8")))
+
+
+def verify_deployed(running: Running, state: State) -> str:
+    """`verify-deployed`: the AWS families with the auditor's role (its own credentials, nothing of a task), then
+    the database families in the lifecycle job's task (as the jobs role)."""
+    from runtime.contract import AUDITOR_ROLE_SUFFIX
+
+    auditor = next((arn for arn in running.made.roles.values() if arn.endswith(AUDITOR_ROLE_SUFFIX)), None)
+    if auditor is None:
+        raise StepFailed("the templates have no auditor role (config auditor_principal_arn)")
+    folder = running.workdir / "verify-deployed"
+    families = [arg for family in EMULATED_FAMILIES for arg in ("--family", family)]
+    environ = {**{k: os.environ[k] for k in ("PATH", "LANG") if k in os.environ}, **running.aws_environment(auditor)}
+    done = subprocess.run([sys.executable, "-m", "runtime", "verify-deployed", "--env", running.env.name,  # noqa: S603
+                           "--cdk-out", str(running.env.directory.parent), *families, "--out", str(folder)],
+                          capture_output=True, text=True, env=environ, timeout=120, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
+    checks = _report(folder)["checks"] if (folder / "report.json").is_file() else []
+    def expected(check: dict[str, str]) -> bool:
+        return check["status"] in ("pass", "not-applicable") or any(
+            check["check"].startswith(name) and check["status"] == status and said in check["detail"]
+            for name, status, said in NOT_EMULATED)
+
+    unexpected = [f"{c['check']}: {c['status']} ({c['detail'][:200]})" for c in checks if not expected(c)]
+    failing = {c["check"] for c in checks if c["status"] == "fail"}
+    if done.returncode != (1 if failing else 0) or unexpected or not checks:
+        raise StepFailed(f"verify-deployed as {auditor.rsplit('/', 1)[-1]} exited {done.returncode}: "
+                         f"{'; '.join(unexpected) or done.stderr[-600:]}")
+    job = running.job(["python", "-m", "runtime", "verify-deployed", "--env", running.env.name, "--family", "runtime",
+                       "--family", "drills", "--format", "json"])
+    inside = {c["check"]: c for c in json.loads(job.stdout)["checks"]} if job.stdout.strip() else {}
+    wanted = {"runtime.rls-self-check": "pass", "runtime.audit-chain": "pass", "drills.breach-drill": "pass",
+              "drills.restore-drill": "fail"}  # the emulation runs the breach drill (above), never a restore drill
+    found = {name: inside.get(name, {}).get("status") for name in wanted}
+    if found != wanted or job.returncode != 1:
+        raise StepFailed(f"verify-deployed --family runtime --family drills ({job.task}) exited {job.returncode}: "
+                         f"{found}; {job.stderr[-300:]}")
+    passed = len({c["check"] for c in checks if c["status"] == "pass"})
+    held = sorted({c["check"] for c in checks if c["status"] not in ("pass", "not-applicable")})
+    total = len({c["check"] for c in checks})
+    return (f"{passed} of {total} AWS checks pass as {auditor.rsplit('/', 1)[-1]} (report in {folder}; not "
+            f"emulated: {', '.join(held) or 'none'}); in the "
+            f"job's task: RLS self-check and audit chain pass, breach drill {inside['drills.breach-drill']['detail']}"
+            "; no restore drill ever ran here, so P11's drill check fails (exit 1), as it must")
+
+
 Step = Callable[[Running, State], str]
 STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the steps it needs
     ("register: the organisation's key pending", request_registration, ()),
@@ -423,6 +484,7 @@ STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (  # name, step, the step
     ("declare a breach, notify through SES", breach, ()),
     ("breach drill", breach_drill, ()),
     ("plan a restore", restore_plan, ()),
+    ("verify the deployed state", verify_deployed, ("breach drill",)),
     ("sequence, sign and verify the audit trail", audit_trail, ()),  # last: it tampers with the ledger
 )
 

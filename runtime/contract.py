@@ -126,3 +126,34 @@ def audit_sequencer_role_name(app_name: str, environment: str) -> str:
     """The audit sequencer's IAM role: named, so the signing key's policy and the checkpoint bucket's policy can
     admit it alone without depending on the service stack."""
     return f"{app_name}-{environment}{AUDIT_SEQUENCER_ROLE_SUFFIX}"
+
+
+# --- Names deployed-state verification finds resources by (runtime/verify_deployed/); the stacks create them so ---
+AUDITOR_ROLE_SUFFIX: Final = "-auditor"
+DATABASE_CLUSTER_SUFFIX: Final = "-db"
+BACKUP_VAULT_SUFFIX: Final = "-vault"
+
+
+def environment_name_prefix(app_name: str, environment: str) -> str:
+    """"<app>-<env>": the VPC's Name, the ECS cluster's and the CloudTrail trail's name, every stack's prefix."""
+    return f"{app_name}-{environment}"
+
+
+def database_cluster_identifier(app_name: str, environment: str) -> str:
+    """The Aurora cluster's DBClusterIdentifier (stacks/data.py)."""
+    return f"{environment_name_prefix(app_name, environment)}{DATABASE_CLUSTER_SUFFIX}"
+
+
+def backup_vault_name(app_name: str, environment: str, suffix: str = "") -> str:
+    """The AWS Backup vault (stacks/backup.py); suffix "-copy" for the cross-region copy vault."""
+    return f"{environment_name_prefix(app_name, environment)}{BACKUP_VAULT_SUFFIX}{suffix}"
+
+
+def environment_key_alias_prefix(app_name: str, environment: str) -> str:
+    """The aliases of the environment's own KMS keys: alias/<app>/<env>/<purpose> (stacks/keys.py)."""
+    return f"alias/{app_name}/{environment}/"
+
+
+def auditor_role_name(app_name: str, environment: str) -> str:
+    """The read-only role `verify-deployed` runs as (stacks/auditor.py), assumable by the configured auditor."""
+    return f"{environment_name_prefix(app_name, environment)}{AUDITOR_ROLE_SUFFIX}"

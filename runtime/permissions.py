@@ -290,6 +290,60 @@ RESTORE_CLEANUP: Final = (
     Use("rds", "delete_db_cluster", _p(DATABASE_CLUSTER, "rds:DeleteDBCluster")),
 )
 
+# Deployed-state verification (runtime/verify_deployed/): read-only calls, all the auditor's role is granted
+# (stacks/auditor.py grants exactly these actions; tests/stacks/test_auditor_role.py compares). Only the caller
+# chooses the AWS families (--family), so no task is required to grant them; the database families (runtime,
+# drills) log in as the task's user, in the lifecycle job's task.
+DEPLOYED_STATE: Final = "deployed state"  # Describe/List/Get of the environment's resources, read-only
+AUDITOR: Final = When(option="--family <an AWS family> (the auditor's role)")
+
+
+def _read(service: str, method: str, action: str) -> Use:
+    return Use(service, method, _p(DEPLOYED_STATE, action), (AUDITOR,))
+
+
+DEPLOYED_READS: Final = (
+    *(_read("ec2", method, f"ec2:{api}") for method, api in (
+        ("describe_vpcs", "DescribeVpcs"), ("describe_vpc_peering_connections", "DescribeVpcPeeringConnections"),
+        ("describe_transit_gateway_attachments", "DescribeTransitGatewayAttachments"),
+        ("describe_route_tables", "DescribeRouteTables"),
+        ("describe_client_vpn_endpoints", "DescribeClientVpnEndpoints"),
+        ("describe_client_vpn_authorization_rules", "DescribeClientVpnAuthorizationRules"))),
+    *(_read("kms", method, f"kms:{api}") for method, api in (
+        ("list_aliases", "ListAliases"), ("describe_key", "DescribeKey"),
+        ("get_key_rotation_status", "GetKeyRotationStatus"), ("get_key_policy", "GetKeyPolicy"))),
+    *(_read("rds", method, f"rds:{api}") for method, api in (
+        ("describe_db_clusters", "DescribeDBClusters"), ("describe_db_instances", "DescribeDBInstances"),
+        ("describe_db_cluster_parameters", "DescribeDBClusterParameters"),
+        ("describe_db_cluster_snapshots", "DescribeDBClusterSnapshots"),
+        ("describe_db_cluster_snapshot_attributes", "DescribeDBClusterSnapshotAttributes"))),
+    _read("backup", "describe_backup_vault", "backup:DescribeBackupVault"),
+    _read("backup", "list_backup_jobs", "backup:ListBackupJobs"),
+    *(_read("s3", method, f"s3:{action}") for method, action in (
+        ("list_buckets", "ListAllMyBuckets"), ("get_bucket_tagging", "GetBucketTagging"),
+        ("get_bucket_encryption", "GetEncryptionConfiguration"),
+        ("get_public_access_block", "GetBucketPublicAccessBlock"), ("get_bucket_policy", "GetBucketPolicy"),
+        ("get_object_lock_configuration", "GetBucketObjectLockConfiguration"))),
+    *(_read("elbv2", method, f"elasticloadbalancing:{api}") for method, api in (
+        ("describe_load_balancers", "DescribeLoadBalancers"), ("describe_tags", "DescribeTags"),
+        ("describe_listeners", "DescribeListeners"))),
+    _read("wafv2", "get_web_acl_for_resource", "wafv2:GetWebACLForResource"),
+    _read("cloudtrail", "describe_trails", "cloudtrail:DescribeTrails"),
+    _read("cloudtrail", "get_trail_status", "cloudtrail:GetTrailStatus"),
+    _read("guardduty", "list_detectors", "guardduty:ListDetectors"),
+    _read("guardduty", "get_detector", "guardduty:GetDetector"),
+    _read("securityhub", "describe_hub", "securityhub:DescribeHub"),
+    *(_read("ecs", method, f"ecs:{api}") for method, api in (
+        ("list_services", "ListServices"), ("describe_services", "DescribeServices"),
+        ("describe_task_definition", "DescribeTaskDefinition"))),
+)
+
+
+def deployed_read_actions() -> list[str]:
+    """The IAM actions of every deployed-state read, each once, sorted: the auditor role's policy."""
+    return sorted({p.action for use in DEPLOYED_READS for p in use.permissions})
+
+
 # --- The contract: command name -> the calls it makes ---
 SERVE_OWNER: Final = f"serve {ServiceMode.OWNER.value}"
 SERVE_SUPPORT: Final = f"serve {ServiceMode.SUPPORT.value}"
@@ -329,6 +383,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     # Unwrap with the old shared key, wrap the same data key under the organisation's (kms:Encrypt, its context).
     "org migrate-keys": LOGIN + ORG_KEY_PROVISION + UNWRAP_DATA_KEYS + (
         Use("kms", "encrypt", _p(ORGANISATION_KEYS, "kms:Encrypt"), (ORG_KEYS,)),),
+    "verify-deployed": DEPLOYED_READS + LOGIN + CHAIN_KEY_FROM_SECRET,
 }
 
 

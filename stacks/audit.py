@@ -28,6 +28,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from runtime.contract import incident_topic_name
+from stacks.auditor import AuditorRole
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
@@ -157,6 +158,9 @@ class AuditStack(PlatformStack):
             guardduty.CfnDetector(self, "GuardDuty", enable=True, finding_publishing_frequency="FIFTEEN_MINUTES")
         if env_config.securityhub == "create":
             securityhub.CfnHub(self, "SecurityHub", enable_default_standards=True, auto_enable_controls=True)
+        if env_config.auditor_principal_arn:
+            AuditorRole(self, "Auditor", env_config=env_config, app_name=app_name,
+                        principal_arn=env_config.auditor_principal_arn)
 
     def _trail(
         self,

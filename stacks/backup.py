@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
+from runtime import contract
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.platform_stack import PlatformStack, retain_in_production
@@ -23,7 +24,7 @@ VAULT_LOCK_GRACE_DAYS = 3  # the minimum AWS allows before a lock becomes immuta
 
 
 def vault_name(app_name: str, env_config: EnvironmentConfig, suffix: str = "") -> str:
-    return f"{app_name}-{env_config.name}-vault{suffix}"
+    return contract.backup_vault_name(app_name, env_config.name, suffix)
 
 
 def _lock(env_config: EnvironmentConfig) -> backup.LockConfiguration | None:

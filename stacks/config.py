@@ -534,6 +534,15 @@ class EnvironmentConfig:
     guardduty: AccountServiceMode = field(default="off", metadata=_ACCOUNT_SERVICE)
     securityhub: AccountServiceMode = field(default="off", metadata=_ACCOUNT_SERVICE)
     alarm_email: str | None = field(default=None, metadata=_spec("e-mail subscribed to the incident topic."))
+    auditor_principal_arn: str | None = field(
+        default=None,
+        metadata=_spec(
+            "who may assume the read-only auditor role `<app>-<env>-auditor` that `python -m runtime "
+            "verify-deployed` runs as (it reads exactly what the deployed-state checks read, nothing else). Unset: "
+            "no auditor role.",
+            allowed="an IAM role, user or account root ARN; not of another environment's account (P1)",
+        ),
+    )
     # Self-hosted installs that bring their own VPC and/or keys (no lookups: everything as data).
     existing_vpc_id: str | None = field(
         default=None,
@@ -1156,6 +1165,16 @@ def _check_staff_not_users(env: EnvironmentConfig, fail: Fail) -> None:
             )
 
 
+_AUDITOR = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(root|role/.+|user/.+)$")
+
+
+def _check_auditor(env: EnvironmentConfig, fail: Fail) -> None:
+    """The auditor's principal: an IAM role, user or account root."""
+    if env.auditor_principal_arn is not None and not _AUDITOR.match(env.auditor_principal_arn):
+        raise fail("auditor_principal_arn", f"{env.auditor_principal_arn!r} is not an IAM role, user or account root "
+                   "ARN (arn:aws:iam::123456789012:role/auditor).")
+
+
 RULES: tuple[Callable[[EnvironmentConfig, Fail], None], ...] = (
     _check_vpc_cidr,
     _check_zones,
@@ -1171,6 +1190,7 @@ RULES: tuple[Callable[[EnvironmentConfig, Fail], None], ...] = (
     _check_user_identity,
     _check_staff_identity,
     _check_staff_not_users,
+    _check_auditor,
 )
 
 
@@ -1204,6 +1224,16 @@ def _check_across(source: str, environments: tuple[EnvironmentConfig, ...]) -> N
                     f"environments.{second.name}.vpc_cidr ({second.vpc_cidr}). Give each environment its own "
                     "non-overlapping range (P1)."
                 )
+    accounts = {e.account: e.name for e in environments}
+    for env in environments:
+        match = _AUDITOR.match(env.auditor_principal_arn or "")
+        other = accounts.get(match.group(1), env.name) if match else env.name
+        if match and other != env.name and match.group(1) != env.account:
+            raise ConfigError(
+                f"{source}: environments.{env.name}.auditor_principal_arn is of environment {other}'s account "
+                f"({match.group(1)}): no IAM trust crosses environments (P1). Name the auditor's own principal (in "
+                "this account or an audit account of its own)."
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------

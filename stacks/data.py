@@ -11,6 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
+from runtime import contract
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass, classify
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
@@ -55,7 +56,7 @@ class DataStack(PlatformStack):
             purpose="data",
             summary="multi-AZ Aurora PostgreSQL, TLS-only, CMK-encrypted (P5 P6 P8)",
         )
-        cluster_identifier = f"{app_name}-{env_config.name}-db"
+        cluster_identifier = contract.database_cluster_identifier(app_name, env_config.name)
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION)
 
         self.security_group = ec2.SecurityGroup(

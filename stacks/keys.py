@@ -43,12 +43,12 @@ class EnvironmentKeys:
 
 
 def cluster_name(app_name: str, env_config: EnvironmentConfig) -> str:
-    return f"{app_name}-{env_config.name}"
+    return contract.environment_name_prefix(app_name, env_config.name)
 
 
 def trail_name(app_name: str, env_config: EnvironmentConfig) -> str:
     """The account trail (stacks/audit.py); named here so the audit key's policy can name that one trail."""
-    return f"{app_name}-{env_config.name}"
+    return contract.environment_name_prefix(app_name, env_config.name)
 
 
 class KeysStack(PlatformStack):
@@ -81,7 +81,7 @@ class KeysStack(PlatformStack):
         return kms.Key(
             self,
             f"{purpose.capitalize()}Key",
-            alias=f"alias/{self._app_name}/{env.name}/{purpose}",
+            alias=contract.environment_key_alias_prefix(self._app_name, env.name) + purpose,
             description=f"{self._app_name} {env.name}: {purpose} encryption (P6)",
             enable_key_rotation=True,
             rotation_period=Duration.days(365),
@@ -111,7 +111,7 @@ class KeysStack(PlatformStack):
         key = kms.Key(
             self,
             construct_id,
-            alias=f"alias/{self._app_name}/{env.name}/{alias}",
+            alias=contract.environment_key_alias_prefix(self._app_name, env.name) + alias,
             description=f"{self._app_name} {env.name}: {what}; asymmetric, so KMS cannot rotate it",
             key_spec=kms.KeySpec.ECC_NIST_P256,
             key_usage=kms.KeyUsage.SIGN_VERIFY,

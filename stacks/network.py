@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from runtime import contract
 from stacks.config import EnvironmentConfig
 from stacks.constructs.classification import DataClass
 from stacks.constructs.encrypted_log_group import EncryptedLogGroup
@@ -133,7 +134,7 @@ class NetworkStack(PlatformStack):
         return ec2.Vpc(
             self,
             "Vpc",
-            vpc_name=f"{app_name}-{env_config.name}",
+            vpc_name=contract.environment_name_prefix(app_name, env_config.name),
             ip_addresses=ec2.IpAddresses.cidr(env_config.vpc_cidr),
             availability_zones=list(env_config.availability_zones),
             nat_gateways=env_config.nat_gateways,

@@ -64,6 +64,7 @@ JOB_COMMANDS = (
     "erase", "erase verify", "erase register",
     "breach declare", "breach deliver", "breach status",
     "audit verify",
+    "verify-deployed",  # its database families (runtime, drills) as the jobs role; the AWS ones run as the auditor
 )
 # With per-organisation keys the job is also their control plane (P6, P10): the one role that creates them (the
 # scheduled `org provision-keys --pending`) is the one their key policies let administer them, so erasure (this

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from runtime.errors import PlatformError
 
 # Modules under runtime/cli/ that register commands. Add yours here (one line).
-COMMAND_MODULES: tuple[str, ...] = ("db", "audit", "serve", "breach", "export", "erase", "restore", "org")
+COMMAND_MODULES: tuple[str, ...] = ("db", "audit", "serve", "breach", "export", "erase", "restore", "org",
+                                     "verify_deployed")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -180,6 +180,19 @@ REGISTER: tuple[Acknowledgement, ...] = (
         concerns="least-privilege IAM (AWS limitation)",
         review_by=REVIEW_MEDIUM,
     ),
+    # --- The auditor's read-only role (issue 19): verify-deployed's reads ---
+    Acknowledgement(
+        rule="AwsSolutions-IAM5[Resource::*]",
+        paths=("Audit/Auditor/Policy",),
+        reason="The deployed-state checks' reads (runtime/permissions.py DEPLOYED_READS): Describe/List calls "
+        "(ec2, rds, elasticloadbalancing, backup, cloudtrail, guardduty, securityhub, kms:ListAliases, "
+        "s3:ListAllMyBuckets) have no resource-level permission, and the rest read resources found at run time "
+        "(every key, bucket, snapshot and load balancer of the environment). Read-only: no Decrypt, no object "
+        "read, no write; assumable only by the configured auditor principal.",
+        concerns="P1-P14 (read-only verification of the deployed state)",
+        review_by=REVIEW_MEDIUM,
+        applies=lambda env: env.auditor_principal_arn is not None,
+    ),
     # --- Per-organisation keys (issue 15, P6, P10): created at run time, one per organisation ---
     Acknowledgement(
         rule="AwsSolutions-IAM5[Resource::*]",

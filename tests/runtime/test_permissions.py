@@ -30,7 +30,9 @@ from runtime.permissions import CONTRACT, DATABASE_CLUSTER, DATABASE_KEY, MASTER
 from runtime.restore import RESTORE_IAM_ACTIONS
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
-IAM_PREFIX = {"kms": "kms", "rds": "rds", "secretsmanager": "secretsmanager", "s3": "s3", "sesv2": "ses", "sns": "sns"}
+IAM_PREFIX = {"kms": "kms", "rds": "rds", "secretsmanager": "secretsmanager", "s3": "s3", "sesv2": "ses", "sns": "sns",
+              "ec2": "ec2", "elbv2": "elasticloadbalancing", "wafv2": "wafv2", "backup": "backup",
+              "cloudtrail": "cloudtrail", "guardduty": "guardduty", "securityhub": "securityhub", "ecs": "ecs"}
 # Client methods whose first permission is not `<prefix>:<their API name>`, and why.
 OWN_ACTION = {
     "generate_db_auth_token": "rds-db:connect",  # a token signed locally; the database checks the grant
@@ -42,6 +44,11 @@ OWN_ACTION = {
     "list_object_versions": "s3:ListBucketVersions",
     "delete_objects": "s3:DeleteObject",  # one DeleteObject(Version) per key
     "head_object": "s3:GetObject",  # HEAD is authorised as GetObject
+    # S3's IAM names for these reads (verify-deployed)
+    "list_buckets": "s3:ListAllMyBuckets",
+    "get_bucket_encryption": "s3:GetEncryptionConfiguration",
+    "get_public_access_block": "s3:GetBucketPublicAccessBlock",
+    "get_object_lock_configuration": "s3:GetBucketObjectLockConfiguration",
 }
 
 

@@ -4,26 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from runtime.verify_deployed.edge import TLS12_PLUS_POLICIES  # ELB policies with nothing older than TLS 1.2
 from stacks.policy.rules.base import AssemblyView, Result, Rule
-
-# ELB security policies that negotiate nothing older than TLS 1.2.
-TLS12_PLUS_POLICIES = frozenset(
-    {
-        "ELBSecurityPolicy-TLS13-1-2-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-3-2021-06",
-        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
-        "ELBSecurityPolicy-TLS-1-2-2017-01",
-        "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
-        "ELBSecurityPolicy-FS-1-2-Res-2020-10",
-        "ELBSecurityPolicy-FS-1-2-Res-2019-08",
-        "ELBSecurityPolicy-FS-1-2-2019-08",
-    }
-)
 
 
 class ListenersHttpsOnly(Rule):
