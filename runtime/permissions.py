@@ -383,7 +383,7 @@ CONTRACT: Final[Mapping[str, tuple[Use, ...]]] = {
     # Unwrap with the old shared key, wrap the same data key under the organisation's (kms:Encrypt, its context).
     "org migrate-keys": LOGIN + ORG_KEY_PROVISION + UNWRAP_DATA_KEYS + (
         Use("kms", "encrypt", _p(ORGANISATION_KEYS, "kms:Encrypt"), (ORG_KEYS,)),),
-    "verify-deployed": DEPLOYED_READS + LOGIN + CHAIN_KEY_FROM_SECRET,
+    "verify-deployed": DEPLOYED_READS + LOGIN + CHAIN_KEY_FROM_SECRET + CHECKPOINT_PUBLIC_KEY + CHECKPOINT_READ,
 }
 
 

@@ -57,7 +57,7 @@ LITERALS = [
     *(Literal(f"DataClass.{c.name}", c.value, _exact(c.value)) for c in contract.DataClass),
     *(Literal(n, getattr(contract, n), _part(getattr(contract, n)))
       for n in ("INCIDENTS_SUFFIX", "EXPORTS_SUFFIX", "LIFECYCLE_JOB_ROLE_SUFFIX", "AUDIT_CHECKPOINTS_SUFFIX",
-                "AUDIT_SEQUENCER_ROLE_SUFFIX", "AUDITOR_ROLE_SUFFIX", "BACKUP_VAULT_SUFFIX")),
+                "AUDIT_SEQUENCER_ROLE_SUFFIX")),
 ]
 
 

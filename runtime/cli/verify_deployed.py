@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from runtime import settings
-from runtime.audit.chain import ChainKey
-from runtime.audit.keys import chain_key_from_environment, chain_key_from_secrets_manager
+from runtime.audit.verify import VerifyReport
+from runtime.cli.audit import _chain_key, trust_from_environment
 from runtime.cli.wiring import connect_from_environment
-from runtime.errors import PlatformError
+from runtime.db.audit_verify import verify_audit_trail
 from runtime.verify_deployed import report as reports
 from runtime.verify_deployed.context import Context
 from runtime.verify_deployed.database_runtime import DatabaseContext
@@ -44,17 +44,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="run these families only (repeatable; default all)")
     parser.add_argument("--format", choices=reports.FORMATS, default="md", help="what to print (default md)")
     parser.add_argument("--out", type=Path, help="also write report.md, report.json and report.csv here")
-    parser.add_argument("--key-secret-id", help="read the audit chain key from this Secrets Manager secret")
+    parser.add_argument("--key-secret-id", help="read the audit chain key (positions before the cut-over to signed "
+                        "checkpoints) from this Secrets Manager secret")
     parser.set_defaults(handler=verify_deployed_command)
 
 
-def _chain_key(args: argparse.Namespace) -> ChainKey | None:
-    if args.key_secret_id:
-        return chain_key_from_secrets_manager(aws_client("secretsmanager"), args.key_secret_id)
-    try:
-        return chain_key_from_environment(os.environ)
-    except PlatformError:
-        return None  # reported as a check that could not run
+def _audit_trail(args: argparse.Namespace) -> VerifyReport:
+    """`audit verify`'s check: the chain against the signed checkpoints in the Object Lock bucket."""
+    return verify_audit_trail(connect_from_environment, trust_from_environment(), chain_key=_chain_key(args))
 
 
 def verify_deployed_command(args: argparse.Namespace) -> int:
@@ -70,7 +67,7 @@ def verify_deployed_command(args: argparse.Namespace) -> int:
     connection = None
     if any(f in DATABASE_FAMILIES for f in families) and os.environ.get(settings.DATABASE_HOST, "").strip():
         connection = connect_from_environment()
-        database = DatabaseContext(connection, _chain_key(args))
+        database = DatabaseContext(connection, lambda: _audit_trail(args))
     try:
         results = run(checks, aws=aws, database=database, why_no_database=NO_DATABASE)
     finally:

@@ -1,17 +1,17 @@
 """P3, P14, checked inside the database as the jobs role (in the lifecycle job's task): the RLS self-check finds
-no way past row-level security, and the audit chain verifies (MACs, links, head and the checkpoints)."""
+no way past row-level security, and the audit trail verifies against the checkpoints signed with the environment's
+KMS key and kept in the Object Lock bucket (`audit verify`'s check: runtime/db/audit_verify.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.audit.chain import ChainKey
+from runtime.audit.verify import VerifyReport
 from runtime.db import self_check
 from runtime.db.connect import Connection
-from runtime.db.ledger import verify_ledger
 from runtime.verify_deployed.context import check
 from runtime.verify_deployed.result import Checker, Clock, Result, utc_now
 
@@ -19,7 +19,8 @@ from runtime.verify_deployed.result import Checker, Clock, Result, utc_now
 @dataclass
 class DatabaseContext:
     connection: Connection
-    chain_key: ChainKey | None  # PLATFORM_AUDIT_CHAIN_KEY (or --key-secret-id); None: the chain is not checked
+    # verify_audit_trail with the environment's trust (public key, bucket); None: the trail is not checked
+    audit_trail: Callable[[], VerifyReport] | None
     clock: Clock = utc_now
 
     def connections(self) -> Any:
@@ -45,11 +46,11 @@ def rls_self_check(ctx: DatabaseContext, result: Checker) -> list[Result]:
 
 @check("runtime", "audit-chain", ("P14",), needs="database")
 def audit_chain(ctx: DatabaseContext, result: Checker) -> list[Result]:
-    if ctx.chain_key is None:
-        return [result.not_checked("no audit chain key (PLATFORM_AUDIT_CHAIN_KEY, or --key-secret-id)")]
-    report = verify_ledger(ctx.connection, ctx.chain_key)
-    return [result.verdict(report.ok, report.describe() + " (against the checkpoints the database holds)",
-                           [f"audit ledger 1..{report.last_seq}"])]
+    if ctx.audit_trail is None:
+        return [result.not_checked("no audit trail verification (the signing key and checkpoint bucket settings)")]
+    report = ctx.audit_trail()
+    return [result.verdict(report.ok, report.describe() + " (against the signed checkpoints of the Object Lock "
+                           "bucket)", [f"audit ledger 1..{report.last_seq}"])]
 
 
 CHECKS = (rls_self_check, audit_chain)
