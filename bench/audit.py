@@ -25,7 +25,7 @@ from runtime.audit.chain import GENESIS
 from runtime.audit.published import Cadence
 from runtime.audit.segments import Claim, Segment, check_segment
 from runtime.db.audit_verify import Trust, verify_audit_trail
-from runtime.db.ledger import copy_lines
+from runtime.db.ledger import copy_rows
 from runtime.db.schema import SEQUENCER_ROLE, SUPPORT_ROLE
 from runtime.db.sequencer import Sequencer, SequencerConfig
 from runtime.signing import LocalReceiptSigner
@@ -75,7 +75,7 @@ def _verify_rate(db: PlatformDatabase, trust: Trust, workers: int) -> float:
 def _fetch_and_hash(db: PlatformDatabase) -> tuple[float, float]:
     with db.connect(SUPPORT_ROLE) as conn:
         started = time.perf_counter()
-        lines = list(copy_lines(conn, 1, EVENTS))
+        lines = list(copy_rows(conn, 1, EVENTS))
         fetched = time.perf_counter() - started
         head = conn.execute("SELECT hash FROM support.audit_chain_head").fetchone()
     assert head is not None

@@ -3,12 +3,15 @@
 Positions after the cut-over (migration 0012) are linked with SHA-256, no secret, so anyone can verify them
 against the signed checkpoints (runtime/audit/checkpoints.py):
 
-    hash[n] = SHA-256("platform-audit-v2\n" | hex(hash[n-1]) | TAB | leaf[n])
-    leaf[n] = n | TAB | at | TAB | event | TAB | actor | TAB | owner | TAB | fields
+    hash[n] = SHA-256("platform-audit-v2" 0x00 | [hash[n-1]] | [n] | [at] | [event] | [actor] | [owner] | [fields])
 
-each as text, exactly as PostgreSQL renders the columns (runtime/db/ledger.py LEAF_COLUMNS: `at` in UTC to the
-microsecond, uuids in canonical form, `fields` as jsonb prints it), so a verifier hashes the bytes the database
-sends without decoding them. The sequencer alone computes links (runtime/db/sequencer.py).
+where [x] is x as PostgreSQL's binary COPY frames a column: a 4-byte big-endian length, then the value's binary
+form (bytea as is; bigint and timestamptz as 8-byte integers, microseconds since 2000-01-01 for the time; text
+as UTF-8; uuid as 16 bytes; jsonb as a version byte and its text). That is exactly the tail of a COPY BINARY row
+of (hash, prev_hash, seq, at, event, actor_id, owner_id, fields), so a verifier hashes a slice of the bytes the
+database sends, decoding nothing (runtime/audit/segments.py); the sequencer, the only one that links
+(runtime/db/sequencer.py), reads the queued columns the same way. Every field is length-framed: no two events
+have the same encoding.
 
 Positions up to the cut-over keep their HMAC-SHA256 links keyed with the secret in Secrets Manager:
 
@@ -35,7 +38,7 @@ HASH_BYTES: Final = 32
 MIN_KEY_BYTES: Final = 32
 _LINK_LABEL: Final = b"platform-audit-v1\x00"
 _CHECKPOINT_LABEL: Final = b"platform-audit-checkpoint-v1\x00"
-LINK_V2_LABEL: Final = b"platform-audit-v2\n"
+LINK_V2_LABEL: Final = b"platform-audit-v2\x00"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -144,14 +147,11 @@ def entry_hash(key: ChainKey, entry: ChainEntry) -> bytes:
     )
 
 
-def leaf(seq: int, at: str, event: str, actor: str, owner: str, fields: str) -> bytes:
-    """leaf[n] from the columns as PostgreSQL renders them (see the module docstring)."""
-    return "\t".join((str(seq), at, event, actor, owner, fields)).encode()
-
-
-def link_v2(prev_hash: bytes, leaf_bytes: bytes) -> bytes:
-    """hash[n] of a position after the cut-over."""
-    return hashlib.sha256(LINK_V2_LABEL + prev_hash.hex().encode() + b"\t" + leaf_bytes).digest()
+def link_v2(prev_hash: bytes, seq: int, columns: bytes) -> bytes:
+    """hash[n] of a position after the cut-over; `columns`: [at] | [event] | [actor] | [owner] | [fields] as
+    binary COPY frames them (see the module docstring)."""
+    return hashlib.sha256(b"".join((LINK_V2_LABEL, _framed(prev_hash), _framed(seq.to_bytes(8, "big", signed=True)),
+                                    columns))).digest()
 
 
 def checkpoint_mac(key: ChainKey, *, seq: int, at: datetime, chain_hash: bytes) -> bytes:

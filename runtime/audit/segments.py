@@ -2,28 +2,31 @@
 
 A segment runs from a signed checkpoint (its hash anchors the first link) to the next one (whose hash the last
 link must equal), so segments are independent: `audit verify` checks them in parallel worker processes
-(runtime/db/audit_verify.py). Each row arrives as a COPY text line
+(runtime/db/audit_verify.py). Each event arrives as a COPY BINARY row of (hash, prev_hash, seq, at, event,
+actor_id, owner_id, fields):
 
-    hash-hex TAB prev-hash-hex TAB leaf[n] NEWLINE          (leaf[n]: runtime/audit/chain.py)
+    field count (2) | 32 (4) hash (32) | 32 (4) prev_hash (32) | 8 (4) seq (8) | [at] [event] [actor] [owner] [fields]
 
-so the link check is one SHA-256 over a slice of the line: nothing is decoded into Python objects. COPY escapes
-backslashes, tabs and newlines inside values; no event the runtime writes has any, but a line that does is
-unescaped first, so the check stays exact whatever the database holds.
+and everything from prev_hash's length on is what the link hashes (runtime/audit/chain.py), so a link check is one
+SHA-256 over a slice of the row: nothing is decoded into Python objects but the position.
 """
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from runtime.audit.chain import LINK_V2_LABEL
 from runtime.audit.verify import Problem
 
-_HEX = 64
-_PREV = slice(_HEX + 1, 2 * _HEX + 1)
-_LEAF_START = 2 * _HEX + 2
-_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
-_ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+_FRAME: Final = b"\x00\x08\x00\x00\x00\x20"  # 8 fields; the hash's length: 32
+_HASH: Final = slice(6, 38)
+_LINKED: Final = 38  # the link covers the row from here: [prev_hash] [seq] [at] ...
+_PREV_FRAME: Final = slice(38, 42)
+_PREV: Final = slice(42, 74)
+_SEQ_FRAME: Final = slice(74, 78)
+_SEQ: Final = slice(78, 86)
+_LEN32, _LEN8 = b"\x00\x00\x00\x20", b"\x00\x00\x00\x08"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,45 +56,37 @@ class SegmentReport:
     position: int | None = None
 
 
-def _unescape_copy(line: bytes) -> bytes:
-    """A COPY text line with its escapes resolved (tabs between columns stay as they are)."""
-    columns = line.split(b"\t")
-    return b"\t".join(_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), c) for c in columns)
-
-
 def _claim_problem(claim: Claim) -> Problem:
     return Problem.BAD_CHECKPOINT if claim.is_checkpoint else Problem.REWOUND_HEAD
 
 
-def check_segment(segment: Segment, lines: Iterable[bytes]) -> SegmentReport:
-    """The first bad position of the segment, or a clean report. `lines` are in position order."""
-    sha256, label = hashlib.sha256, LINK_V2_LABEL
+def check_segment(segment: Segment, rows: Iterable[bytes]) -> SegmentReport:
+    """The first bad position of the segment, or a clean report. `rows` are in position order."""
+    labelled = hashlib.sha256(LINK_V2_LABEL)  # copied per row: the label is hashed once
     claims = {c.seq: c for c in segment.claims}
-    prev = segment.anchor.hex().encode()
-    expected, checked, last = segment.first, 0, segment.last
-    for raw in lines:
-        line = raw[:-1] if raw[-1:] == b"\n" else raw
-        if b"\\" in line:
-            line = _unescape_copy(line)
-        end = line.find(b"\t", _LEAF_START)
-        try:
-            seq = int(line[_LEAF_START:end])
-        except ValueError:
-            return SegmentReport(checked, Problem.EDITED, expected)
+    prev, expected, checked, last = segment.anchor, segment.first, 0, segment.last
+    for row in rows:
+        # A row whose hash, previous hash or position is not 32, 32 and 8 bytes (a NULL is length -1) was not
+        # written by the sequencer.
+        if row[:6] != _FRAME or row[_PREV_FRAME] != _LEN32 or row[_SEQ_FRAME] != _LEN8:
+            return SegmentReport(checked + 1, Problem.EDITED, expected)
+        seq = int.from_bytes(row[_SEQ], "big", signed=True)
         if seq > last:
             break
         checked += 1
         if seq != expected:
             return SegmentReport(checked, Problem.MISSING if seq > expected else Problem.BROKEN_LINK, expected)
-        if line[_PREV] != prev:
+        if row[_PREV] != prev:
             return SegmentReport(checked, Problem.BROKEN_LINK, seq)
-        digest = line[:_HEX]
-        if sha256(label + line[_HEX + 1:]).hexdigest().encode() != digest:
+        digest = row[_HASH]
+        link = labelled.copy()
+        link.update(memoryview(row)[_LINKED:])
+        if link.digest() != digest:
             return SegmentReport(checked, Problem.EDITED, seq)
         prev = digest
         expected += 1
         claim = claims.get(seq)
-        if claim is not None and claim.hash.hex().encode() != digest:
+        if claim is not None and claim.hash != digest:
             return SegmentReport(checked, _claim_problem(claim), seq)
     if expected <= last:
         return SegmentReport(checked, Problem.TRUNCATED, expected)

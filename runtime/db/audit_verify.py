@@ -5,11 +5,12 @@
 2. The checkpoints: database rows and bucket objects, signatures checked (runtime/audit/published.py).
 3. The old HMAC-linked chain (positions 1..cut-over, if any) with the chain key, as before migration 0012.
 4. The SHA-256 chain in segments between trusted checkpoints (and the head), in worker processes: each COPYs its
-   positions in text form and hashes slices of the lines (runtime/audit/segments.py).
+   positions (binary) and hashes a slice of each row (runtime/audit/segments.py).
 The report names the first bad position over all of these.
 """
 
 import multiprocessing
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from runtime.audit.segments import Claim, Segment, SegmentReport, check_segment,
 from runtime.audit.verify import Problem, Span, VerifyReport, valid_checkpoints, verify_span
 from runtime.checkpoint_bucket import CheckpointBucket
 from runtime.db.errors import translated
-from runtime.db.ledger import copy_lines, iter_entries, read_checkpoints, read_cutover, read_head, read_signed_rows
+from runtime.db.ledger import copy_rows, iter_entries, read_checkpoints, read_cutover, read_head, read_signed_rows
 from runtime.db.schema import SUPPORT_SCHEMA
 from runtime.errors import AuditKeyError, SchemaError
 
@@ -60,7 +61,7 @@ def check_segments(connect: Connector, snapshot: str | None, segments: list[Segm
         conn.autocommit = True
         _snapshot(conn, snapshot)
         try:
-            return [check_segment(s, copy_lines(conn, s.first, s.last)) for s in segments]
+            return [check_segment(s, copy_rows(conn, s.first, s.last)) for s in segments]
         finally:
             conn.execute("ROLLBACK")
 
@@ -110,7 +111,7 @@ def verify_range(conn: Connection, key: ChainKey | None, *, cutover: int, first:
     if first > last:
         return VerifyReport(checked, last)
     segment = Segment(first, last, anchor, tuple(c for c in claims if first <= c.seq <= last))
-    report = check_segment(segment, copy_lines(conn, first, last, schema))
+    report = check_segment(segment, copy_rows(conn, first, last, schema))
     checked += report.checked
     if report.problem is None:
         return VerifyReport(checked, last)
@@ -196,8 +197,9 @@ def verify_audit_trail(connect: Connector, trust: Trust, *, chain_key: ChainKey 
 def _run(connect: Connector, snapshot: str | None, segments: list[Segment], workers: int) -> list[SegmentReport]:
     if workers <= 1 or len(segments) <= 1:
         return check_segments(connect, snapshot, segments)
-    # forkserver: workers start from a clean process (the caller may run threads, e.g. a connection pool's).
-    context = multiprocessing.get_context("forkserver")
+    # A single-threaded caller (the CLI) forks: workers start at once. One that runs threads (a connection pool's)
+    # uses a fork server, so no worker inherits a lock another thread held.
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     shares = [segments[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         results = list(pool.map(check_segments, [connect] * workers, [snapshot] * workers, shares))

@@ -26,14 +26,28 @@ from runtime.errors import SchemaError
 
 Connection = psycopg.Connection[Any]
 
-# leaf[n] of the SHA-256 chain as PostgreSQL renders it (runtime/audit/chain.py): the sequencer hashes these
-# columns, `audit verify` hashes the same expressions COPY sends. One definition, so the two cannot drift.
-# (The sequencer renders `seq` itself: a queued event has none yet.)
-LEAF_AFTER_SEQ: Final = (
-    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), event, actor_id::text, "
-    "owner_id::text, fields::text"
-)
-LEAF_COLUMNS: Final = "seq, " + LEAF_AFTER_SEQ
+# The columns an event's SHA-256 link covers after its position and previous hash (runtime/audit/chain.py), in
+# order: the sequencer and `audit verify` both read them through COPY BINARY. One definition, so they cannot drift.
+LINKED_COLUMNS: Final = "at, event, actor_id, owner_id, fields"
+_COPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER: Final = len(_COPY_SIGNATURE) + 8  # the signature, flags, header extension length (0)
+_COPY_TRAILER: Final = b"\xff\xff"
+
+
+def binary_rows(chunks: Iterator[Any]) -> Iterator[bytes]:
+    """The rows of a COPY ... (FORMAT binary) stream, each as the server framed it (field count, then each field's
+    length and bytes): the header (sent with the first row) and the trailer removed."""
+    first = True
+    for chunk in chunks:
+        row = bytes(chunk)
+        if first:
+            first = False
+            if row.startswith(_COPY_SIGNATURE):
+                row = row[_COPY_HEADER:]
+                if not row:
+                    continue
+        if row != _COPY_TRAILER:  # the last message; the stream is read to its end, so the COPY completes
+            yield row
 _QUEUE = """
 INSERT INTO platform.audit_events (event, actor_id, owner_id, fields)
 SELECT %(event)s, e.actor_id, e.owner_id, e.fields::jsonb
@@ -119,13 +133,13 @@ def iter_entries(conn: Connection, first: int, last: int, schema: str = SUPPORT_
             yield ChainEntry(int(seq), at, str(event), actor, owner, fields, bytes(prev_hash), bytes(digest))
 
 
-def copy_lines(conn: Connection, first: int, last: int, schema: str = SUPPORT_SCHEMA) -> Iterator[bytes]:
-    """Positions first..last as COPY text lines `hash-hex TAB prev-hex TAB leaf` (runtime/audit/segments.py)."""
+def copy_rows(conn: Connection, first: int, last: int, schema: str = SUPPORT_SCHEMA) -> Iterator[bytes]:
+    """Positions first..last as COPY BINARY rows of (hash, prev_hash, seq, LINKED_COLUMNS), in position order
+    (runtime/audit/segments.py reads them)."""
     query = sql.SQL(
-        "COPY (SELECT encode(hash, 'hex'), encode(prev_hash, 'hex'), {leaf} FROM {view} "
-        "WHERE seq BETWEEN {first} AND {last} ORDER BY seq) TO STDOUT"
-    ).format(leaf=sql.SQL(LEAF_COLUMNS), view=_view(schema, "audit_events"), first=sql.Literal(first),
+        "COPY (SELECT hash, prev_hash, seq, {linked} FROM {view} WHERE seq BETWEEN {first} AND {last} ORDER BY seq) "
+        "TO STDOUT (FORMAT binary)"
+    ).format(linked=sql.SQL(LINKED_COLUMNS), view=_view(schema, "audit_events"), first=sql.Literal(first),
              last=sql.Literal(last))
     with conn.cursor().copy(query) as copy:
-        for data in copy:
-            yield bytes(data)
+        yield from binary_rows(iter(copy))

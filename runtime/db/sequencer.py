@@ -28,10 +28,10 @@ from typing import Any, Final, Protocol
 import psycopg
 from psycopg import sql
 
-from runtime.audit.chain import leaf, link_v2
+from runtime.audit.chain import link_v2
 from runtime.audit.checkpoints import SignedCheckpoint, checkpoint_body, parse_checkpoint
 from runtime.db.errors import translated
-from runtime.db.ledger import LEAF_AFTER_SEQ
+from runtime.db.ledger import LINKED_COLUMNS, binary_rows
 from runtime.errors import SchemaError
 
 Connection = psycopg.Connection[Any]
@@ -43,8 +43,10 @@ _HEAD = "SELECT seq, hash, cutover FROM platform.audit_chain_head WHERE singleto
 _LAST_CHECKPOINT = """
 SELECT body, signature, key_id FROM platform.audit_signed_checkpoints ORDER BY seq DESC LIMIT 1
 """
-_QUEUED = sql.SQL("SELECT id, {} FROM platform.audit_events WHERE seq IS NULL ORDER BY id LIMIT %s").format(
-    sql.SQL(LEAF_AFTER_SEQ))
+# COPY BINARY rows: field count (2 bytes), the id (4 + 8), then the linked columns as the link hashes them.
+_QUEUED = ("COPY (SELECT id, {} FROM platform.audit_events WHERE seq IS NULL ORDER BY id LIMIT {}) "
+           "TO STDOUT (FORMAT binary)")
+_ID, _LINKED = slice(6, 14), 14
 _LINK = """
 UPDATE platform.audit_events e SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash,
        sequenced_at = clock_timestamp()
@@ -133,14 +135,16 @@ class Sequencer:
             room = (last.seq if last else cutover) + self.config.every - seq
             if room <= 0:
                 return 0
-            rows = conn.execute(_QUEUED, (min(room, self.config.batch),)).fetchall()
+            query = sql.SQL(_QUEUED).format(sql.SQL(LINKED_COLUMNS), sql.Literal(min(room, self.config.batch)))
+            with conn.cursor().copy(query) as copy:
+                rows = list(binary_rows(iter(copy)))
             if not rows:
                 return 0
             ids, seqs, prevs, hashes = [], [], [], []
-            for queue_id, at, event, actor, owner, fields in rows:
+            for row in rows:
                 seq += 1
-                digest = link_v2(prev, leaf(seq, at, event, actor, owner, fields))
-                ids.append(queue_id)
+                digest = link_v2(prev, seq, row[_LINKED:])
+                ids.append(int.from_bytes(row[_ID], "big", signed=True))
                 seqs.append(seq)
                 prevs.append(prev)
                 hashes.append(digest)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runtime.audit.chain import GENESIS, leaf, link_v2
+from runtime.audit.chain import GENESIS, link_v2
 from runtime.audit.checkpoints import (
     CheckpointFormatError,
     SignedCheckpoint,
@@ -90,24 +90,32 @@ def test_published_head_behind_sequenced_events_is_rewound() -> None:
     assert _analyse(_chain(10), head=10, max_sequenced=12) == [(11, Problem.REWOUND_HEAD)]
 
 
-def _lines(count: int, *, fields: str = '{"table": "prompts"}') -> tuple[list[bytes], bytes]:
-    prev, lines = GENESIS, []
+def _framed(value: bytes) -> bytes:
+    return len(value).to_bytes(4, "big") + value
+
+
+def _rows(count: int) -> tuple[list[bytes], bytes]:
+    """COPY BINARY rows of (hash, prev_hash, seq, at, event, actor_id, owner_id, fields), linked."""
+    prev, rows = GENESIS, []
     for seq in range(1, count + 1):
-        body = leaf(seq, "2026-12-01T12:00:00.000001Z", "data.accessed", "a" * 36, "b" * 36, fields)
-        digest = link_v2(prev, body)
-        escaped = body.replace(b"\\", b"\\\\")  # as COPY text sends a backslash
-        lines.append(digest.hex().encode() + b"\t" + prev.hex().encode() + b"\t" + escaped + b"\n")
+        columns = b"".join(_framed(v) for v in (
+            (123456789 + seq).to_bytes(8, "big"), b"data.accessed", bytes(16), bytes(range(16)),
+            b'\x01{"table": "prompts"}'))
+        digest = link_v2(prev, seq, columns)
+        rows.append(b"\x00\x08" + _framed(digest) + _framed(prev) + _framed(seq.to_bytes(8, "big")) + columns)
         prev = digest
-    return lines, prev
+    return rows, prev
 
 
-def test_segment_check_hashes_the_lines_as_copy_sends_them_escapes_included() -> None:
-    lines, last = _lines(5, fields='{"table": "a\\\\tb"}')
-    assert check_segment(Segment(1, 5, GENESIS, (Claim(5, last),)), lines).problem is None
-    lines_plain, last_plain = _lines(5)
-    tampered = [*lines_plain[:2], lines_plain[2].replace(b"prompts", b"promptz"), *lines_plain[3:]]
-    report = check_segment(Segment(1, 5, GENESIS, (Claim(5, last_plain),)), tampered)
+def test_segment_check_hashes_the_rows_as_copy_binary_sends_them() -> None:
+    rows, last = _rows(5)
+    assert check_segment(Segment(1, 5, GENESIS, (Claim(5, last),)), rows).problem is None
+    tampered = [*rows[:2], rows[2].replace(b"prompts", b"promptz"), *rows[3:]]
+    report = check_segment(Segment(1, 5, GENESIS, (Claim(5, last),)), tampered)
     assert (report.problem, report.position) == (Problem.EDITED, 3)
+    nulled = [*rows[:3], rows[3][:2] + b"\xff\xff\xff\xff" + rows[3][38:], rows[4]]  # hash NULL: length -1
+    report = check_segment(Segment(1, 5, GENESIS, (Claim(5, last),)), nulled)
+    assert (report.problem, report.position) == (Problem.EDITED, 4)
 
 
 def test_plan_segments_covers_every_position_once() -> None:
