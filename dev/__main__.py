@@ -1,7 +1,7 @@
 """`python -m dev` (what `make dev` runs), `python -m dev token NAME [--admin|--support]` and `python -m dev env`.
 
-    python -m dev [--port 8080] [--support-port 8081]   start PostgreSQL (TLS, 127.0.0.1), the data service
-                                                        and the support service; Ctrl-C stops all three
+    python -m dev [--port 8080] [--support-port 8081]   start PostgreSQL (TLS, 127.0.0.1), the data service,
+                                                        the support service and the audit sequencer; Ctrl-C stops all
     python -m dev token alice                            print a bearer token for a development user (alice, bob)
     python -m dev token alice --admin                    the same user as its organisation's admin (org-admin)
     python -m dev token sam --support                    print a support engineer's staff token (any name)
@@ -168,7 +168,7 @@ def run(port: int, support_port: int) -> int:
     from runtime import settings
     from runtime.db import OwnerScope
     from runtime.db.organisation_keys import record_registered
-    from runtime.db.schema import APP_ROLE, JOBS_ROLE, SUPPORT_ROLE
+    from runtime.db.schema import APP_ROLE, JOBS_ROLE, SEQUENCER_ROLE, SUPPORT_ROLE
     from runtime.envelope import LocalOrganisationKeyring
     from runtime.errors import PlatformError
     from runtime.lifecycle.receipt_signing import LocalReceiptSigner
@@ -176,6 +176,7 @@ def run(port: int, support_port: int) -> int:
     from runtime.service.config import ServiceConfig
     from runtime.service.logs import configure_logging
     from runtime.service.wiring import build_context, service_routers
+    from runtime.signing import LocalReceiptSigner
     from tests.support.platform_db import migrated_database
     from tests.support.postgres import HOST, PostgresCluster
     from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
@@ -193,7 +194,7 @@ def run(port: int, support_port: int) -> int:
             db = migrated_database(cluster, "platform")
             pgpass = STATE / "pgpass"
             pgpass.write_text("".join(f"{HOST}:{cluster.port}:platform:{role}:{db.passwords[role]}\n"
-                                      for role in (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE)))
+                                      for role in (APP_ROLE, SUPPORT_ROLE, JOBS_ROLE, SEQUENCER_ROLE)))
             pgpass.chmod(0o600)
             os.environ["PGPASSFILE"] = str(pgpass)
             organisation_keys = STATE / "organisation-keys"  # one key file per organisation, outside the database
@@ -246,7 +247,12 @@ def run(port: int, support_port: int) -> int:
             }
             (STATE / ENV_FILE).write_text(json.dumps(jobs))
             ServiceConfig.from_environment(support_environ)  # its settings' problems, here and now
-            with _support_service(support_environ, f"http://{HOST}:{support_port}"):
+            signing_key = STATE / "audit-signing.pem"  # the audit checkpoints' key: local runs sign with a file
+            signing_key.write_bytes(LocalReceiptSigner.generate().private_pem())
+            signing_key.chmod(0o600)
+            sequencer_environ = {**common, settings.SERVICE_MODE: "sequencer", settings.DATABASE_USER: SEQUENCER_ROLE,
+                                 settings.LOCAL_AUDIT_SIGNING_KEY_FILE: str(signing_key)}
+            with _support_service(support_environ, f"http://{HOST}:{support_port}"), _sequencer(sequencer_environ):
                 context = build_context(config)
                 organisations = {user: str(uuid.uuid4()) for user in USERS}
                 assert context.owner is not None
@@ -287,13 +293,28 @@ def _support_service(environ: Mapping[str, str], url: str) -> Iterator[None]:
             time.sleep(0.2)
         yield
     finally:
-        if child.poll() is None:
-            child.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=25)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        _stop(child)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=25)
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+@contextlib.contextmanager
+def _sequencer(environ: Mapping[str, str]) -> Iterator[None]:
+    """`python -m runtime audit sequence` in a child process (the audit sequencer service); stopped on exit."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_")}
+    child = subprocess.Popen([sys.executable, "-m", "runtime", "audit", "sequence"], env={**inherited, **environ})
+    try:
+        yield
+    finally:
+        _stop(child)
 
 
 def _ready(url: str) -> bool:
