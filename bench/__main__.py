@@ -13,6 +13,10 @@
     api_reads_per_s, api_read_p99_ms   GET by id of those records, the same 16 clients (target >= 1,000/s)
     batch_ingest_records_per_s, api_list_page_ms   batch ingest of 1 KiB model calls (target >= 20,000/s) and
                                    the median 100-record page, one service process: see bench/paging.py
+    audit_verify_events_per_s, audit_sequencer_events_per_s   `audit verify` over 1,000,000 events with 2 worker
+                                   processes (target >= 300,000) and the sequencer's rate, with the verify's bounds
+                                   (one process, COPY alone, hashing alone): see bench/audit.py; the API
+                                   benchmark adds audit_sequencing_lag_p99_ms (target <= 1,000)
     breach_impact_s, breach_drill_s   breach response: impact over 10,000,000 audit events and 10,000 organisations
                                    (target <= 30), the drill end to end: see bench/breach.py
 
@@ -23,6 +27,7 @@ the throughput of the 1,000,000-record KMS run (which includes moto's KMS calls)
 import sys
 
 from bench.api import api_figures
+from bench.audit import audit_figures
 from bench.breach import breach_figures
 from bench.database import database_figures
 from bench.harness import median_rates
@@ -70,6 +75,9 @@ def main() -> None:
         print(f"{name}: {text}", flush=True)
     # Batch ingest and list pages of the data service, one process (bench/paging.py, issue 17).
     for name, text in paging_figures().items():
+        print(f"{name}: {text}", flush=True)
+    # The audit trail: sequencing and verification of 1,000,000 events (bench/audit.py, P14).
+    for name, text in audit_figures().items():
         print(f"{name}: {text}", flush=True)
     # Breach response: impact from a 10,000,000-event ledger, the drill (bench/breach.py, P12 P14).
     for name, text in breach_figures().items():

@@ -124,12 +124,17 @@ def service_process(db: PlatformDatabase, issuer: TokenIssuer, folder: Path) -> 
             time.sleep(0.2)
         yield port, process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
         log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as ECS stops a task; SIGKILL after 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @contextmanager
@@ -162,11 +167,7 @@ def sequencer_process(db: PlatformDatabase, folder: Path) -> Iterator[int]:
     try:
         yield process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
         log.close()
         if process.returncode not in (0, -signal.SIGTERM):
             raise RuntimeError(f"the sequencer failed ({process.returncode}): "

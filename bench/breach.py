@@ -38,7 +38,9 @@ from runtime.breach.store import PostgresIncidentStore
 from runtime.breach.trail import PostgresTrail
 from runtime.db import open_pool
 from runtime.db.ledger import AuditLedger
-from runtime.db.schema import JOBS_ROLE
+from runtime.db.schema import DRILL_ROLE, JOBS_ROLE, SEQUENCER_ROLE
+from runtime.db.sequencer import Sequencer, SequencerConfig
+from runtime.signing import LocalReceiptSigner
 from tests.support.platform_db import PlatformDatabase
 
 EVENTS = 10_000_000
@@ -68,8 +70,8 @@ def _load(db: PlatformDatabase, events: int, organisations: int) -> list[uuid.UU
         with db.admin(autocommit=True) as admin:
             admin.execute(
                 """
-                INSERT INTO platform.audit_events (id, at, event, actor_id, owner_id, fields, prev_hash, hash)
-                SELECT g, %(t0)s + g * %(step)s, 'data.accessed', (%(actors)s::uuid[])[1 + g %% %(n_actors)s],
+                INSERT INTO platform.audit_events (id, seq, at, event, actor_id, owner_id, fields, prev_hash, hash)
+                SELECT g, g, %(t0)s + g * %(step)s, 'data.accessed', (%(actors)s::uuid[])[1 + g %% %(n_actors)s],
                        (%(orgs)s::uuid[])[1 + (g * 7919) %% %(n_orgs)s],
                        jsonb_build_object('action', (ARRAY['read', 'write', 'read', 'read'])[1 + g %% 4],
                                           'table', (%(tables)s::text[])[1 + g %% 6], 'row_count', 1,
@@ -144,6 +146,11 @@ def _verify_rate(db: PlatformDatabase) -> float:
             with conn.transaction():
                 ledger.append(conn, batch)
     app.close()
+    sequencer = Sequencer(SequencerConfig("bench", every=10_000, seconds=3600, batch=20_000),
+                          LocalReceiptSigner.generate(), None)
+    with db.connect(SEQUENCER_ROLE, autocommit=True) as conn:  # as the sequencer service chains them
+        while sequencer.step(conn):
+            pass
     jobs = open_pool(db.settings(JOBS_ROLE, pool_max_size=1), db.password(JOBS_ROLE), name="bench-verify")
     try:
         with jobs.connection() as conn:
@@ -164,7 +171,7 @@ def _drill(db: PlatformDatabase) -> float:
     def on(dbname: str) -> PlatformDatabase:
         return PlatformDatabase(cluster, dbname, passwords)
 
-    scratch = PostgresScratchDatabases(admin=lambda d: on(d).admin(), maintenance_db="postgres",
+    scratch = PostgresScratchDatabases(creator=lambda d: on(d).connect(DRILL_ROLE), maintenance_db=db.dbname,
                                        settings_for=lambda d, role: on(d).settings(role),
                                        passwords_for=lambda role: db.password(role))
     record = run_breach_drill(scratch, log=None)

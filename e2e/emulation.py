@@ -129,15 +129,10 @@ def up(outdir: Path, env_name: str, *, say: Say = print, keep: bool = False) -> 
         database.play_aurora(cluster, running.db)
         setup(running)
         say(f"database set up  [{time.monotonic() - started:.1f} s]")
-        for mode in SERVICE_MODES:
+        starts = [(mode, start) for mode in SERVICE_MODES] + [(mode, start_background) for mode in WORKER_MODES]
+        for mode, starter in starts:
             try:
-                start(running, mode, stack)
-            except ProcessError as exc:
-                running.failed[mode] = str(exc)
-                say(f"FAILED: {mode} service did not start: {exc}")
-        for mode in WORKER_MODES:
-            try:
-                start_background(running, mode, stack)
+                starter(running, mode, stack)
             except ProcessError as exc:
                 running.failed[mode] = str(exc)
                 say(f"FAILED: {mode} service did not start: {exc}")
