@@ -176,7 +176,6 @@ def run(port: int, support_port: int) -> int:
     from runtime.service.config import ServiceConfig
     from runtime.service.logs import configure_logging
     from runtime.service.wiring import build_context, service_routers
-    from runtime.signing import LocalReceiptSigner
     from tests.support.platform_db import migrated_database
     from tests.support.postgres import HOST, PostgresCluster
     from tests.support.tokens import DEV_STAFF_CLAIM, DEV_STAFF_ROLE, TokenIssuer
