@@ -19,14 +19,17 @@ references: every write re-encrypts, so every write changes it), which the API a
 
 import hashlib
 import os
+import struct
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+import psycopg
 from psycopg import sql
-from psycopg.adapt import PyFormat
+from psycopg.adapt import Dumper, PyFormat
+from psycopg.pq import Format
 
 from runtime.audit.events import Action
 from runtime.classification import Sensitive
@@ -52,6 +55,42 @@ MAX_LIST_LIMIT: Final = 1000
 _MAX_PAGE_ROUNDS: Final = 4
 _NO_FILTER: Final = ListFilter()
 _BINARY: Final = sql.Placeholder(format=PyFormat.BINARY)
+_ARRAY_HEAD: Final = struct.Struct("!iiiii")  # dimensions, has nulls, element type, length, lower bound
+_LENGTH: Final = struct.Struct("!i").pack
+_NULL: Final = _LENGTH(-1)
+_BYTEA_OID: Final = 17
+
+
+class ByteaArray:
+    """A bytea[] parameter: the ciphertexts of one column of a batch, dumped in one pass (_ByteaArrayDumper)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[bytes | None]) -> None:
+        self.values = values
+
+
+class _ByteaArrayDumper(Dumper):
+    """PostgreSQL's binary array format, built with one join: psycopg's generic list dumper spends ~4 us on each
+    1 KiB element of a batch, this ~0.6: 4 of the ~40 us of CPU a batch ingest spends per record."""
+
+    format = Format.BINARY
+    oid = 1001  # bytea[]
+
+    def dump(self, obj: ByteaArray) -> bytes:
+        parts: list[bytes] = [b""]
+        nulls = 0
+        for value in obj.values:
+            if value is None:
+                parts.append(_NULL)
+                nulls = 1
+            else:
+                parts += (_LENGTH(len(value)), value)
+        parts[0] = _ARRAY_HEAD.pack(1, nulls, _BYTEA_OID, len(obj.values), 1)
+        return b"".join(parts)
+
+
+psycopg.adapters.register_dumper(ByteaArray, _ByteaArrayDumper)
 
 
 class FieldCipher(Protocol):
@@ -191,7 +230,8 @@ class Records:
         arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *sealed.references]] + [
             sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
         ]
-        params: list[object] = [list(sealed.ids), *sealed.references.values(), *sealed.sensitive.values()]
+        params: list[object] = [list(sealed.ids), *sealed.references.values(),
+                                *map(ByteaArray, sealed.sensitive.values())]
         outputs: list[sql.Composable] = [sql.Identifier("u", c) for c in columns[: len(arrays)]]
         kinds = {i.column: i.kind for i in self._indexes.get(spec.name, ())}
         for column, terms in sealed.indexes.items():

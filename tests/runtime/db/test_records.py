@@ -47,6 +47,20 @@ def test_records_round_trip_decrypts_every_column(owner: OwnerScope, database: D
     assert "contract" not in repr(row)  # values stay boxed as Sensitive
 
 
+def test_records_batch_columns_with_nulls_and_empty_values_round_trip(owner: OwnerScope, database: Database,
+                                                                     records: Records) -> None:
+    """A batch's columns go in as binary bytea[] built in one pass: NULLs, empty and 64 KiB values keep their place."""
+    rows = [{"input": b"", "output": None, "model": b"m"}, {"input": os.urandom(65_536), "output": b"x"},
+            {"input": b"third", "output": None, "model": None}]
+    with database.owner_transaction(owner) as tx:
+        ids = records.insert(tx, "model_calls", rows)
+        read = {r.id: r for r in records.get(tx, "model_calls", ids)}
+    for row_id, row in zip(ids, rows, strict=True):
+        got = {c: None if v is None else v.reveal() for c, v in read[row_id].values.items()}
+        assert got == {"model": None, "output": None, "input_tokens": None, "output_tokens": None,
+                       "metadata": None, **row}
+
+
 def test_records_stored_values_are_ciphertext(owner: OwnerScope, database: Database, records: Records,
                                               platform_db: PlatformDatabase) -> None:
     with database.owner_transaction(owner) as tx:
