@@ -61,6 +61,13 @@ class _LoadedKey:
         return derived
 
 
+def _seal(loaded: _LoadedKey, nonce: bytes, plaintext: bytes, aad_tail: bytes) -> bytes:
+    """One value's ciphertext (format.py): the header, then AES-256-GCM with the header and the tail as AAD."""
+    writer = loaded.writer
+    header = loaded.header_prefix + nonce + writer.commitment
+    return header + writer.aead.encrypt(nonce, plaintext, header + aad_tail)
+
+
 @dataclass(frozen=True, slots=True)
 class EnvelopeStats:
     cache_hits: int
@@ -90,16 +97,19 @@ class EnvelopeCipher:
         return f"EnvelopeCipher(keyring={self._keyring!r})"
 
     def encrypt(self, plaintext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes:
-        [blob] = self.encrypt_columns({column: [plaintext]}, owner=owner, table=table, row_ids=[row_id])[column]
-        assert blob is not None
-        return blob
+        if type(plaintext) is not bytes:
+            raise InvalidInputError("plaintext must be bytes; encode text as UTF-8 first")
+        aad_tail = fmt.column_context(owner, table, column) + fmt.row_context(row_id)
+        loaded = self._cached(owner, owner, self._load_for_encrypt)
+        return _seal(loaded, self._random(fmt.NONCE_BYTES), plaintext, aad_tail)
 
     def encrypt_columns(
         self, columns: Mapping[str, Sequence[bytes | None]], *, owner: str, table: str, row_ids: Sequence[str]
     ) -> dict[str, list[bytes | None]]:
         """Encrypt many rows of one owner and table: `columns` maps a column to one value (or None, kept) per
         row of `row_ids`. The ciphertexts are those `encrypt` makes, value by value; a batch takes its key
-        from the cache once, reads the random source once for all nonces, and builds each row's AAD once."""
+        from the cache once (for as many uses as values), reads the random source once for all nonces, and
+        builds each row's AAD once."""
         for values in columns.values():
             if len(values) != len(row_ids):
                 raise InvalidInputError("give one value (or None) per row id in every column")
@@ -113,13 +123,10 @@ class EnvelopeCipher:
         for start in range(0, len(pending), step):
             chunk = pending[start : start + step]
             loaded = self._cached(owner, owner, self._load_for_encrypt, uses=len(chunk))
-            writer, prefix = loaded.writer, loaded.header_prefix
-            seal, commitment = writer.aead.encrypt, writer.commitment
             nonces = self._random(fmt.NONCE_BYTES * len(chunk))
             for n, (column, index, plaintext) in enumerate(chunk):
                 nonce = nonces[n * fmt.NONCE_BYTES : (n + 1) * fmt.NONCE_BYTES]
-                header = prefix + nonce + commitment
-                sealed[column][index] = header + seal(nonce, plaintext, header + contexts[column] + rows[index])
+                sealed[column][index] = _seal(loaded, nonce, plaintext, contexts[column] + rows[index])
         return sealed
 
     def decrypt(self, ciphertext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes:
