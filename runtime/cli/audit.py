@@ -43,7 +43,9 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     sequence.set_defaults(handler=sequence_command)
 
 
-def _chain_key(args: argparse.Namespace) -> ChainKey | None:
+def chain_key_for(args: argparse.Namespace) -> ChainKey | None:
+    """The chain key for positions before the cut-over to signed checkpoints (--key-secret-id, else the
+    environment), or None when the ledger has none: `audit verify` and `verify-deployed` read it alike."""
     if args.key_secret_id:
         return chain_key_from_secrets_manager(aws_client("secretsmanager"), args.key_secret_id)
     if os.environ.get(settings.AUDIT_CHAIN_KEY, "").strip():
@@ -57,7 +59,7 @@ def trust_from_environment() -> Trust:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    report = verify_audit_trail(connect_from_environment, trust_from_environment(), chain_key=_chain_key(args),
+    report = verify_audit_trail(connect_from_environment, trust_from_environment(), chain_key=chain_key_for(args),
                                 workers=args.workers)
     print(report.describe())
     return 0 if report.ok else 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from runtime import settings
 from runtime.audit.verify import VerifyReport
-from runtime.cli.audit import _chain_key, trust_from_environment
+from runtime.cli.audit import chain_key_for, trust_from_environment
 from runtime.cli.wiring import connect_from_environment
 from runtime.db.audit_verify import verify_audit_trail
 from runtime.verify_deployed import report as reports
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def _audit_trail(args: argparse.Namespace) -> VerifyReport:
     """`audit verify`'s check: the chain against the signed checkpoints in the Object Lock bucket."""
-    return verify_audit_trail(connect_from_environment, trust_from_environment(), chain_key=_chain_key(args))
+    return verify_audit_trail(connect_from_environment, trust_from_environment(), chain_key=chain_key_for(args))
 
 
 def verify_deployed_command(args: argparse.Namespace) -> int:
