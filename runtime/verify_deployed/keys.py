@@ -1,10 +1,13 @@
 """P6, P1: the environment's KMS keys (its purpose keys and every organisation's key) exist, are enabled, rotate
-(symmetric keys; KMS cannot rotate the asymmetric receipt-signing key), and their key policies admit principals of
-this account only (AWS service principals aside, which the stacks scope by condition)."""
+(symmetric keys; KMS cannot rotate the asymmetric receipt-signing key), and their key policies admit only this
+environment: the account's root (IAM policies decide, as the stacks write them) and roles or users named with the
+environment's prefix (`<app>-<env>-`: its stacks' names lead every role CloudFormation names), nobody of another
+account or another environment of this one (AWS service principals aside, which the stacks scope by condition)."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,8 +101,27 @@ def rotation(ctx: Context, result: Checker) -> list[Result]:
                            _ids(keys))]
 
 
-def _foreign_principals(policy: dict[str, Any], account: str) -> list[str]:
-    """AWS principals an Allow statement admits that are not of `account` ("*" without an account condition)."""
+_IAM_PRINCIPAL = re.compile(r"arn:aws[\w-]*:(?:iam|sts)::(\d{12}):(root|role|user|assumed-role)(?:/(.*))?")
+
+
+def _of_this_environment(arn: str, account: str, prefix: str) -> bool:
+    """The account itself, or a role or user of it whose name starts with the environment's prefix."""
+    if arn == account:
+        return True
+    match = _IAM_PRINCIPAL.fullmatch(arn)
+    if match is None or match.group(1) != account:
+        return False
+    kind, path = match.group(2), match.group(3) or ""
+    if kind == "root":
+        return True
+    # role/[path/]name, user/[path/]name; assumed-role/name/session
+    name = path.split("/")[0] if kind == "assumed-role" else path.rsplit("/", 1)[-1]
+    return name.startswith(prefix)
+
+
+def foreign_principals(policy: dict[str, Any], account: str, prefix: str) -> list[str]:
+    """AWS principals an Allow statement admits that are not of this environment ("*" without an account
+    condition, another account, or a role or user of this account named for something else)."""
     statements = policy.get("Statement", [])
     foreign = []
     for statement in statements if isinstance(statements, list) else [statements]:
@@ -111,7 +133,7 @@ def _foreign_principals(policy: dict[str, Any], account: str) -> list[str]:
         for arn in [named] if isinstance(named, str) else named:
             if arn == "*" and account in conditions:
                 continue  # anyone, but only of this account (aws:PrincipalAccount / kms:CallerAccount)
-            if arn != account and f":{account}:" not in str(arn):
+            if not _of_this_environment(str(arn), account, prefix):
                 foreign.append(str(arn))
     return foreign
 
@@ -120,15 +142,17 @@ def _foreign_principals(policy: dict[str, Any], account: str) -> list[str]:
 def policy_this_account(ctx: Context, result: Checker) -> list[Result]:
     keys = environment_keys(ctx)
     client = ctx.clients("kms")
+    prefix = f"{contract.environment_name_prefix(ctx.app, ctx.environment)}-"
     bad = []
     for key in keys:
         with reading("kms", "GetKeyPolicy"):
             policy = json.loads(client.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"])
-        foreign = _foreign_principals(policy, ctx.expected.account)
+        foreign = foreign_principals(policy, ctx.expected.account, prefix)
         if foreign:
             bad.append(f"{key.alias} admits {', '.join(foreign)}")
-    return [result.verdict(not bad, f"{len(keys)} key polic(ies); " + (
-        "; ".join(bad) if bad else f"each admits principals of account {ctx.expected.account} only"), _ids(keys))]
+    admitted = f"each admits only account {ctx.expected.account}'s root and its {prefix}* roles"
+    return [result.verdict(not bad, f"{len(keys)} key polic(ies); " + ("; ".join(bad) if bad else admitted),
+                           _ids(keys))]
 
 
 CHECKS = (present, enabled, rotation, policy_this_account)

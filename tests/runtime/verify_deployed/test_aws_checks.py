@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from runtime.verify_deployed.keys import foreign_principals
 from runtime.verify_deployed.result import Result, Status
 from runtime.verify_deployed.run import AWS_FAMILIES, run, selected
 from tests.runtime.verify_deployed.healthy import (
+    ACCOUNT,
     CLUSTER,
     ECS_CLUSTER,
     LOGS_BUCKET,
@@ -99,6 +101,18 @@ def _foreign_key_policy(healthy: Healthy) -> Undo:
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "kms:Decrypt",
          "Resource": "*"}]}))
+    return lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=before)
+
+
+def _other_environments_role_in_key_policy(healthy: Healthy) -> Undo:
+    """The same account, but a role of another environment (qa's data service) named in the key's policy."""
+    kms, key = client("kms"), healthy.keys["database"]
+    before = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    policy = json.loads(before)
+    qa_role = f"arn:aws:iam::{ACCOUNT}:role/adp-qa-data-service"
+    policy["Statement"].append({"Effect": "Allow", "Principal": {"AWS": qa_role},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"})
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
     return lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=before)
 
 
@@ -216,6 +230,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[Healthy], Undo]]] = {
     "key disabled": ("keys.enabled", _key_call("database", "disable_key", "enable_key")),
     "rotation off": ("keys.rotation", _key_call("organisation", "disable_key_rotation", "enable_key_rotation")),
     "key policy admits a foreign account": ("keys.policy-this-account", _foreign_key_policy),
+    "key policy admits another environment's role": ("keys.policy-this-account",
+                                                      _other_environments_role_in_key_policy),
     "reader deleted (one zone)": ("database.multi-az", _single_zone),
     "force_ssl off": ("database.force-ssl", _force_ssl_off),
     "deletion protection off": ("database.deletion-protection", _modify_cluster(DeletionProtection=False)),
@@ -265,3 +281,21 @@ def test_every_aws_check_has_a_mutation() -> None:
     elsewhere = {"backup.recent-job", "vpn.logging-and-authorization", "storage.object-lock", "database.encrypted",
                  "backup.vault-encrypted", "database.iam-authentication"}  # test_aws_edges.py, test_stubbed_checks.py
     assert {c.id for c in selected(AWS_FAMILIES)} == {check for check, _ in MUTATIONS.values()} | elsewhere
+
+
+@pytest.mark.parametrize(("principal", "admitted"), [
+    (f"arn:aws:iam::{ACCOUNT}:root", True),
+    (ACCOUNT, True),
+    (f"arn:aws:iam::{ACCOUNT}:role/adp-dev-data-service", True),
+    (f"arn:aws:iam::{ACCOUNT}:role/service/adp-dev-service-JobTaskRole-1A2B3C", True),  # a role path
+    (f"arn:aws:sts::{ACCOUNT}:assumed-role/adp-dev-auditor/alice", True),
+    (f"arn:aws:iam::{ACCOUNT}:role/adp-qa-data-service", False),  # another environment of the account
+    (f"arn:aws:iam::{ACCOUNT}:role/adp-devx-data-service", False),  # a prefix of the name is not enough
+    (f"arn:aws:iam::{ACCOUNT}:user/alice", False),
+    (f"arn:aws:sts::{ACCOUNT}:assumed-role/admin/adp-dev-session", False),  # the session's name proves nothing
+    ("arn:aws:iam::999999999999:role/adp-dev-data-service", False),  # another account
+    ("*", False),
+])
+def test_key_policy_principals_of_this_environment(principal: str, admitted: bool) -> None:
+    policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:Decrypt"}]}
+    assert (foreign_principals(policy, ACCOUNT, "adp-dev-") == []) is admitted
