@@ -6,6 +6,7 @@ The keep-alive timeout is longer than the load balancer's idle timeout (60 s), s
 not the task, closes idle connections (no 502s on reuse).
 """
 
+import gc
 import logging
 import os
 import ssl
@@ -61,6 +62,11 @@ def run(config: ServiceConfig, *, context: ServiceContext | None = None, routers
         app = create_app(context, routers=routers, max_body_bytes=config.max_body_bytes,
                          observability=Observability.from_environment(os.environ))
         server = uvicorn.Server(uvicorn_config(app, config))
+        # What is loaded by now (the app, its models and schemas, the libraries) lives as long as the process:
+        # frozen, the collector stops walking it. A batch request allocates ~10 objects per record, and each full
+        # collection they triggered walked the whole heap: ~8 us of CPU per record of a batch ingest.
+        gc.collect()
+        gc.freeze()
         scheme = "https" if config.tls is not None else "http"
         log.info("serving the %s API (%s mode) over %s on port %d", context.service_name, config.mode.value, scheme,
                  config.port)

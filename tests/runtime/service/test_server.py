@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import gc
 import json
 import os
 import ssl
@@ -25,6 +27,7 @@ from runtime.db.schema import APP_ROLE
 from runtime.service.app import create_app
 from runtime.service.config import ServiceConfig, TlsSettings
 from runtime.service.context import OwnerDataDep, OwnerScopeDep, ServiceContext
+from runtime.service.server import run as run_server
 from runtime.service.server import uvicorn_config
 from runtime.service.tls import self_signed
 from tests.runtime.service.conftest import Org
@@ -152,3 +155,22 @@ def test_serve_bad_settings_stop_start_up_with_one_message(
     err = capsys.readouterr().err
     assert err.startswith("error: the service cannot start; fix these settings")
     assert settings.DATABASE_HOST in err and settings.ENVIRONMENT in err and "Traceback" not in err
+
+
+def test_run_freezes_what_start_up_loaded(owner_context: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app and libraries are frozen before serving: requests' garbage collections never walk them (a batch of
+    900 records allocates thousands of objects; walking the whole heap cost ~8 us of CPU per record)."""
+    frozen_when_serving: list[int] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: frozen_when_serving.append(
+        gc.get_freeze_count()))
+    monkeypatch.setattr(sys, "setswitchinterval", lambda interval: None)  # the test process keeps its own
+    config = ServiceConfig(  # only the fields the server reads; the context is the session's, left open
+        mode=owner_context.mode, environment="test", database=None, auth=None, chain_key=None,  # type: ignore[arg-type]
+        host="127.0.0.1", port=free_port(), tls=None,
+    )
+    assert gc.get_freeze_count() == 0
+    try:
+        run_server(config, context=dataclasses.replace(owner_context, closers=()))
+    finally:
+        gc.unfreeze()
+    assert frozen_when_serving and frozen_when_serving[0] > 10_000
