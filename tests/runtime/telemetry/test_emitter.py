@@ -1,3 +1,4 @@
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -177,3 +178,64 @@ def test_logging_sink_writes_one_json_line(caplog: pytest.LogCaptureFixture) -> 
         Emitter([SCHEMA], LoggingSink(logger), clock=lambda: NOW).emit("job.finished", GOOD)
     assert len(caplog.records) == 1
     assert caplog.records[0].getMessage().startswith('{"at":"2025-01-02T03:04:05+00:00"')
+
+
+def test_emitter_card_number_in_a_float_is_refused(emitter: Emitter, sink: ListSink) -> None:
+    # The float's JSON text would carry the digits: 4111111111111111.0, 0.4111111111111111
+    for value in (4111111111111111.0, 0.4111111111111111):
+        with pytest.raises(PiiDetectedError, match="card"):
+            emitter.emit("job.finished", {**GOOD, "seconds": value})
+    emitter.emit("job.finished", {**GOOD, "seconds": 1234.567})
+    assert len(sink.records) == 1
+
+
+def test_emitter_pii_in_a_field_name_is_refused_without_quoting_it(emitter: Emitter, sink: ListSink) -> None:
+    with pytest.raises(PiiDetectedError) as raised:
+        emitter.emit("job.finished", {**GOOD, "bob@example.org": 1})
+    assert "bob" not in str(raised.value)
+    assert sink.records == []
+
+
+def test_emitter_refused_value_is_refused_every_time_and_passed_values_still_pass(
+    emitter: Emitter, sink: ListSink
+) -> None:
+    # Strings that passed are remembered (not scanned again); refused ones never are.
+    for _ in range(3):
+        emitter.emit("job.finished", {**GOOD, "region": "eu-west-1"})
+        with pytest.raises(PiiDetectedError):
+            emitter.emit("job.finished", {**GOOD, "region": "10.0.0.1"})
+    assert [r["fields"]["region"] for r in sink.records] == ["eu-west-1"] * 3  # type: ignore[index]
+
+
+def test_emitter_remembers_a_bounded_number_of_strings(sink: ListSink) -> None:
+    emitter = Emitter([SCHEMA], sink, clock=lambda: NOW)
+    for i in range(Emitter.MAX_REMEMBERED + 10):
+        emitter.emit("job.finished", {**GOOD, "region": f"region-{i}"})
+    assert len(emitter._passed) <= Emitter.MAX_REMEMBERED
+
+
+def test_logging_sink_emitter_lines_skip_the_log_scrubber_other_records_do_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from runtime.telemetry import LOG_KINDS, Scrubber, ScrubbingLogFilter
+
+    scanned: list[str] = []
+
+    class Watched(Scrubber):
+        def redact(self, text: str) -> str:
+            scanned.append(text)
+            return super().redact(text)
+
+    logger = logging.getLogger("test.telemetry.scrubbed")
+    logger.addFilter(ScrubbingLogFilter(Watched(LOG_KINDS)))
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            Emitter([SCHEMA], LoggingSink(logger), clock=lambda: NOW).emit("job.finished", GOOD)
+            # A record that did not come through the Emitter's checks is scrubbed as any log line.
+            LoggingSink(logger).write({"event": "job.finished", "fields": {"region": "carol@example.com"}})
+    finally:
+        logger.filters.clear()
+    checked, unchecked = (record.getMessage() for record in caplog.records)
+    assert json.loads(checked)["fields"]["job_id"] == "550e8400-e29b-41d4-a716-446655440000"
+    assert "carol" not in unchecked and "[REDACTED:email]" in unchecked
+    assert len(scanned) == 1 and "carol" in scanned[0]  # the emitter's line was not scanned a second time
