@@ -92,6 +92,9 @@ def create_app(
         # Off by default: the page loads its scripts from elsewhere; /openapi.json describes the API.
         docs_url=DOCS_PATH if seen.docs else None,
         redoc_url=None,
+        # FastAPI's own telemetry follows any global provider and records paths (ids), bodies of invalid
+        # requests and exception texts (P7); the service's spans are runtime.service.tracing's only.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     setattr(app.state, STATE_KEY, context)
     problems.install(app, www_authenticate=context.www_authenticate)

@@ -164,3 +164,23 @@ def test_observability_from_environment_defaults_off_and_parses() -> None:
         Observability.from_environment({settings.METRICS_PORT: "70000"})
     with pytest.raises(ConfigurationError):
         Observability.from_environment({settings.TRACES: "maybe"})
+
+
+def test_fastapi_native_telemetry_is_off_even_with_a_global_provider(
+    owner_context: ServiceContext, issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's own telemetry records the path (ids), and on a validation failure the body: it follows whatever
+    global provider the process has (e.g. one an OpenTelemetry agent installed). The service's spans are
+    runtime.service.tracing's only."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    with TestClient(create_app(owner_context), raise_server_exceptions=False) as http:
+        org = register(http, issuer, "quin@q.example")
+        _send_markers(http, org)
+    assert exporter.get_finished_spans() == ()
