@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import math
@@ -442,9 +443,11 @@ class HeaderDispatchAuthenticator:
 
 class CachingAuthenticator:
     """Remembers verified credentials until they expire, so a client reusing its token pays for one
-    signature check instead of one per request. Keyed by the credential itself (the header's exact value);
-    an entry lives until the token's `exp` (never past it: no leeway here) and at most `max_age_seconds`.
-    Failures are never cached: every bad credential is checked, and refused, again."""
+    signature check (~130 us for RS256) instead of one per request. Keyed by the SHA-256 digest of the
+    credential (the header's exact value): the cache holds no token. An entry lives until the token's `exp`
+    (never past it: no leeway here) and at most `max_age_seconds` (a key withdrawn from the IdP's set stops
+    vouching for cached tokens within that time). Failures are never cached: every bad credential is checked,
+    and refused, again."""
 
     def __init__(
         self,
@@ -452,37 +455,42 @@ class CachingAuthenticator:
         *,
         header: str,
         max_entries: int = 10_000,
-        max_age_seconds: float = 300.0,
+        max_age_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._inner, self._header = inner, header.lower()
         self._max_entries, self._max_age, self._clock = max_entries, max_age_seconds, clock
-        self._entries: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _credential(self, headers: Mapping[str, str]) -> str | None:
+    def _credential(self, headers: Mapping[str, str]) -> bytes | None:
+        """The digest of the request's credential; None when there is none (or it was sent twice: never served
+        from the cache; the inner check refuses it)."""
         try:
-            return _header(headers, self._header)
+            credential = _header(headers, self._header)
         except AuthenticationError:
-            return None  # sent twice: never served from the cache; the inner check refuses it
+            return None
+        return hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest() if credential else None
 
     def cached(self, headers: Mapping[str, str]) -> Caller | None:
         """The principal of an already verified, unexpired credential; None when it must be checked."""
-        credential = self._credential(headers)
-        if not credential:
+        return self._lookup(self._credential(headers))
+
+    def _lookup(self, credential: bytes | None) -> Caller | None:
+        if credential is None:
             return None
         with self._lock:
             found = self._entries.get(credential)
         return found[1] if found is not None and found[0] > self._clock() else None
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
-        found = self.cached(headers)
+        credential = self._credential(headers)
+        found = self._lookup(credential)
         if found is not None:
             return found
-        credential = self._credential(headers)
         now = self._clock()
         principal = self._inner.authenticate(headers)
-        if credential and principal.expires_at is not None:
+        if credential is not None and principal.expires_at is not None:
             until = min(principal.expires_at, now + self._max_age)
             with self._lock:
                 self._entries[credential] = (until, principal)

@@ -191,3 +191,16 @@ def test_caching_authenticator_is_bounded_in_size_and_age() -> None:
     now[0] = NOW + 301
     cached.authenticate({"authorization": "c"})  # older than max_age: checked again
     assert inner.calls == 5
+
+
+def test_caching_authenticator_keeps_digests_not_tokens_and_a_short_max_age() -> None:
+    inner, now = _Counting(expires_in=3600), [NOW]
+    cached = CachingAuthenticator(inner, header="authorization", clock=lambda: now[0])
+    cached.authenticate({"authorization": "Bearer good-token-text"})
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in cached._entries)
+    assert "good-token-text" not in repr(cached._entries)
+    now[0] = NOW + 61  # the default max age (60 s) is over, though the token is valid for an hour
+    cached.authenticate({"authorization": "Bearer good-token-text"})
+    assert inner.calls == 2
+    cached.authenticate({"authorization": "Bearer good-token-text\udcff"})  # any text: never a 500
+    assert inner.calls == 3
