@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 
@@ -28,6 +29,8 @@ log = logging.getLogger("platform.envelope")
 
 # Salts seen while decrypting, per data key; values written in one batch share a salt.
 _MAX_SALTS_PER_KEY = 1024
+
+_PLAINTEXT_TYPES: Final = frozenset({bytes, type(None)})
 
 # Encrypt entries are keyed by owner; decrypt entries by (owner, key id).
 CacheKey = str | tuple[str, bytes]
@@ -110,23 +113,33 @@ class EnvelopeCipher:
         row of `row_ids`. The ciphertexts are those `encrypt` makes, value by value; a batch takes its key
         from the cache once (for as many uses as values), reads the random source once for all nonces, and
         builds each row's AAD once."""
-        for values in columns.values():
+        for values in columns.values():  # checked before any key is taken
             if len(values) != len(row_ids):
                 raise InvalidInputError("give one value (or None) per row id in every column")
-            if any(type(v) is not bytes for v in values if v is not None):
+            if not _PLAINTEXT_TYPES.issuperset(map(type, values)):
                 raise InvalidInputError("plaintext must be bytes; encode text as UTF-8 first")
-        contexts = {c: fmt.column_context(owner, table, c) for c in columns}
         rows = [fmt.row_context(r) for r in row_ids]
-        pending = [(c, i, v) for c, values in columns.items() for i, v in enumerate(values) if v is not None]
-        sealed: dict[str, list[bytes | None]] = {c: [None] * len(row_ids) for c in columns}
+        remaining = sum(len(values) - values.count(None) for values in columns.values())
         step = self._cache.limits.max_uses  # a field key encrypts at most max_uses values
-        for start in range(0, len(pending), step):
-            chunk = pending[start : start + step]
-            loaded = self._cached(owner, owner, self._load_for_encrypt, uses=len(chunk))
-            nonces = self._random(fmt.NONCE_BYTES * len(chunk))
-            for n, (column, index, plaintext) in enumerate(chunk):
-                nonce = nonces[n * fmt.NONCE_BYTES : (n + 1) * fmt.NONCE_BYTES]
-                sealed[column][index] = _seal(loaded, nonce, plaintext, contexts[column] + rows[index])
+        loaded: _LoadedKey | None = None
+        nonces, at = b"", 0
+        sealed: dict[str, list[bytes | None]] = {}
+        for column, values in columns.items():
+            context = fmt.column_context(owner, table, column)
+            out: list[bytes | None] = []
+            for index, plaintext in enumerate(values):
+                if plaintext is None:
+                    out.append(None)
+                    continue
+                if at == len(nonces):  # the first value, or the key's uses are spent: take it again
+                    uses = min(step, remaining)
+                    remaining -= uses
+                    loaded = self._cached(owner, owner, self._load_for_encrypt, uses=uses)
+                    nonces, at = self._random(fmt.NONCE_BYTES * uses), 0
+                assert loaded is not None
+                out.append(_seal(loaded, nonces[at : at + fmt.NONCE_BYTES], plaintext, context + rows[index]))
+                at += fmt.NONCE_BYTES
+            sealed[column] = out
         return sealed
 
     def decrypt(self, ciphertext: bytes, *, owner: str, table: str, column: str, row_id: str) -> bytes:

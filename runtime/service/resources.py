@@ -15,7 +15,7 @@ equality on its blind-indexed encrypted fields: runtime/db/paging.py), its page 
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -146,17 +146,30 @@ def _annotation(spec: FieldSpec) -> Any:
     return Annotated[uuid.UUID, info]
 
 
-def _encode(spec: FieldSpec, value: Any) -> bytes | uuid.UUID:
-    if spec.kind is Kind.TEXT:
-        return str(value).encode("utf-8")
-    if spec.kind is Kind.INTEGER:
-        return str(int(value)).encode("ascii")
-    if spec.kind is Kind.NUMBER:
-        return repr(float(value)).encode("ascii")
-    if spec.kind is Kind.JSON:
-        return value.encoded if isinstance(value, JsonDocument) else _dump_json(value)
+def _integer_text(value: Any) -> bytes:
+    return str(int(value)).encode("ascii")
+
+
+def _number_text(value: Any) -> bytes:
+    return repr(float(value)).encode("ascii")
+
+
+def _json_text(value: Any) -> bytes:
+    return value.encoded if type(value) is JsonDocument else _dump_json(value)
+
+
+def _reference(value: Any) -> uuid.UUID:
     assert isinstance(value, uuid.UUID)
     return value
+
+
+_ENCODERS: Final[Mapping[Kind, Callable[[Any], bytes | uuid.UUID]]] = {
+    Kind.TEXT: str.encode,  # UTF-8: validated text has no lone surrogates
+    Kind.INTEGER: _integer_text,
+    Kind.NUMBER: _number_text,
+    Kind.JSON: _json_text,
+    Kind.REFERENCE: _reference,
+}
 
 
 def _decode(spec: FieldSpec, value: bytes) -> Any:
@@ -215,6 +228,8 @@ class Resource:
     list_model: type[BaseModel] = field(init=False, repr=False)
     query_model: type[BaseModel] = field(init=False, repr=False)
     batch_model: type[BaseModel] = field(init=False, repr=False)
+    # (field name, its value to the data layer's bytes or UUID), in field order: a batch encodes each item's fields
+    encoders: tuple[tuple[str, Callable[[Any], bytes | uuid.UUID]], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         create: dict[str, Any] = {}
@@ -244,6 +259,7 @@ class Resource:
         new(self, "batch_model", create_model(f"{name}Batch", __config__=_strict_config(f"{name}Batch"),
                                               items=(items, ...)))
         new(self, "query_model", self._query_model())
+        new(self, "encoders", tuple((spec.name, _ENCODERS[spec.kind]) for spec in self.fields))
 
     def _query_model(self) -> type[BaseModel]:
         fields: dict[str, Any] = {
@@ -297,13 +313,12 @@ class Resource:
 
     def to_row(self, body: BaseModel, *, partial: bool = False) -> dict[str, object]:
         """The data layer's row: sensitive columns as bytes, references as UUIDs (None stays None)."""
-        given = body.model_fields_set
-        row: dict[str, object] = {}
-        for spec in self.fields:  # the validated attributes as they are (model_dump would copy them)
-            if not partial or spec.name in given:
-                value = getattr(body, spec.name)
-                row[spec.name] = None if value is None else _encode(spec, value)
-        return row
+        values = vars(body)  # the validated attributes as they are (model_dump would copy them)
+        if partial:
+            given = body.model_fields_set
+            return {name: None if values[name] is None else encode(values[name])
+                    for name, encode in self.encoders if name in given}
+        return {name: None if (value := values[name]) is None else encode(value) for name, encode in self.encoders}
 
     def to_json(self, record: Record) -> dict[str, Any]:
         document: dict[str, Any] = {"id": record.id, "created_at": record.created_at}

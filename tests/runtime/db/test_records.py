@@ -13,7 +13,7 @@ from runtime.classification import Sensitive
 from runtime.db import Database, OwnerScope, PostgresWrappedKeyStore, Records, bulk, open_pool
 from runtime.db.bulk import Batch
 from runtime.db.schema import JOBS_ROLE
-from runtime.db.session import OwnerTransaction
+from runtime.db.session import OwnerTransaction, parse_id
 from runtime.envelope import EnvelopeCipher, KeyMaterial, LocalKeyring
 from runtime.errors import DecryptionError, IntegrityViolationError, InvalidRecordError, PermissionDeniedError
 from tests.support.platform_db import PlatformDatabase
@@ -174,6 +174,25 @@ def test_records_shredded_owner_unreadable_by_a_fresh_process(owner: OwnerScope,
     ))
     with pytest.raises(DecryptionError), database.owner_transaction(owner) as tx:
         fresh_process.get(tx, "prompts", [row_id])
+
+
+def test_records_sealed_ids_are_random_uuid4s_bound_into_their_ciphertexts(owner: OwnerScope, records: Records,
+                                                                          db_cipher: EnvelopeCipher) -> None:
+    """seal makes its row ids outside uuid.UUID(): they must be plain version-4 UUIDs, usable as any other (parse_id,
+    text, bytes, equality), and each ciphertext must be bound to its own row id's canonical text."""
+    sealed = records.seal(owner.owner_id, "prompts", [{"body": b"row %d" % i} for i in range(300)])
+    assert len(set(sealed.ids)) == 300
+    for index, row_id in enumerate(sealed.ids):
+        assert type(row_id) is uuid.UUID and row_id.version == 4 and row_id.variant == uuid.RFC_4122
+        assert uuid.UUID(str(row_id)) == row_id == uuid.UUID(bytes=row_id.bytes) and parse_id(row_id, "id") is row_id
+        assert hash(row_id) == hash(uuid.UUID(int=row_id.int))
+        body = sealed.sensitive["body"][index]
+        assert body is not None
+        assert db_cipher.decrypt(body, owner=str(owner.owner_id), table="prompts", column="body",
+                                 row_id=str(row_id)) == b"row %d" % index
+    bits = [(row_id.int >> shift) & 1 for row_id in sealed.ids for shift in range(128)
+            if not 62 <= shift < 64 and not 76 <= shift < 80]  # all but the variant and version bits
+    assert 0.45 < sum(bits) / len(bits) < 0.55  # random, not a constant or a counter
 
 
 def test_records_sealed_for_another_owner_refused(owner: OwnerScope, make_owner: Callable[[], OwnerScope],
