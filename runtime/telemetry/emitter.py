@@ -91,9 +91,9 @@ class Emitter:
         schema = self._schemas.get(event)
         if schema is None:
             raise NotAllowlistedError(f"event {event!r} has no allowlisted schema; declare one first")
-        self._scrub(event, event, "the event's name")
+        self._scrub(event, event)
         for name, value in fields.items():
-            self._scrub(name, event, "a field's name")
+            self._scrub(name, event)
             self._backstop(event, name, value.value if isinstance(value, Enum) else value)
         values = schema.normalise(fields)
         self._sink.write(
@@ -108,7 +108,7 @@ class Emitter:
     def _backstop(self, event: str, name: str, value: object) -> None:
         # Runs before the shape check, so PII is reported as PII rather than as "not an id".
         if isinstance(value, str):
-            self._scrub(value, event, f"field {name}")
+            self._scrub(value, event, name)
         elif isinstance(value, bool):
             return
         elif (isinstance(value, int) and looks_like_card_number(value)) or (
@@ -117,10 +117,12 @@ class Emitter:
             raise PiiDetectedError(f"field {name} of event {event} looks like it holds a card-number; it may not "
                                    "be emitted")
 
-    def _scrub(self, text: str, event: str, what: str) -> None:
+    def _scrub(self, text: str, event: str, field: str | None = None) -> None:
+        """`field`: the field whose value `text` is; None for the event's or a field's name."""
         if text in self._passed:
             return
-        self._scrubber.check(text, field=f"{what} of event {event}")
+        self._scrubber.check(text, field=f"a name in event {event}" if field is None else
+                             f"field {field} of event {event}")
         if len(text) <= self.MAX_REMEMBERED_CHARS:
             if len(self._passed) >= self.MAX_REMEMBERED:
                 self._passed.clear()
@@ -132,4 +134,5 @@ _DIGIT_RUN: Final = re.compile(r"\d+")
 
 def _float_holds_card_number(value: float) -> bool:
     """Whether the float's JSON text holds a card number (a Luhn-valid run of 13 to 19 digits)."""
-    return any(13 <= len(run) <= 19 and luhn_valid(run) for run in _DIGIT_RUN.findall(repr(value)))
+    text = repr(value)
+    return len(text) >= 13 and any(13 <= len(run) <= 19 and luhn_valid(run) for run in _DIGIT_RUN.findall(text))

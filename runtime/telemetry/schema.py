@@ -77,7 +77,7 @@ class EventSchema:
 
     def normalise(self, values: Mapping[str, object]) -> dict[str, JsonScalar]:
         """Check `values` against the schema and return their JSON form; raise before any write."""
-        unknown = sorted(values.keys() - self.fields.keys())
+        unknown = () if values.keys() <= self.fields.keys() else sorted(values.keys() - self.fields.keys())
         if unknown:
             raise NotAllowlistedError(
                 f"event {self.name} has no allowlisted field(s) {', '.join(unknown)}; "

@@ -77,6 +77,8 @@ def luhn_valid(digits: str) -> bool:
 
 
 def looks_like_card_number(number: int) -> bool:
+    if -10**12 < number < 10**12:
+        return False  # under 13 digits: the common case (counts, status codes) without a conversion
     digits = str(abs(number))
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 

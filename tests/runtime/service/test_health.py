@@ -19,8 +19,11 @@ from tests.support.platform_db import PlatformDatabase, create_database
 
 
 def test_health_probes_answer_without_credentials(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    healthz = client.get("/healthz")
+    assert healthz.json() == {"status": "ok"} and healthz.headers["content-type"] == "application/json"
     assert client.get("/readyz").json() == {"status": "ready"}
+    documented = client.get("/openapi.json").json()["paths"]["/healthz"]["get"]["responses"]["200"]
+    assert documented["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Status"}
 
 
 class _Connections:
