@@ -43,6 +43,11 @@ def uvicorn_config(app: FastAPI, config: ServiceConfig, **overrides: Any) -> uvi
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "lifespan": "on",  # sets the request thread limit (runtime.service.app)
+        # Named, not "auto": without them uvicorn falls back to the pure-Python loop and parser (several times
+        # the CPU per request) without a word; a missing package fails the start instead.
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "none",  # the API has no WebSocket routes
     }
     if config.tls is not None:
         cert_file, key_file = certificate_files(config.tls)

@@ -174,3 +174,16 @@ def test_run_freezes_what_start_up_loaded(owner_context: ServiceContext, monkeyp
     finally:
         gc.unfreeze()
     assert frozen_when_serving and frozen_when_serving[0] > 10_000
+
+
+def test_server_runs_on_uvloop_and_httptools(owner_context: ServiceContext) -> None:
+    """Named, never "auto": a missing package must stop the start, not fall back to the slow pure-Python ones."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = ServiceConfig(  # only the fields the server reads
+        mode=owner_context.mode, environment="test", database=None, auth=None, chain_key=None,  # type: ignore[arg-type]
+        host="127.0.0.1", port=free_port(), tls=None,
+    )
+    server_config = uvicorn_config(create_app(owner_context), config)
+    assert server_config.loop == "uvloop" and server_config.http_protocol_class is HttpToolsProtocol
+    assert server_config.ws_protocol_class is None
