@@ -222,8 +222,8 @@ class Records:
                       for c in spec.reference_columns}
         plaintexts: dict[str, list[bytes | None]] = {}
         for column in spec.sensitive_columns:
-            values = [row.get(column) for row in rows]
-            plaintexts[column] = [v if v is None or type(v) is bytes else _plaintext(v, table, column) for v in values]
+            given = [row.get(column) for row in rows]
+            plaintexts[column] = [v if v is None or type(v) is bytes else _plaintext(v, table, column) for v in given]
         sensitive = self._cipher.encrypt_columns(plaintexts, owner=owner, table=spec.name, row_ids=texts)
         indexes: dict[str, Any] = {}
         for blind in self._indexes.get(spec.name, ()):

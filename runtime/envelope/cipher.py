@@ -125,6 +125,9 @@ class EnvelopeCipher:
         nonces, at = b"", 0
         sealed: dict[str, list[bytes | None]] = {}
         for column, values in columns.items():
+            if values.count(None) == len(values):  # a column the batch leaves empty
+                sealed[column] = list(values)
+                continue
             context = fmt.column_context(owner, table, column)
             out: list[bytes | None] = []
             for index, plaintext in enumerate(values):

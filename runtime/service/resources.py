@@ -79,6 +79,11 @@ _JSON_RULE: Final = (
 def _within_json_bounds(value: JsonValue) -> bool:
     """Depth, integer range and finite numbers, walked without recursion (a deep value cannot exhaust the
     stack). Text, the usual leaf, costs one type test: this runs for every item of a batch."""
+    for child in value.values() if isinstance(value, dict) else value:  # type: ignore[union-attr]
+        if type(child) is not str:
+            break
+    else:  # texts only, the usual metadata: nothing nested, no numbers
+        return True
     lowest, highest = bounds.JSON_INTEGER.minimum, bounds.JSON_INTEGER.maximum
     pending: list[tuple[JsonValue, int]] = [(value, 1)]
     while pending:
@@ -105,10 +110,13 @@ class JsonDocument(dict[str, Any]):
     """A validated JSON object with its compact encoding: encoded once, to check its size, and stored so."""
 
     __slots__ = ("encoded",)
+    encoded: bytes
 
-    def __init__(self, value: dict[str, Any], encoded: bytes) -> None:
-        super().__init__(value)
-        self.encoded = encoded
+
+def _document(value: dict[str, Any], encoded: bytes) -> JsonDocument:
+    document = JsonDocument(value)  # dict's own constructor: twice as fast as one written in Python
+    document.encoded = encoded
+    return document
 
 
 def _bounded_json(value: dict[str, JsonValue]) -> JsonDocument:
@@ -120,7 +128,7 @@ def _bounded_json(value: dict[str, JsonValue]) -> JsonDocument:
         raise ValueError(_JSON_RULE) from None
     if len(encoded) > MAX_JSON_BYTES:
         raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes as JSON")
-    return JsonDocument(value, encoded)
+    return _document(value, encoded)
 
 
 def _dump_json(value: Any) -> bytes:
