@@ -27,11 +27,16 @@ ACTOR_LABEL: Final = b"platform/actor-id/v1"
 
 
 class Identities:
+    MAX_REMEMBERED: Final = 10_000  # (owner, actor) pairs of callers seen; emptied when full
+
     def __init__(self, key: ChainKey, *, source: str) -> None:
         if not source:
             raise ValueError("the identity source (issuer) is needed to derive actor ids")
         self._key = key
         self._source = source.encode()
+        # A caller's (owner, actor) ids by (organisation, user, source): a client sends the same credential again
+        # and again, and the HMAC and the parsing are the same every time. Refusals are never remembered.
+        self._ids: dict[tuple[str, str, str], tuple[uuid.UUID, uuid.UUID]] = {}
 
     def __repr__(self) -> str:
         return f"Identities(source={self._source.decode()!r})"
@@ -45,11 +50,18 @@ class Identities:
 
     def owner_scope(self, caller: Caller, request_id: str) -> OwnerScope:
         """The data layer's principal: the caller's organisation as owner, its pseudonymous actor id."""
-        try:
-            owner = parse_id(caller.organisation_id, "organisation")
-        except InvalidOwnerError:
-            raise AuthenticationError(Refusal.NOT_AN_OWNER) from None
-        return OwnerScope(owner, self.actor_id(caller.user_id, caller.source), request_id)
+        key = (caller.organisation_id, caller.user_id, caller.source)
+        ids = self._ids.get(key)
+        if ids is None:
+            try:
+                owner = parse_id(caller.organisation_id, "organisation")
+            except InvalidOwnerError:
+                raise AuthenticationError(Refusal.NOT_AN_OWNER) from None
+            ids = (owner, self.actor_id(caller.user_id, caller.source))
+            if len(self._ids) >= self.MAX_REMEMBERED:
+                self._ids.clear()
+            self._ids[key] = ids
+        return OwnerScope(*ids, request_id)
 
 
 @dataclass(frozen=True)

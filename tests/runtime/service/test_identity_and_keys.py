@@ -39,6 +39,22 @@ def test_identity_owner_is_the_organisation_claim_and_must_be_an_id() -> None:
         assert refused.value.reason is Refusal.NOT_AN_OWNER
 
 
+def test_identity_owner_scope_remembers_callers_not_refusals_and_stays_bounded() -> None:
+    identities = Identities(ChainKey(os.urandom(32)), source="jwt:https://idp.example/")
+    org = uuid.uuid4()
+    first = identities.owner_scope(Caller("alice", str(org), source="jwt:https://idp.example/"), "r-1")
+    again = identities.owner_scope(Caller("alice", str(org), source="jwt:https://idp.example/"), "r-2")
+    assert (again.owner_id, again.actor_id, again.request_id) == (first.owner_id, first.actor_id, "r-2")
+    other_source = identities.owner_scope(Caller("alice", str(org), source="alb-oidc"), "r-3")
+    assert other_source.actor_id == identities.actor_id("alice", "alb-oidc") != first.actor_id
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            identities.owner_scope(Caller("alice", "acme"), "r-4")
+    for i in range(Identities.MAX_REMEMBERED + 5):
+        identities.owner_scope(Caller(f"user-{i}", str(org)), "r-5")
+    assert len(identities._ids) <= Identities.MAX_REMEMBERED
+
+
 STAFF = StaffResolver(claim="staff_roles", role="platform-support")
 
 
