@@ -103,6 +103,26 @@ def test_metrics_unknown_label_values_become_allowlisted_ones() -> None:
     assert 'method="OTHER",route="unmatched"' in text and "MARKERPATH" not in text and "BREW" not in text
 
 
+def test_metrics_series_checked_once_counted_every_time_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.service import metrics as metrics_module
+
+    metrics = ServiceMetrics(service="data", routes=["/v1/prompts/{record_id}"])
+    checked: list[object] = []
+    label = metrics._label
+    monkeypatch.setattr(metrics, "_label", lambda values: checked.append(values) or label(values))
+    for _ in range(5):
+        metrics.observe("GET", "/v1/prompts/{record_id}", 200, 0.01)
+    text = metrics.exposition().decode()
+    assert ('platform_http_requests_total{method="GET",route="/v1/prompts/{record_id}",service="data",'
+            'status="200"} 5.0') in text
+    assert len(checked) == 1  # the allowlist and the scrubber ran for the first request of the series only
+    monkeypatch.setattr(metrics_module, "MAX_REMEMBERED_SERIES", 3)
+    for status in range(400, 410):
+        metrics.observe("GET", "/v1/prompts/{record_id}", status, 0.01)
+    assert len(metrics._series) <= 3
+    assert 'status="409"} 1.0' in metrics.exposition().decode()
+
+
 @pytest.fixture
 def traced(owner_context: ServiceContext) -> Iterator[tuple[TestClient, InMemorySpanExporter, FastAPI]]:
     exporter = InMemorySpanExporter()
