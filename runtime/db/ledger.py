@@ -21,6 +21,7 @@ from runtime.audit.published import CheckpointRow
 from runtime.audit.verify import ChainHead
 from runtime.classification import PLATFORM_REGISTRY, Registry
 from runtime.db.errors import translated
+from runtime.db.plans import Statement
 from runtime.db.schema import SUPPORT_SCHEMA
 from runtime.errors import SchemaError
 
@@ -48,7 +49,7 @@ def binary_rows(chunks: Iterator[Any]) -> Iterator[bytes]:
                     continue
         if row != _COPY_TRAILER:  # the last message; the stream is read to its end, so the COPY completes
             yield row
-_QUEUE = """
+_QUEUE: Final = b"""
 INSERT INTO platform.audit_events (event, actor_id, owner_id, fields)
 SELECT %(event)s, e.actor_id, e.owner_id, e.fields::jsonb
 FROM unnest(%(actors)b::uuid[], %(owners)b::uuid[], %(fields)b::text[]) AS e(actor_id, owner_id, fields)
@@ -75,15 +76,21 @@ class AuditLedger:
         """Queue `events` inside the current transaction; return how many were queued."""
         if not events:
             return 0
-        check_events(events, self._registry)
+        statement = self.queue_statement(events)
         with translated(), _transaction(conn):
-            conn.execute(_QUEUE, {
-                "event": EVENT_NAME,
-                "actors": [e.actor_id for e in events],
-                "owners": [e.owner_id for e in events],
-                "fields": [canonical_fields(e.fields()).decode() for e in events],
-            })
+            conn.execute(statement.query, statement.params)
         return len(events)
+
+    def queue_statement(self, events: Sequence[AccessEvent]) -> Statement:
+        """The INSERT that queues `events` (checked first), for a caller that runs it in its transaction: the
+        owner API sends it in the same round trip as the data it audits (runtime/db/session.py)."""
+        check_events(events, self._registry)
+        return Statement(_QUEUE, {
+            "event": EVENT_NAME,
+            "actors": [e.actor_id for e in events],
+            "owners": [e.owner_id for e in events],
+            "fields": [canonical_fields(e.fields()).decode() for e in events],
+        })
 
 
 # --- reading the chain back (support and jobs roles read the support.* views) -------------------------

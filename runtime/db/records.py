@@ -21,7 +21,7 @@ import hashlib
 import os
 import struct
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -33,7 +33,6 @@ from psycopg.pq import Format
 
 from runtime.audit.events import Action
 from runtime.classification import Sensitive
-from runtime.db.errors import translated
 from runtime.db.paging import (
     BLIND_INDEXES,
     BlindIndexSpec,
@@ -43,8 +42,9 @@ from runtime.db.paging import (
     exact_match,
     indexed_values,
 )
+from runtime.db.plans import Plan, Statement
 from runtime.db.schema import CREATED_AT, RECORD_TABLES, SCHEMA, RecordTable
-from runtime.db.session import OwnerTransaction, parse_id
+from runtime.db.session import OwnerBound, OwnerTransaction, parse_id
 from runtime.envelope.blind_index import OwnerKeys, term
 from runtime.envelope.cipher import EnvelopeCipher
 from runtime.errors import InvalidRecordError
@@ -58,6 +58,8 @@ _BINARY: Final = sql.Placeholder(format=PyFormat.BINARY)
 _ARRAY_HEAD: Final = struct.Struct("!iiiii")  # dimensions, has nulls, element type, length, lower bound
 _LENGTH: Final = struct.Struct("!i").pack
 _NULL: Final = _LENGTH(-1)
+_BY_IDS: Final = b"WHERE id = ANY(%s)"
+_NEWEST: Final = sql.SQL("ORDER BY {} DESC LIMIT %s").format(sql.Identifier(CREATED_AT)).as_bytes(None)
 _BYTEA_OID: Final = 17
 
 
@@ -177,6 +179,7 @@ class Records:
         self.owner_keys = OwnerKeys(cipher) if isinstance(cipher, EnvelopeCipher) else None
         self._indexes = {t: specs for t, specs in blind_indexes.items()
                          if t in tables and set(tables[t].blind_index_columns) == {s.column for s in specs}}
+        self._queries: dict[tuple[object, ...], bytes] = {}  # rendered statements by shape (_query)
 
     def _index_key(self, owner: str, table: str, spec: BlindIndexSpec, *, create: bool) -> bytes | None:
         if self.owner_keys is None:
@@ -188,6 +191,14 @@ class Records:
             return term(key, plaintext)
         return sorted({term(key, v) for v in indexed_values(spec, plaintext)})
 
+    def _query(self, shape: tuple[object, ...], build: Callable[[], sql.Composable]) -> bytes:
+        """A statement rendered once per shape (table, columns) and reused: composing SQL for every request
+        cost more CPU than row-level security."""
+        query = self._queries.get(shape)
+        if query is None:
+            query = self._queries[shape] = build().as_bytes(None)
+        return query
+
     def _table(self, name: str) -> RecordTable:
         spec = self._tables.get(name)
         if spec is None:
@@ -198,7 +209,7 @@ class Records:
 
     def insert(self, tx: OwnerTransaction, table: str, rows: Sequence[Mapping[str, object]]) -> list[uuid.UUID]:
         """Encrypt and insert `rows` of the bound owner in one statement; return their new ids."""
-        return self.write_sealed(tx, self.seal(tx.owner_id, table, rows))
+        return tx.run(self.insert_plan(tx, table, rows))
 
     def seal(self, owner_id: uuid.UUID, table: str, rows: Sequence[Mapping[str, object]]) -> SealedRows:
         """Check and encrypt `rows` for `owner_id`, ready for `write_sealed`. CPU only, no database:
@@ -237,33 +248,55 @@ class Records:
                 terms.append(None if value is None else known[value])
         return SealedRows(owner_id, spec.name, tuple(ids), references, sensitive, indexes)
 
+    def insert_plan(self, tx: OwnerBound, table: str, rows: Sequence[Mapping[str, object]]) -> Plan[list[uuid.UUID]]:
+        """`insert` as a plan (runtime/db/plans.py), for an async transaction."""
+        return (yield from self.write_sealed_plan(tx, self.seal(tx.owner_id, table, rows)))
+
     def write_sealed(self, tx: OwnerTransaction, sealed: SealedRows) -> list[uuid.UUID]:
         """Insert sealed rows in one statement (INSERT ... SELECT FROM unnest) and record the write."""
+        return tx.run(self.write_sealed_plan(tx, sealed))
+
+    def write_sealed_plan(self, tx: OwnerBound, sealed: SealedRows) -> Plan[list[uuid.UUID]]:
         if sealed.owner_id != tx.owner_id:
             # RLS would refuse them too, and their ciphertexts are bound to the other owner anyway.
             raise InvalidRecordError("these rows were sealed for another owner than the transaction's")
         if not sealed.ids:
             return []
         spec = self._table(sealed.table)
-        columns = ["id", *sealed.references, *sealed.sensitive, *sealed.indexes]
+        shape = (spec.name, tuple(sealed.references), tuple(sealed.sensitive), tuple(sealed.indexes))
+        query = self._query(shape, lambda: self._insert_query(spec, *shape[1:]))
         # Binary parameters: 1 KiB ciphertexts travel as raw bytes, not as hex-escaped text, and arrays of
         # texts need no escaping.
-        arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *sealed.references]] + [
-            sql.SQL("{}::bytea[]").format(_BINARY) for _ in sealed.sensitive
-        ]
         params: list[object] = [list(sealed.ids), *sealed.references.values(),
                                 *map(ByteaArray, sealed.sensitive.values())]
-        outputs: list[sql.Composable] = [sql.Identifier("u", c) for c in columns[: len(arrays)]]
         kinds = {i.column: i.kind for i in self._indexes.get(spec.name, ())}
         for column, terms in sealed.indexes.items():
             if kinds[column] is IndexKind.JSON_MEMBERS:  # a set per row: unnest cannot take ragged arrays
-                arrays.append(sql.SQL("{}::text[]").format(_BINARY))
                 params.append([None if t is None else "{" + ",".join(map(str, t)) + "}"  # type: ignore[arg-type]
                                for t in terms])
+            else:
+                params.append(list(terms))
+        if not spec.is_owner_table:
+            params.insert(0, tx.owner_id)
+        yield Statement(query, params)
+        tx.record(Action.WRITE, spec.name, sealed.ids)
+        return list(sealed.ids)
+
+    def _insert_query(self, spec: RecordTable, references: Sequence[str], sensitive: Sequence[str],
+                      indexes: Sequence[str]) -> sql.Composable:
+        """The INSERT ... SELECT FROM unnest of one shape of sealed rows, rendered once (and cached)."""
+        columns = ["id", *references, *sensitive, *indexes]
+        arrays = [sql.SQL("{}::uuid[]").format(_BINARY) for _ in ["id", *references]] + [
+            sql.SQL("{}::bytea[]").format(_BINARY) for _ in sensitive
+        ]
+        outputs: list[sql.Composable] = [sql.Identifier("u", c) for c in columns[: len(arrays)]]
+        kinds = {i.column: i.kind for i in self._indexes.get(spec.name, ())}
+        for column in indexes:
+            if kinds[column] is IndexKind.JSON_MEMBERS:
+                arrays.append(sql.SQL("{}::text[]").format(_BINARY))
                 outputs.append(sql.SQL("{}::integer[]").format(sql.Identifier("u", column)))
             else:
                 arrays.append(sql.SQL("{}::integer[]").format(_BINARY))
-                params.append(list(terms))
                 outputs.append(sql.Identifier("u", column))
         source = sql.SQL("FROM unnest({arrays}) AS u({names})").format(
             arrays=sql.SQL(", ").join(arrays), names=sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -284,23 +317,22 @@ class Records:
                 outputs=sql.SQL(", ").join(outputs),
                 source=source,
             )
-            params.insert(0, tx.owner_id)
-        with translated():
-            tx.connection.execute(query, params)
-        tx.record(Action.WRITE, spec.name, sealed.ids)
-        return list(sealed.ids)
+        return query
 
     def update(self, tx: OwnerTransaction, table: str, row_id: uuid.UUID, values: Mapping[str, object]) -> bool:
         """Replace some columns of one row of the bound owner; False when no such row is visible."""
+        return tx.run(self.update_plan(tx, table, row_id, values))
+
+    def update_plan(self, tx: OwnerBound, table: str, row_id: uuid.UUID, values: Mapping[str, object]) -> Plan[bool]:
         spec = self._table(table)
         row_id = parse_id(row_id, f"{table}.id")
         unknown = values.keys() - spec.writable_columns
         if unknown or not values:
             raise InvalidRecordError(f"{table}: give at least one of {sorted(spec.writable_columns)} to update")
-        assignments: list[sql.Composable] = []
+        assigned: list[tuple[str, str]] = []  # (column, cast)
         params: list[object] = []
         for column, value in values.items():
-            assignments.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder()))
+            assigned.append((column, ""))
             if value is None:
                 params.append(None)
             elif column in spec.sensitive_columns:
@@ -312,32 +344,36 @@ class Records:
             if index.source not in values:
                 continue
             source = values[index.source]
-            cast = "{}::integer[]" if index.kind is IndexKind.JSON_MEMBERS else "{}::integer"
-            assignments.append(sql.SQL("{} = " + cast).format(sql.Identifier(index.column), sql.Placeholder()))
+            assigned.append((index.column, "::integer[]" if index.kind is IndexKind.JSON_MEMBERS else "::integer"))
             if source is None:
                 params.append(None)
                 continue
             key = self._index_key(tx.owner_key, spec.name, index, create=True)
             assert key is not None
             params.append(self._terms(key, index, _plaintext(source, table, index.source)))
-        query = sql.SQL("UPDATE {table} SET {assignments} WHERE id = {id} RETURNING id").format(
+        shape = ("update", table, *assigned)
+        query = self._query(shape, lambda: sql.SQL("UPDATE {table} SET {sets} WHERE id = %s RETURNING id").format(
             table=sql.Identifier(SCHEMA, table),
-            assignments=sql.SQL(", ").join(assignments),
-            id=sql.Placeholder(),
-        )
-        with translated():
-            found = tx.connection.execute(query, [*params, row_id]).fetchall()
+            sets=sql.SQL(", ").join(
+                sql.SQL("{} = %s" + cast).format(sql.Identifier(column)) for column, cast in assigned),
+        ))
+        found = yield Statement(query, [*params, row_id], rows=True)
+        assert found is not None
         tx.record(Action.WRITE, table, [r[0] for r in found])
         return bool(found)
 
     def delete(self, tx: OwnerTransaction, table: str, row_ids: Sequence[uuid.UUID]) -> int:
+        return tx.run(self.delete_plan(tx, table, row_ids))
+
+    def delete_plan(self, tx: OwnerBound, table: str, row_ids: Sequence[uuid.UUID]) -> Plan[int]:
         spec = self._table(table)
         ids = [parse_id(r, f"{table}.id") for r in row_ids]
-        query = sql.SQL("DELETE FROM {table} WHERE {id} = ANY({ids}) RETURNING {id}").format(
-            table=sql.Identifier(SCHEMA, table), id=sql.Identifier("id"), ids=sql.Placeholder()
-        )
-        with translated():
-            deleted = [r[0] for r in tx.connection.execute(query, [ids]).fetchall()]
+        query = self._query(("delete", table), lambda: sql.SQL(
+            "DELETE FROM {table} WHERE {id} = ANY({ids}) RETURNING {id}").format(
+            table=sql.Identifier(SCHEMA, table), id=sql.Identifier("id"), ids=sql.Placeholder()))
+        found = yield Statement(query, [ids], rows=True)
+        assert found is not None
+        deleted = [r[0] for r in found]
         tx.record(Action.DELETE, spec.name, deleted)
         return len(deleted)
 
@@ -345,22 +381,28 @@ class Records:
 
     def get(self, tx: OwnerTransaction, table: str, row_ids: Sequence[uuid.UUID]) -> list[Record]:
         """The visible rows among `row_ids` (another owner's ids simply match nothing), decrypted."""
+        return tx.run(self.get_plan(tx, table, row_ids))
+
+    def get_plan(self, tx: OwnerBound, table: str, row_ids: Sequence[uuid.UUID]) -> Plan[list[Record]]:
         spec = self._table(table)
         ids = [parse_id(r, f"{table}.id") for r in row_ids]
-        return self._select(tx, spec, sql.SQL("WHERE id = ANY({})").format(sql.Placeholder()), [ids])
+        return (yield from self._select_plan(tx, spec, _BY_IDS, [ids]))
 
     def newest(self, tx: OwnerTransaction, table: str, *, limit: int = 100) -> list[Record]:
         """The bound owner's most recent rows."""
         spec = self._table(table)
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRecordError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        clause = sql.SQL("ORDER BY {} DESC LIMIT {}").format(sql.Identifier(CREATED_AT), sql.Placeholder())
-        return self._select(tx, spec, clause, [limit])
+        return tx.run(self._select_plan(tx, spec, _NEWEST, [limit]))
 
     def page(self, tx: OwnerTransaction, table: str, *, limit: int, list_filter: ListFilter = _NO_FILTER,
              after: Position | None = None) -> tuple[list[Record], Position | None]:
         """The bound owner's rows matching `list_filter`, newest first, after `after`; and the position to go on
         from (None at the end). Blind index candidates are decrypted and only exact matches kept."""
+        return tx.run(self.page_plan(tx, table, limit=limit, list_filter=list_filter, after=after))
+
+    def page_plan(self, tx: OwnerBound, table: str, *, limit: int, list_filter: ListFilter = _NO_FILTER,
+                  after: Position | None = None) -> Plan[tuple[list[Record], Position | None]]:
         spec = self._table(table)
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRecordError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
@@ -407,7 +449,7 @@ class Records:
             where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(keyset) if keyset else sql.SQL("")
             clause = sql.SQL("{} ORDER BY {} DESC, {} DESC LIMIT {}").format(
                 where, sql.Identifier(CREATED_AT), sql.Identifier("id"), sql.Placeholder())
-            rows = self._select(tx, spec, clause, [*keyset_params, need + 1])
+            rows = yield from self._select_plan(tx, spec, clause.as_bytes(None), [*keyset_params, need + 1])
             more = len(rows) > need
             rows = rows[:need]
             items.extend(r for r in rows if all(
@@ -423,36 +465,38 @@ class Records:
     def version(self, tx: OwnerTransaction, table: str, row_id: uuid.UUID, *, lock: bool = True) -> str | None:
         """The stored version of one visible row (locked FOR UPDATE by default, so a write that checked it
         cannot lose a concurrent one), or None; reads ciphertext only, decrypts nothing."""
+        return tx.run(self.version_plan(tx, table, row_id, lock=lock))
+
+    def version_plan(self, tx: OwnerBound, table: str, row_id: uuid.UUID, *, lock: bool = True) -> Plan[str | None]:
         spec = self._table(table)
         row_id = parse_id(row_id, f"{table}.id")
         columns = ["id", *spec.reference_columns, *spec.sensitive_columns]
-        query = sql.SQL("SELECT {columns} FROM {table} WHERE id = {id}{lock}").format(
+        query = self._query(("version", spec.name, lock), lambda: sql.SQL(
+            "SELECT {columns} FROM {table} WHERE id = {id}{lock}").format(
             columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
             table=sql.Identifier(SCHEMA, spec.name),
             id=sql.Placeholder(),
             lock=sql.SQL(" FOR UPDATE" if lock else ""),
-        )
-        with translated():
-            row = tx.connection.execute(query, [row_id], binary=True).fetchone()
-        return None if row is None else _version(row[0], row[1:])
+        ))
+        rows = yield Statement(query, [row_id], rows=True, binary=True)
+        assert rows is not None
+        return _version(rows[0][0], rows[0][1:]) if rows else None
 
-    def _select(self, tx: OwnerTransaction, spec: RecordTable, clause: sql.Composable,
-                params: list[object]) -> list[Record]:
+    def _select_plan(self, tx: OwnerBound, spec: RecordTable, clause: bytes,
+                     params: list[object]) -> Plan[list[Record]]:
         columns = ["id", spec.owner_column, CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
         if spec.is_owner_table:
             columns = ["id", CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
-        query = sql.SQL("SELECT {columns} FROM {table} {clause}").format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            table=sql.Identifier(SCHEMA, spec.name),
-            clause=clause,
-        )
-        with translated():
-            rows = tx.connection.execute(query, params, binary=True).fetchall()
+        query = self._query(("select", spec.name), lambda: sql.SQL("SELECT {columns} FROM {table} ").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(SCHEMA, spec.name),
+        )) + clause
+        rows = yield Statement(query, params, rows=True, binary=True)
+        assert rows is not None
         # Record the read before decrypting: what left the database is audited even if decryption fails.
         tx.record(Action.READ, spec.name, [r[0] for r in rows])
         return [self._decrypt(tx, spec, row) for row in rows]
 
-    def _decrypt(self, tx: OwnerTransaction, spec: RecordTable, row: Sequence[Any]) -> Record:
+    def _decrypt(self, tx: OwnerBound, spec: RecordTable, row: Sequence[Any]) -> Record:
         values = list(row)
         if spec.is_owner_table:  # organisations: the id is the owner
             values.insert(1, values[0])

@@ -14,23 +14,29 @@ their own: what was seen stays accounted for.
 import re
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import psycopg
+from psycopg import AsyncConnection as _AsyncConnection
 from psycopg import ClientCursor, sql
 from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool
 
 from runtime.audit.events import AccessEvent, Action, check_request_id
 from runtime.db.connect import Connection, ConnectionSource
 from runtime.db.errors import translated
+from runtime.db.plans import Plan, Statement, run, run_async
 from runtime.db.schema import OWNER_SETTING
 from runtime.errors import DatabaseError, InvalidOwnerError
 
+T = TypeVar("T")
+AsyncConnection = _AsyncConnection[Any]
 _UUID_TEXT: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BIND: Final = sql.SQL("SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING))
+_BIND_QUERY: Final = _BIND.as_bytes(None)
 # Rendered once: it is constant but for the owner, which psycopg binds client-side (see _begin_bound).
 _BEGIN_BOUND: Final = sql.SQL("BEGIN; SELECT set_config({}, %s, true)").format(sql.Literal(OWNER_SETTING)).as_bytes()
 # One client-side-binding cursor per connection, reused: creating one per transaction costs more than RLS.
@@ -69,26 +75,24 @@ class AuditSink(Protocol):
 
     def append(self, conn: Connection, events: Sequence[AccessEvent]) -> int: ...
 
+    def queue_statement(self, events: Sequence[AccessEvent]) -> Statement: ...
 
-class OwnerTransaction:
-    """An open transaction bound to one owner. Repositories use `connection` and `record` every access."""
 
-    def __init__(self, conn: Connection, principal: OwnerScope) -> None:
-        self._conn = conn
+class OwnerBound:
+    """What a plan (runtime/db/plans.py) needs of an open owner transaction: who acts for which owner, and
+    where its accesses are noted for the audit ledger."""
+
+    def __init__(self, principal: OwnerScope) -> None:
         self.principal = principal
         self.owner_key = str(principal.owner_id)  # the owner as the envelope's associated data names it
         self._events: list[AccessEvent] = []
-
-    @property
-    def connection(self) -> Connection:
-        return self._conn
 
     @property
     def owner_id(self) -> uuid.UUID:
         return self.principal.owner_id
 
     def record(self, action: Action, table: str, row_ids: Sequence[uuid.UUID], *, row_count: int = -1) -> None:
-        """Note an access for the audit ledger; it is chained when the transaction commits."""
+        """Note an access for the audit ledger; it is queued when the transaction commits."""
         p = self.principal
         self._events.append(AccessEvent(p.actor_id, p.owner_id, action, table, tuple(row_ids), p.request_id,
                                         row_count))
@@ -96,6 +100,33 @@ class OwnerTransaction:
     @property
     def events(self) -> tuple[AccessEvent, ...]:
         return tuple(self._events)
+
+
+class OwnerTransaction(OwnerBound):
+    """An open transaction bound to one owner. Repositories use `connection` (or `run` a plan) and `record`
+    every access."""
+
+    def __init__(self, conn: Connection, principal: OwnerScope) -> None:
+        super().__init__(principal)
+        self._conn = conn
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    def run(self, plan: Plan[T]) -> T:
+        return run(self._conn, plan)
+
+
+class AsyncOwnerTransaction(OwnerBound):
+    """The same on an async connection (the owner API's endpoints): `await tx.run(plan)`."""
+
+    def __init__(self, conn: AsyncConnection, principal: OwnerScope) -> None:
+        super().__init__(principal)
+        self._conn = conn
+
+    async def run(self, plan: Plan[T]) -> T:
+        return await run_async(self._conn, plan)
 
 
 def bind_owner(conn: Connection, owner_id: uuid.UUID) -> None:
@@ -142,7 +173,7 @@ class Database:
                     conn.autocommit = False
 
     def _record_reads_after_failure(self, conn: Connection, tx: OwnerTransaction, exc: BaseException) -> None:
-        reads = [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
+        reads = _reads(tx)
         if not reads or conn.closed:
             if reads:
                 exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
@@ -152,6 +183,70 @@ class Database:
                 self.ledger.append(conn, reads)
         except Exception as audit_exc:  # the original error still propagates; say what was lost
             exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+
+
+class AsyncDatabase:
+    """Owner transactions on an async pool, for the owner API's endpoints (runtime/service/owner_api.py).
+
+    The same contract as `Database.owner_transaction`: one owner bound for the transaction only, the
+    accesses queued in the audit ledger in the same commit, reads still audited when it fails. Each
+    transaction runs in pipeline mode: BEGIN, the owner's binding, every statement whose answer is not
+    needed and the COMMIT travel together, so a write costs one round trip and a read two. The endpoints
+    wait on the database without a thread: no hand-off between threads, no GIL convoy (issue 16).
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any], ledger: AuditSink) -> None:
+        self.pool = pool
+        self.ledger = ledger
+
+    @asynccontextmanager
+    async def owner_transaction(self, principal: OwnerScope) -> AsyncIterator[AsyncOwnerTransaction]:
+        if not isinstance(principal, OwnerScope):
+            raise InvalidOwnerError("owner_transaction needs an OwnerScope")
+        with translated():
+            async with self.pool.connection() as conn:
+                if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
+                    raise DatabaseError("owner_transaction needs an idle connection in autocommit mode: "
+                                        "open the pool with open_async_pool")
+                tx = AsyncOwnerTransaction(conn, principal)
+                try:
+                    async with conn.pipeline():
+                        await conn.execute(b"BEGIN", prepare=False)
+                        await conn.execute(_BIND_QUERY, (str(principal.owner_id),))
+                        yield tx
+                        if tx.events:
+                            queued = self.ledger.queue_statement(tx.events)
+                            await conn.execute(queued.query, queued.params)
+                        await conn.execute(b"COMMIT", prepare=False)
+                except BaseException as exc:
+                    await _rollback_quietly_async(conn)
+                    await self._record_reads_after_failure(conn, tx, exc)
+                    raise
+
+    async def _record_reads_after_failure(self, conn: AsyncConnection, tx: OwnerBound, exc: BaseException) -> None:
+        reads = _reads(tx)
+        if not reads or conn.closed:
+            if reads:
+                exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
+            return
+        try:
+            with translated():
+                async with conn.transaction():
+                    queued = self.ledger.queue_statement(reads)
+                    await conn.execute(queued.query, queued.params)
+        except Exception as audit_exc:  # the original error still propagates; say what was lost
+            exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+
+
+def _reads(tx: OwnerBound) -> list[AccessEvent]:
+    """What a failed transaction still owes the ledger: the rows that left the database."""
+    return [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
+
+
+async def _rollback_quietly_async(conn: AsyncConnection) -> None:
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        with suppress(psycopg.Error):
+            await conn.execute(b"ROLLBACK", prepare=False)
 
 
 def _rollback_quietly(conn: Connection) -> None:
