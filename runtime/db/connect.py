@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from runtime.db.config import DatabaseSettings, require_verified_tls
 from runtime.db.credentials import PasswordSource
@@ -101,3 +101,24 @@ def open_pool(
         connect(settings, passwords).close()  # raises the typed cause (TLS, login, unreachable), if any
         raise DatabaseUnavailableError(f"the pool {name} could not open its connections in time") from None
     return pool
+
+
+async def _async_autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)  # AsyncDatabase sends its own BEGIN, pipelined with the owner binding
+
+
+def async_pool(settings: DatabaseSettings, passwords: PasswordSource | None, *, name: str) -> AsyncConnectionPool:
+    """The owner API's pool of async connections, not yet open (`await pool.open()` on the event loop that
+    will use it: runtime/service/app.py's lifespan). The same TLS floor and fresh kwargs per connection as
+    `open_pool`. No reset on return: only `AsyncDatabase` owner transactions run on it (BEGIN, the owner
+    bound with is_local, the record and audit statements, COMMIT or ROLLBACK), which leave no session state,
+    and a reset would cost every request a round trip (tests/runtime/db/test_async_session.py checks it)."""
+    require_verified_tls(settings.libpq_params())
+    return AsyncConnectionPool(
+        kwargs=lambda: connection_kwargs(settings, passwords),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        name=name,
+        configure=_async_autocommit,
+        open=False,
+    )

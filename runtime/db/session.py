@@ -23,14 +23,14 @@ import psycopg
 from psycopg import AsyncConnection as _AsyncConnection
 from psycopg import ClientCursor, sql
 from psycopg.pq import TransactionStatus
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from runtime.audit.events import AccessEvent, Action, check_request_id
 from runtime.db.connect import Connection, ConnectionSource
 from runtime.db.errors import translated
 from runtime.db.plans import Plan, Statement, run, run_async
 from runtime.db.schema import OWNER_SETTING
-from runtime.errors import DatabaseError, InvalidOwnerError
+from runtime.errors import DatabaseError, DatabaseUnavailableError, InvalidOwnerError
 
 T = TypeVar("T")
 AsyncConnection = _AsyncConnection[Any]
@@ -196,8 +196,19 @@ class AsyncDatabase:
     """
 
     def __init__(self, pool: AsyncConnectionPool[Any], ledger: AuditSink) -> None:
-        self.pool = pool
+        self.pool = pool  # not yet open (runtime.db.connect.async_pool): `open` it on the loop that uses it
         self.ledger = ledger
+
+    async def open(self, *, timeout: float = 30.0) -> None:
+        try:
+            await self.pool.open(wait=True, timeout=timeout)
+        except PoolTimeout:
+            await self.pool.close()
+            raise DatabaseUnavailableError(f"the pool {self.pool.name} could not open its connections in time"
+                                           ) from None
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     @asynccontextmanager
     async def owner_transaction(self, principal: OwnerScope) -> AsyncIterator[AsyncOwnerTransaction]:

@@ -108,6 +108,14 @@ class DataKeyCache(Generic[K, V]):
                     if self._loading.get(key) is loading:
                         del self._loading[key]
 
+    def holds(self, key: K, *, uses: int = 1, for_seconds: float = 1.0) -> bool:
+        """Whether `key` is cached with `uses` left for at least `for_seconds` more; nothing is taken."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.uses + uses <= self.limits.max_uses and (
+                now - entry.created_at + for_seconds < self.limits.max_age_seconds)
+
     def put(self, key: K, value: V) -> None:
         """Cache `value` for `key` as a fresh entry with no uses yet."""
         self._insert(key, value, uses=0, miss=False)

@@ -189,6 +189,19 @@ class EnvelopeCipher:
             return exc.code or "unavailable"
         return None
 
+    def holds_key(self, owner: str, *, uses: int = 1) -> bool:
+        """Whether the owner's current data key is cached for `uses` more values (no I/O, nothing taken): then
+        encrypting, and decrypting what it encrypted, waits on nothing. The owner API checks it on the event
+        loop and loads the key in a worker thread when not (`load_key`)."""
+        return self._cache.holds(owner, uses=min(uses, self._cache.limits.max_uses))
+
+    def load_key(self, owner: str, *, create: bool) -> None:
+        """Cache the owner's current data key: the store, and the keyring (KMS). With create=False an owner
+        that has no data key yet gets none: nothing of it can be stored, so there is nothing to read."""
+        if not create and self._store.current(owner) is None:
+            return
+        self._cached(owner, owner, self._load_for_encrypt)
+
     def stats(self) -> EnvelopeStats:
         cache = self._cache.stats()
         return EnvelopeStats(cache.hits, cache.misses, self._keyring.calls)

@@ -14,6 +14,7 @@ over OTLP (runtime.service.tracing), and the interactive description at /docs. M
 attributes are the method, the route template and the status only (P7).
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,11 +26,12 @@ from fastapi import APIRouter, FastAPI
 
 from runtime import settings
 from runtime.db.self_check import ServiceMode
+from runtime.db.session import AsyncDatabase
 from runtime.environment import flag, optional_integer, text
 from runtime.errors import ConfigurationError
 from runtime.service import health, owner_api, problems, support_api
 from runtime.service.auth import ALB_HEADER
-from runtime.service.context import STATE_KEY, ServiceContext
+from runtime.service.context import STATE_KEY, LiveOwnerData, ServiceContext, live_by_loop
 from runtime.service.metrics import Pool, ServiceMetrics, route_templates
 from runtime.service.middleware import RequestContextMiddleware
 from runtime.settings import DEFAULT_SERVICE_MAX_BODY_BYTES
@@ -139,6 +141,7 @@ def _lifespan(context: ServiceContext, metrics: Callable[[], ServiceMetrics | No
         # As many request threads as database connections: more would only queue for the pool, and every
         # waiting thread costs wake-ups and GIL switches on the way (it is the process's CPU that bounds it).
         to_thread.current_default_thread_limiter().total_tokens = context.worker_threads
+        pool = await _open_owner_pool(app, context)
         exposed = metrics()
         if exposed is not None and seen.metrics_port is not None:
             host, port = exposed.serve(port=seen.metrics_port, host=seen.metrics_host)
@@ -148,8 +151,22 @@ def _lifespan(context: ServiceContext, metrics: Callable[[], ServiceMetrics | No
         finally:
             if exposed is not None:
                 exposed.close()
+            if pool is not None:
+                live_by_loop(app).pop(asyncio.get_running_loop(), None)
+                await pool.close()
 
     return lifespan
+
+
+async def _open_owner_pool(app: FastAPI, context: ServiceContext) -> AsyncDatabase | None:
+    """Owner mode: open the owner API's async pool on this app's event loop (its connections belong to it)."""
+    owner = context.owner
+    if owner is None or owner.live is None:
+        return None
+    database = owner.live()
+    await database.open()
+    live_by_loop(app)[asyncio.get_running_loop()] = LiveOwnerData(database, owner.records, owner.cipher)
+    return database
 
 
 def _document_security(app: FastAPI, context: ServiceContext) -> None:

@@ -31,9 +31,10 @@ a transaction is bound to (owner, pseudonymous actor, request). The dependency a
 hand the route the named value: `OwnerScopeDep`, `OwnerDataDep`, `StaffMemberDep`.
 """
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from runtime.db import Database, OwnerScope, Records
 from runtime.db.connect import ConnectionSource
 from runtime.db.self_check import ServiceMode
+from runtime.db.session import AsyncDatabase
 from runtime.envelope import EnvelopeCipher
 from runtime.service.auth import AdminRule, AuthenticationError, Authenticator, Caller, Refusal
 from runtime.service.health import Readiness
@@ -52,6 +54,18 @@ class OwnerData:
     """Owner mode: owner-bound, audited transactions (RLS), and the record API that encrypts (P3, P6, P14)."""
 
     database: Database
+    records: Records
+    cipher: EnvelopeCipher
+    # The owner API's async transactions, their pool not yet open: each app opens its own on its event loop.
+    live: Callable[[], AsyncDatabase] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LiveOwnerData:
+    """The owner API's endpoints' data layer: OwnerData's records and cipher, and async owner transactions
+    on the pool its app opened (runtime/service/app.py)."""
+
+    database: AsyncDatabase
     records: Records
     cipher: EnvelopeCipher
 
@@ -84,6 +98,17 @@ class ServiceContext:
 
 
 STATE_KEY = "platform"
+LIVE_STATE_KEY = "owner_live"  # app.state.owner_live: {event loop: LiveOwnerData} while the app's lifespans run
+
+
+def live_by_loop(app: Any) -> dict[asyncio.AbstractEventLoop, "LiveOwnerData"]:
+    """The owner API's data layer of each event loop running the app: an async pool serves only the loop that
+    opened it (tests run one app under several loops)."""
+    found = getattr(app.state, LIVE_STATE_KEY, None)
+    if found is None:
+        found = {}
+        setattr(app.state, LIVE_STATE_KEY, found)
+    return found
 
 
 def service_context(request: Request) -> ServiceContext:
@@ -143,6 +168,16 @@ async def owner_data_async(request: Request) -> OwnerData:
     return owner_data(request)
 
 
+async def live_owner_data(request: Request) -> LiveOwnerData:
+    """The owner API's async data layer; a 404 in support mode."""
+    owner_data(request)
+    live = live_by_loop(request.app).get(asyncio.get_running_loop())
+    if live is None:
+        raise RuntimeError("the owner API's pool is opened by the app's lifespan: run the app with uvicorn, "
+                           "or use `with TestClient(app)`")
+    return live
+
+
 async def staff_member_async(request: Request) -> StaffMember:
     """Support staff only (P4): the authenticated caller, when the context's staff rule allows it."""
     who = await caller_async(request)
@@ -171,4 +206,5 @@ def admin_scope(rule: AdminRule) -> Callable[[Request], OwnerScope]:
 # The dependencies as annotations: `def endpoint(principal: OwnerScopeDep, data: OwnerDataDep)`.
 OwnerScopeDep = Annotated[OwnerScope, Depends(owner_scope_async)]
 OwnerDataDep = Annotated[OwnerData, Depends(owner_data_async)]
+LiveOwnerDataDep = Annotated[LiveOwnerData, Depends(live_owner_data)]
 StaffMemberDep = Annotated[StaffMember, Depends(staff_member_async)]

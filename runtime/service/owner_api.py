@@ -33,13 +33,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
 
 from runtime.db import OwnerScope
 from runtime.db.organisation_keys import record_pending, record_registered
 from runtime.db.paging import InvalidCursorError, Position, decode_cursor, encode_cursor
 from runtime.db.records import Record
 from runtime.envelope import OrganisationKeyUnavailableError
-from runtime.service.context import OwnerData, OwnerDataDep, OwnerScopeDep
+from runtime.service.context import LiveOwnerData, LiveOwnerDataDep, OwnerData, OwnerDataDep, OwnerScopeDep
 from runtime.service.problems import FieldProblem, problem_response, problem_responses, request_id_of
 from runtime.service.resources import (
     ORGANISATION,
@@ -76,6 +77,14 @@ def _etag(record: Record) -> str:
     return f'"{record.version}"'
 
 
+async def _key_ready(data: LiveOwnerData, principal: OwnerScope, *, uses: int = 1, create: bool) -> None:
+    """The organisation's data key in the cipher's cache before the transaction: encrypting and decrypting then
+    run on the event loop without waiting; loading it (the key store, KMS) waits in a worker thread."""
+    owner = str(principal.owner_id)
+    if not data.cipher.holds_key(owner, uses=max(uses, 1)):
+        await run_in_threadpool(data.cipher.load_key, owner, create=create)
+
+
 def _precondition_holds(if_match: str | None, version: str) -> bool:
     """RFC 9110 If-Match with strong comparison: * or a list of quoted ETags (a weak one never matches)."""
     if if_match is None or if_match.strip() == "*":
@@ -95,7 +104,7 @@ def _bad_cursor(request: Request, exc: InvalidCursorError) -> JSONResponse:
 
 
 def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, with_id: bool,
-               query: type[BaseModel] | None = None, if_match: bool = False) -> None:
+               query: type[BaseModel] | None = None, if_match: bool = False, data: Any = OwnerDataDep) -> None:
     """Give a generic endpoint its collection's body model, so FastAPI validates it and documents it."""
     p = inspect.Parameter
     parameters = [p("request", p.POSITIONAL_OR_KEYWORD, annotation=Request)]
@@ -109,7 +118,7 @@ def _signature(endpoint: Callable[..., Any], body: type[BaseModel] | None, *, wi
         parameters.append(p("if_match", p.POSITIONAL_OR_KEYWORD, annotation=IfMatch, default=None))
     parameters += [
         p("principal", p.POSITIONAL_OR_KEYWORD, annotation=OwnerScopeDep),
-        p("data", p.POSITIONAL_OR_KEYWORD, annotation=OwnerDataDep),
+        p("data", p.POSITIONAL_OR_KEYWORD, annotation=data),
     ]
     if if_match:  # parameters with defaults go last
         parameters.append(parameters.pop(-3))
@@ -120,61 +129,70 @@ def collection_router(resource: Resource) -> APIRouter:
     api = APIRouter(prefix=f"{PREFIX}/{resource.path}", tags=[resource.path])
     table, name = resource.table, resource.table.replace("_", "-")
 
-    def create(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
+    async def create(request: Request, body: BaseModel, principal: OwnerScope, data: LiveOwnerData) -> Response:
         row = resource.to_row(body)
-        with data.database.owner_transaction(principal) as tx:
-            [row_id] = data.records.insert(tx, table, [row])
+        await _key_ready(data, principal, uses=len(row), create=True)
+        async with data.database.owner_transaction(principal) as tx:
+            [row_id] = await tx.run(data.records.insert_plan(tx, table, [row]))
         return JSONResponse(
             {"id": str(row_id)}, status_code=201, headers={"Location": f"{PREFIX}/{resource.path}/{row_id}"}
         )
 
-    def create_batch(request: Request, body: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
+    async def create_batch(request: Request, body: BaseModel, principal: OwnerScope,
+                           data: LiveOwnerData) -> Response:
         rows = [resource.to_row(item) for item in getattr(body, "items")]  # noqa: B009 (a generated model)
-        with data.database.owner_transaction(principal) as tx:
-            ids = data.records.insert(tx, table, rows)  # one statement, one audit event for the batch
+        await _key_ready(data, principal, uses=sum(map(len, rows)), create=True)
+        async with data.database.owner_transaction(principal) as tx:
+            # one statement, one audit event for the batch
+            ids = await tx.run(data.records.insert_plan(tx, table, rows))
         return JSONResponse({"ids": [str(i) for i in ids]}, status_code=201)
 
-    def read(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData) -> Any:
-        with data.database.owner_transaction(principal) as tx:
-            found = data.records.get(tx, table, [record_id])
+    async def read(request: Request, record_id: RecordId, principal: OwnerScope, data: LiveOwnerData) -> Any:
+        await _key_ready(data, principal, create=False)
+        async with data.database.owner_transaction(principal) as tx:
+            found = await tx.run(data.records.get_plan(tx, table, [record_id]))
         if not found:
             return _not_found(request, resource)
         return _json_answer(resource.to_json(found[0]), headers={"ETag": _etag(found[0])})
 
-    def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
-               data: OwnerData, if_match: str | None = None) -> Response:
+    async def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
+                     data: LiveOwnerData, if_match: str | None = None) -> Response:
         values = resource.to_row(body, partial=True)
         if not values:
             return problem_response(422, "give at least one field to change", request_id=request_id_of(request))
-        with data.database.owner_transaction(principal) as tx:
+        await _key_ready(data, principal, uses=len(values), create=True)
+        async with data.database.owner_transaction(principal) as tx:
             if if_match is not None:
-                version = data.records.version(tx, table, record_id)  # locks the row until commit
+                # locks the row until commit
+                version = await tx.run(data.records.version_plan(tx, table, record_id))
                 if version is None:
                     return _not_found(request, resource)
                 if not _precondition_holds(if_match, version):
                     return _precondition_failed(request)
-            changed = data.records.update(tx, table, record_id, values)
-            found = data.records.get(tx, table, [record_id]) if changed else []
+            changed = await tx.run(data.records.update_plan(tx, table, record_id, values))
+            found = await tx.run(data.records.get_plan(tx, table, [record_id])) if changed else []
         if not found:
             return _not_found(request, resource)
         return _json_answer(resource.to_json(found[0]), headers={"ETag": _etag(found[0])})
 
-    def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: OwnerData,
-               if_match: str | None = None) -> Response:
-        with data.database.owner_transaction(principal) as tx:
+    async def delete(request: Request, record_id: RecordId, principal: OwnerScope, data: LiveOwnerData,
+                     if_match: str | None = None) -> Response:
+        async with data.database.owner_transaction(principal) as tx:
             if if_match is not None:
-                version = data.records.version(tx, table, record_id)
+                version = await tx.run(data.records.version_plan(tx, table, record_id))
                 if version is None:
                     return _not_found(request, resource)
                 if not _precondition_holds(if_match, version):
                     return _precondition_failed(request)
-            deleted = data.records.delete(tx, table, [record_id])
+            deleted = await tx.run(data.records.delete_plan(tx, table, [record_id]))
         return Response(status_code=204) if deleted else _not_found(request, resource)
 
-    def list_records(request: Request, query: BaseModel, principal: OwnerScope, data: OwnerData) -> Response:
+    async def list_records(request: Request, query: BaseModel, principal: OwnerScope,
+                           data: LiveOwnerData) -> Response:
         list_filter = resource.list_filter(query)
         owner = str(principal.owner_id)
         keys = data.records.owner_keys
+        await _key_ready(data, principal, create=False)  # the cursor's key and the index keys derive from it
         after: Position | None = None
         cursor = getattr(query, "cursor", None)
         if cursor is not None:  # checked before any query: a foreign or forged cursor reaches nothing
@@ -183,21 +201,22 @@ def collection_router(resource: Resource) -> APIRouter:
                                       cursor)
             except InvalidCursorError as exc:
                 return _bad_cursor(request, exc)
-        with data.database.owner_transaction(principal) as tx:
-            found, position = data.records.page(tx, table, limit=getattr(query, "limit"),  # noqa: B009
-                                                list_filter=list_filter, after=after)
+        async with data.database.owner_transaction(principal) as tx:
+            found, position = await tx.run(data.records.page_plan(
+                tx, table, limit=getattr(query, "limit"), list_filter=list_filter, after=after))  # noqa: B009
         next_cursor = None
         if position is not None and keys is not None:
             key = keys.cursor_key(owner)
             next_cursor = None if key is None else encode_cursor(key, owner, table, list_filter, position)
         return _json_answer({"items": [resource.to_json(r) for r in found], "next_cursor": next_cursor})
 
-    _signature(create, resource.create_model, with_id=False)
-    _signature(create_batch, resource.batch_model, with_id=False)
-    _signature(read, None, with_id=True)
-    _signature(update, resource.patch_model, with_id=True, if_match=True)
-    _signature(delete, None, with_id=True, if_match=True)
-    _signature(list_records, None, with_id=False, query=resource.query_model)
+    live = LiveOwnerDataDep
+    _signature(create, resource.create_model, with_id=False, data=live)
+    _signature(create_batch, resource.batch_model, with_id=False, data=live)
+    _signature(read, None, with_id=True, data=live)
+    _signature(update, resource.patch_model, with_id=True, if_match=True, data=live)
+    _signature(delete, None, with_id=True, if_match=True, data=live)
+    _signature(list_records, None, with_id=False, query=resource.query_model, data=live)
     model = resource.model_name
     api.add_api_route(
         "", create, methods=["POST"], name=f"{name}.create", status_code=201, response_model=Created,

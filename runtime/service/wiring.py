@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from fastapi import APIRouter
 
 from runtime.db import Database, PostgresWrappedKeyStore, Records, open_pool, require_safe
-from runtime.db.connect import ConnectionSource
+from runtime.db.connect import ConnectionSource, async_pool
 from runtime.db.credentials import PasswordSource
 from runtime.db.ledger import AuditLedger
 from runtime.db.organisation_keys import KeyUnavailableAudit, PostgresCustomerKeys
 from runtime.db.self_check import ServiceMode
+from runtime.db.session import AsyncDatabase
 from runtime.envelope import DataKeyCache, EnvelopeCipher
 from runtime.envelope.keyrings.customer import CustomerKeyChecker
 from runtime.environment import integer, text
@@ -219,4 +220,6 @@ def _owner_data(
         keyring=keyring, store=PostgresWrappedKeyStore(key_pool), cache=DataKeyCache(config.cache_limits),
         on_key_unavailable=audit_unavailable,
     )
-    return OwnerData(Database(pool, AuditLedger()), Records(cipher), cipher)
+    ledger = AuditLedger()
+    return OwnerData(Database(pool, ledger), Records(cipher), cipher, live=lambda: AsyncDatabase(
+        async_pool(config.database, source, name=f"{config.service_name}-owner-api"), ledger))

@@ -84,7 +84,7 @@ def test_logs_unexpected_error_is_a_500_problem_with_type_and_place_only(
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError(f"something quoted the payload: {CANARY}")
 
-    monkeypatch.setattr(Records, "insert", broken)
+    monkeypatch.setattr(Records, "insert_plan", broken)
     answer = client.post("/v1/prompts", json={"body": CANARY}, headers=org_a.headers)
     assert answer.status_code == 500
     assert answer.json()["detail"] == "the request failed; report the request id"
