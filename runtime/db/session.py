@@ -190,9 +190,13 @@ class AsyncDatabase:
 
     The same contract as `Database.owner_transaction`: one owner bound for the transaction only, the
     accesses queued in the audit ledger in the same commit, reads still audited when it fails. Each
-    transaction runs in pipeline mode: BEGIN, the owner's binding, every statement whose answer is not
-    needed and the COMMIT travel together, so a write costs one round trip and a read two. The endpoints
-    wait on the database without a thread: no hand-off between threads, no GIL convoy (issue 16).
+    transaction is ONE pipeline (psycopg's pipeline mode) ended by one Sync: PostgreSQL runs every statement
+    before a Sync as a single implicit transaction, committed at the Sync if all succeeded and rolled back
+    if any failed (the protocol's "Pipelining" section). So no BEGIN or COMMIT is sent: the owner's binding
+    (set_config, is_local: it ends with the transaction), the record statements and the audit queue travel
+    together, a write costs one round trip and a read two, and an endpoint waits on the database without a
+    thread (no hand-off, no GIL convoy: issue 16). When the body raises, a ROLLBACK ends the implicit
+    transaction before the Sync, so nothing it wrote commits.
     """
 
     def __init__(self, pool: AsyncConnectionPool[Any], ledger: AuditSink) -> None:
@@ -217,20 +221,23 @@ class AsyncDatabase:
         with translated():
             async with self.pool.connection() as conn:
                 if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
+                    # An explicit transaction would outlive the Sync: the statements would not commit with it.
                     raise DatabaseError("owner_transaction needs an idle connection in autocommit mode: "
-                                        "open the pool with open_async_pool")
+                                        "open the pool with runtime.db.connect.async_pool")
                 tx = AsyncOwnerTransaction(conn, principal)
                 try:
                     async with conn.pipeline():
-                        await conn.execute(b"BEGIN", prepare=False)
                         await conn.execute(_BIND_QUERY, (str(principal.owner_id),))
-                        yield tx
+                        try:
+                            yield tx
+                        except BaseException:
+                            with suppress(psycopg.Error):  # a failed statement has aborted it already
+                                await conn.execute(b"ROLLBACK", prepare=False)
+                            raise
                         if tx.events:
                             queued = self.ledger.queue_statement(tx.events)
                             await conn.execute(queued.query, queued.params)
-                        await conn.execute(b"COMMIT", prepare=False)
                 except BaseException as exc:
-                    await _rollback_quietly_async(conn)
                     await self._record_reads_after_failure(conn, tx, exc)
                     raise
 
@@ -252,12 +259,6 @@ class AsyncDatabase:
 def _reads(tx: OwnerBound) -> list[AccessEvent]:
     """What a failed transaction still owes the ledger: the rows that left the database."""
     return [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
-
-
-async def _rollback_quietly_async(conn: AsyncConnection) -> None:
-    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-        with suppress(psycopg.Error):
-            await conn.execute(b"ROLLBACK", prepare=False)
 
 
 def _rollback_quietly(conn: Connection) -> None:
