@@ -78,13 +78,30 @@ class AuditSink(Protocol):
     def queue_statement(self, events: Sequence[AccessEvent]) -> Statement: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One request of a grouped transaction (runtime/db/groups.py): its accesses are audited as its own."""
+
+    principal: OwnerScope
+    record_id: uuid.UUID | None = None  # what a read asked for; None: a create's row, the group's index-th
+
+    def share(self, index: int, row_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        if self.record_id is None:
+            return list(row_ids[index : index + 1])
+        return [self.record_id] if self.record_id in row_ids else []
+
+
 class OwnerBound:
     """What a plan (runtime/db/plans.py) needs of an open owner transaction: who acts for which owner, and
-    where its accesses are noted for the audit ledger."""
+    where its accesses are noted for the audit ledger. A grouped transaction (several requests of one owner)
+    notes each access once per member, with the member's actor, request and share of the rows."""
 
-    def __init__(self, principal: OwnerScope) -> None:
+    def __init__(self, principal: OwnerScope, members: Sequence[Member] = ()) -> None:
+        if any(m.principal.owner_id != principal.owner_id for m in members):
+            raise InvalidOwnerError("a grouped transaction's members must all act for its owner")
         self.principal = principal
         self.owner_key = str(principal.owner_id)  # the owner as the envelope's associated data names it
+        self._members = tuple(members)
         self._events: list[AccessEvent] = []
 
     @property
@@ -93,7 +110,12 @@ class OwnerBound:
 
     def record(self, action: Action, table: str, row_ids: Sequence[uuid.UUID], *, row_count: int = -1) -> None:
         """Note an access for the audit ledger; it is queued when the transaction commits."""
-        p = self.principal
+        if not self._members:
+            self._note(self.principal, action, table, row_ids, row_count)
+        for index, member in enumerate(self._members):
+            self._note(member.principal, action, table, member.share(index, row_ids), row_count)
+
+    def _note(self, p: OwnerScope, action: Action, table: str, row_ids: Sequence[uuid.UUID], row_count: int) -> None:
         self._events.append(AccessEvent(p.actor_id, p.owner_id, action, table, tuple(row_ids), p.request_id,
                                         row_count))
 
@@ -121,8 +143,8 @@ class OwnerTransaction(OwnerBound):
 class AsyncOwnerTransaction(OwnerBound):
     """The same on an async connection (the owner API's endpoints): `await tx.run(plan)`."""
 
-    def __init__(self, conn: AsyncConnection, principal: OwnerScope) -> None:
-        super().__init__(principal)
+    def __init__(self, conn: AsyncConnection, principal: OwnerScope, members: Sequence[Member] = ()) -> None:
+        super().__init__(principal, members)
         self._conn = conn
 
     async def run(self, plan: Plan[T]) -> T:
@@ -215,7 +237,9 @@ class AsyncDatabase:
         await self.pool.close()
 
     @asynccontextmanager
-    async def owner_transaction(self, principal: OwnerScope) -> AsyncIterator[AsyncOwnerTransaction]:
+    async def owner_transaction(self, principal: OwnerScope, members: Sequence[Member] = ()
+                                ) -> AsyncIterator[AsyncOwnerTransaction]:
+        """`members`: the requests a grouped transaction serves (runtime/db/groups.py), each audited as itself."""
         if not isinstance(principal, OwnerScope):
             raise InvalidOwnerError("owner_transaction needs an OwnerScope")
         with translated():
@@ -224,7 +248,7 @@ class AsyncDatabase:
                     # An explicit transaction would outlive the Sync: the statements would not commit with it.
                     raise DatabaseError("owner_transaction needs an idle connection in autocommit mode: "
                                         "open the pool with runtime.db.connect.async_pool")
-                tx = AsyncOwnerTransaction(conn, principal)
+                tx = AsyncOwnerTransaction(conn, principal, members)
                 try:
                     async with conn.pipeline():
                         await conn.execute(_BIND_QUERY, (str(principal.owner_id),))

@@ -165,7 +165,7 @@ async def _open_owner_pool(app: FastAPI, context: ServiceContext) -> AsyncDataba
         return None
     database = owner.live()
     await database.open()
-    live_by_loop(app)[asyncio.get_running_loop()] = LiveOwnerData(database, owner.records, owner.cipher)
+    live_by_loop(app)[asyncio.get_running_loop()] = LiveOwnerData.opened(database, owner)
     return database
 
 

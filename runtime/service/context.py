@@ -41,6 +41,7 @@ from starlette.concurrency import run_in_threadpool
 
 from runtime.db import Database, OwnerScope, Records
 from runtime.db.connect import ConnectionSource
+from runtime.db.groups import KeyReady, OwnerGroups
 from runtime.db.self_check import ServiceMode
 from runtime.db.session import AsyncDatabase
 from runtime.envelope import EnvelopeCipher
@@ -63,11 +64,31 @@ class OwnerData:
 @dataclass(frozen=True)
 class LiveOwnerData:
     """The owner API's endpoints' data layer: OwnerData's records and cipher, and async owner transactions
-    on the pool its app opened (runtime/service/app.py)."""
+    on the pool its app opened (runtime/service/app.py), single creates and reads grouped per organisation."""
 
     database: AsyncDatabase
     records: Records
     cipher: EnvelopeCipher
+    key_ready: KeyReady
+    groups: OwnerGroups
+
+    @classmethod
+    def opened(cls, database: AsyncDatabase, owner: OwnerData) -> "LiveOwnerData":
+        ready = key_loader(owner.cipher)
+        return cls(database, owner.records, owner.cipher, ready, OwnerGroups(database, owner.records, ready))
+
+
+def key_loader(cipher: EnvelopeCipher) -> KeyReady:
+    """`await key_ready(principal, uses, create)`: the organisation's data key in the cipher's cache before a
+    transaction, so encrypting and decrypting run on the event loop without waiting; loading it (the key
+    store, KMS) waits in a worker thread."""
+
+    async def key_ready(principal: OwnerScope, uses: int, create: bool) -> None:
+        owner = str(principal.owner_id)
+        if not cipher.holds_key(owner, uses=max(uses, 1)):
+            await run_in_threadpool(cipher.load_key, owner, create=create)
+
+    return key_ready
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic_core import to_json
-from starlette.concurrency import run_in_threadpool
 
 from runtime.db import OwnerScope
 from runtime.db.organisation_keys import record_pending, record_registered
@@ -75,14 +74,6 @@ def _json_answer(document: Mapping[str, Any], *, headers: Mapping[str, str] | No
 
 def _etag(record: Record) -> str:
     return f'"{record.version}"'
-
-
-async def _key_ready(data: LiveOwnerData, principal: OwnerScope, *, uses: int = 1, create: bool) -> None:
-    """The organisation's data key in the cipher's cache before the transaction: encrypting and decrypting then
-    run on the event loop without waiting; loading it (the key store, KMS) waits in a worker thread."""
-    owner = str(principal.owner_id)
-    if not data.cipher.holds_key(owner, uses=max(uses, 1)):
-        await run_in_threadpool(data.cipher.load_key, owner, create=create)
 
 
 def _precondition_holds(if_match: str | None, version: str) -> bool:
@@ -130,10 +121,7 @@ def collection_router(resource: Resource) -> APIRouter:
     table, name = resource.table, resource.table.replace("_", "-")
 
     async def create(request: Request, body: BaseModel, principal: OwnerScope, data: LiveOwnerData) -> Response:
-        row = resource.to_row(body)
-        await _key_ready(data, principal, uses=len(row), create=True)
-        async with data.database.owner_transaction(principal) as tx:
-            [row_id] = await tx.run(data.records.insert_plan(tx, table, [row]))
+        row_id = await data.groups.insert(principal, table, resource.to_row(body))
         return JSONResponse(
             {"id": str(row_id)}, status_code=201, headers={"Location": f"{PREFIX}/{resource.path}/{row_id}"}
         )
@@ -141,26 +129,24 @@ def collection_router(resource: Resource) -> APIRouter:
     async def create_batch(request: Request, body: BaseModel, principal: OwnerScope,
                            data: LiveOwnerData) -> Response:
         rows = [resource.to_row(item) for item in getattr(body, "items")]  # noqa: B009 (a generated model)
-        await _key_ready(data, principal, uses=sum(map(len, rows)), create=True)
+        await data.key_ready(principal, sum(map(len, rows)), True)
         async with data.database.owner_transaction(principal) as tx:
             # one statement, one audit event for the batch
             ids = await tx.run(data.records.insert_plan(tx, table, rows))
         return JSONResponse({"ids": [str(i) for i in ids]}, status_code=201)
 
     async def read(request: Request, record_id: RecordId, principal: OwnerScope, data: LiveOwnerData) -> Any:
-        await _key_ready(data, principal, create=False)
-        async with data.database.owner_transaction(principal) as tx:
-            found = await tx.run(data.records.get_plan(tx, table, [record_id]))
-        if not found:
+        found = await data.groups.get(principal, table, record_id)
+        if found is None:
             return _not_found(request, resource)
-        return _json_answer(resource.to_json(found[0]), headers={"ETag": _etag(found[0])})
+        return _json_answer(resource.to_json(found), headers={"ETag": _etag(found)})
 
     async def update(request: Request, record_id: RecordId, body: BaseModel, principal: OwnerScope,
                      data: LiveOwnerData, if_match: str | None = None) -> Response:
         values = resource.to_row(body, partial=True)
         if not values:
             return problem_response(422, "give at least one field to change", request_id=request_id_of(request))
-        await _key_ready(data, principal, uses=len(values), create=True)
+        await data.key_ready(principal, len(values), True)
         async with data.database.owner_transaction(principal) as tx:
             if if_match is not None:
                 # locks the row until commit
@@ -192,7 +178,7 @@ def collection_router(resource: Resource) -> APIRouter:
         list_filter = resource.list_filter(query)
         owner = str(principal.owner_id)
         keys = data.records.owner_keys
-        await _key_ready(data, principal, create=False)  # the cursor's key and the index keys derive from it
+        await data.key_ready(principal, 1, False)  # the cursor's key and the index keys derive from it
         after: Position | None = None
         cursor = getattr(query, "cursor", None)
         if cursor is not None:  # checked before any query: a foreign or forged cursor reaches nothing
