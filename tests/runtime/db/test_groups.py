@@ -5,7 +5,7 @@ a failed group fails each of its requests with the typed error."""
 import asyncio
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import _AsyncGeneratorContextManager
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ class CountingDatabase(AsyncDatabase):
     transactions: dict[uuid.UUID, int]
 
     def owner_transaction(self, principal: OwnerScope, members: Any = ()
-                          ) -> AbstractAsyncContextManager[AsyncOwnerTransaction]:
+                          ) -> _AsyncGeneratorContextManager[AsyncOwnerTransaction]:
         self.transactions[principal.owner_id] = self.transactions.get(principal.owner_id, 0) + 1
         return super().owner_transaction(principal, members)
 
