@@ -25,6 +25,8 @@ Figures (the baseline is measured in the same run, at the same concurrency):
                             per second and their latencies (target >= 1,000/s)
     api_server_cpu_ms_per_read  the service process's CPU time per read
     healthz_per_s           GET /healthz by the same 16 clients: the HTTP floor of one process
+    healthz_server_cpu_ms   the service process's CPU time per /healthz: the floor of every request's cost
+                            (server, framework, middleware, telemetry), whatever else shares the machine
     api_cpu_server_pct, api_cpu_database_pct, api_cpu_client_pct
                             CPU used during the measured write run, in % of ONE core (2 cores here)
     api_server_cpu_ms_per_write
@@ -410,7 +412,10 @@ def api_figures() -> dict[str, str]:
                 {"server": lambda: [pid]},
             )
             probe = [_request("GET", "/healthz", None)]
-            healthz, healthz_elapsed = _run_load(port, probe, total=MAX_REQUESTS, seconds=MAX_SECONDS / 4, expect=200)
+            healthz, healthz_elapsed, healthz_cpu = _measured(
+                lambda: _run_load(port, probe, total=MAX_REQUESTS, seconds=MAX_SECONDS / 4, expect=200),
+                {"server": lambda: [pid]},
+            )
         direct_owners = [uuid.uuid4() for _ in range(ORGANISATIONS)]
         direct = _direct_writes(db, direct_owners, payload, total=MAX_REQUESTS, seconds=MAX_SECONDS)
     rate = len(latencies) / elapsed
@@ -430,6 +435,7 @@ def api_figures() -> dict[str, str]:
         "api_read_p50_ms": f"{read_quantiles[49] * 1000:.1f}",
         "api_server_cpu_ms_per_read": f"{read_cpu['server'] * 10 / read_rate:.2f}",
         "healthz_per_s": f"{len(healthz) / healthz_elapsed:.0f}",
+        "healthz_server_cpu_ms": f"{healthz_cpu['server'] * 10 / (len(healthz) / healthz_elapsed):.3f}",
         "api_cpu_server_pct": f"{cpu['server']:.0f}",
         "api_server_cpu_ms_per_write": f"{cpu['server'] * 10 / rate:.2f}",
         "api_cpu_database_pct": f"{cpu['database']:.0f}",
