@@ -9,6 +9,9 @@ Set-up as bench/api.py: a throwaway TLS PostgreSQL and ONE service process start
                                 BATCH_REQUESTS requests (target >= 20,000)
     batch_server_cpu_us_per_record   the service process's CPU time per stored record over those rounds
                                 (median): one process can store at most 1,000,000 / this a second
+    batch_database_cpu_us_per_record PostgreSQL's CPU time per stored record (its server processes, median):
+                                with the service's, what a record costs the machine (2 cores: 2,000,000 / the
+                                sum a second at most)
     api_list_page_ms            median latency of `GET /v1/model-calls?limit=100` (a page of 100 1 KiB records,
                                 decrypted), one client walking the pages with their cursors
     api_list_filtered_page_ms   the same with `model=` (a blind index filter matching a tenth of the records)
@@ -28,8 +31,9 @@ from urllib.parse import quote
 
 import uvloop
 
-from bench.api import ORGANISATIONS, _answer, _cpu_seconds, _request, _run_load, service_process
+from bench.api import ORGANISATIONS, _answer, _cpu_seconds, _database_pids, _request, _run_load, service_process
 from bench.postgres import bench_database
+from tests.support.platform_db import PlatformDatabase
 from tests.support.postgres import HOST
 from tests.support.tokens import TokenIssuer
 
@@ -60,6 +64,11 @@ async def _walk(port: int, token: str, path: str, pages: int) -> list[float]:
     return latencies
 
 
+def _database_cpu(db: PlatformDatabase) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process (one started during a round counts from zero)."""
+    return {pid: _cpu_seconds([pid]) for pid in _database_pids(db)}
+
+
 def paging_figures() -> dict[str, str]:
     started = time.perf_counter()
     issuer = TokenIssuer.generate()
@@ -75,13 +84,15 @@ def paging_figures() -> dict[str, str]:
         body = json.dumps({"items": items}).encode()
         batches = [_request("POST", "/v1/model-calls/batch", token, body) for token in tokens]
         _run_load(port, batches, total=16, seconds=60, expect=201)  # warm-up
-        rates, cpu = [], []
+        rates, cpu, database_cpu = [], [], []
         for _ in range(ROUNDS):
-            before = _cpu_seconds([pid])
+            before, database_before = _cpu_seconds([pid]), _database_cpu(db)
             latencies, elapsed = _run_load(port, batches, total=BATCH_REQUESTS, seconds=120, expect=201)
             stored = len(latencies) * BATCH_ITEMS
             rates.append(stored / elapsed)
             cpu.append((_cpu_seconds([pid]) - before) / stored * 1e6)
+            spent = sum(seconds - database_before.get(p, 0.0) for p, seconds in _database_cpu(db).items())
+            database_cpu.append(spent / stored * 1e6)
         with db.admin(autocommit=True) as admin:  # the rates count records the database really holds
             [(count,)] = admin.execute("SELECT count(*) FROM platform.model_calls").fetchall()
         if count != (16 + ROUNDS * BATCH_REQUESTS) * BATCH_ITEMS:
@@ -93,6 +104,7 @@ def paging_figures() -> dict[str, str]:
     return {
         "batch_ingest_records_per_s": f"{statistics.median(rates):.0f}",
         "batch_server_cpu_us_per_record": f"{statistics.median(cpu):.1f}",
+        "batch_database_cpu_us_per_record": f"{statistics.median(database_cpu):.1f}",
         "api_list_page_ms": f"{statistics.median(pages) * 1000:.1f}",
         "api_list_filtered_page_ms": f"{statistics.median(filtered) * 1000:.1f}",
     }

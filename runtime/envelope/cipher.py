@@ -121,7 +121,6 @@ class EnvelopeCipher:
         rows = [fmt.row_context(r) for r in row_ids]
         remaining = sum(len(values) - values.count(None) for values in columns.values())
         step = self._cache.limits.max_uses  # a field key encrypts at most max_uses values
-        loaded: _LoadedKey | None = None
         nonces, at = b"", 0
         sealed: dict[str, list[bytes | None]] = {}
         for column, values in columns.items():
@@ -139,9 +138,11 @@ class EnvelopeCipher:
                     remaining -= uses
                     loaded = self._cached(owner, owner, self._load_for_encrypt, uses=uses)
                     nonces, at = self._random(fmt.NONCE_BYTES * uses), 0
-                assert loaded is not None
-                out.append(_seal(loaded, nonces[at : at + fmt.NONCE_BYTES], plaintext, context + rows[index]))
+                    prefix, commitment, aead = loaded.header_prefix, loaded.writer.commitment, loaded.writer.aead
+                nonce = nonces[at : at + fmt.NONCE_BYTES]
                 at += fmt.NONCE_BYTES
+                header = prefix + nonce + commitment  # as _seal builds it, inlined: this runs for every value
+                out.append(header + aead.encrypt(nonce, plaintext, header + context + rows[index]))
             sealed[column] = out
         return sealed
 
