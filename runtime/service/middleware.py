@@ -15,8 +15,8 @@
 
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -39,10 +39,15 @@ _EXTRA_HEADERS: Final = ((b"cache-control", b"no-store"), (b"x-content-type-opti
 log = logging.getLogger("platform.service")
 
 
+_VARIANT: Final = "89ab"  # the RFC 4122 variant's hex digit, by the random digit's two low bits
+
+
 def new_request_id() -> str:
-    """A random UUID: unguessable, a valid audit request id, and one the scrubber always passes (it reads UUIDs
-    as ids, never as card or phone numbers: runtime.telemetry.scrubber)."""
-    return str(uuid.uuid4())
+    """A random (version 4) UUID's text: unguessable, a valid audit request id, and one the scrubber always
+    passes (it reads UUIDs as ids, never as card or phone numbers: runtime.telemetry.scrubber). Formatted from
+    os.urandom directly: str(uuid.uuid4()) costs three times as much, in uuid.UUID's checks and formatting."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def too_large_detail(limit: int) -> str:

@@ -11,7 +11,7 @@ from typing import Final, Protocol
 from runtime.classification.classes import DataClass
 from runtime.errors import NotAllowlistedError, PiiDetectedError
 from runtime.telemetry.schema import EventSchema
-from runtime.telemetry.scrubber import Scrubber, looks_like_card_number, luhn_valid
+from runtime.telemetry.scrubber import Scrubber, is_uuid_text, looks_like_card_number, luhn_valid
 
 Record = Mapping[str, object]
 
@@ -123,7 +123,8 @@ class Emitter:
             return
         self._scrubber.check(text, field=f"a name in event {event}" if field is None else
                              f"field {field} of event {event}")
-        if len(text) <= self.MAX_REMEMBERED_CHARS:
+        # Not the UUIDs (request and row ids): each is new, and the scrubber answers them at once anyway.
+        if len(text) <= self.MAX_REMEMBERED_CHARS and not is_uuid_text(text):
             if len(self._passed) >= self.MAX_REMEMBERED:
                 self._passed.clear()
             self._passed.add(text)

@@ -207,11 +207,13 @@ def test_emitter_refused_value_is_refused_every_time_and_passed_values_still_pas
     assert [r["fields"]["region"] for r in sink.records] == ["eu-west-1"] * 3  # type: ignore[index]
 
 
-def test_emitter_remembers_a_bounded_number_of_strings(sink: ListSink) -> None:
+def test_emitter_remembers_a_bounded_number_of_strings_and_no_uuids(sink: ListSink) -> None:
     emitter = Emitter([SCHEMA], sink, clock=lambda: NOW)
     for i in range(Emitter.MAX_REMEMBERED + 10):
         emitter.emit("job.finished", {**GOOD, "region": f"region-{i}"})
     assert len(emitter._passed) <= Emitter.MAX_REMEMBERED
+    emitter.emit("job.finished", {**GOOD, "region": "550e8400-e29b-41d4-a716-446655440001"})
+    assert "550e8400-e29b-41d4-a716-446655440001" not in emitter._passed  # ids are new each time: not kept
 
 
 def test_logging_sink_emitter_lines_skip_the_log_scrubber_other_records_do_not(
