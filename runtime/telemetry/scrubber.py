@@ -126,7 +126,7 @@ def _shannon_entropy(text: str) -> float:
 
 
 def _is_high_entropy_secret(candidate: str) -> bool:
-    if _UUID.fullmatch(candidate):
+    if is_uuid_text(candidate):
         return False  # structured identifiers, not secrets
     has_digit = any(c.isdigit() for c in candidate)
     has_letter = any(c.isalpha() for c in candidate)
