@@ -148,6 +148,8 @@ DATABASE_SSLMODE: Final = "PLATFORM_DATABASE_SSLMODE"
 # Secrets Manager secret (ARN or name) with the database password, when IAM authentication is off.
 DATABASE_PASSWORD_SECRET_ID: Final = "PLATFORM_DATABASE_PASSWORD_SECRET_ID"  # noqa: S105 (a variable name)
 DATABASE_POOL_MIN_SIZE: Final = "PLATFORM_DATABASE_POOL_MIN_SIZE"
+# The data service opens two pools of this size: the owner API's async one and the sync one of the lifecycle
+# routes and probes (plus 3 connections for the key store): size the database's max_connections for 2x + 3.
 DATABASE_POOL_MAX_SIZE: Final = "PLATFORM_DATABASE_POOL_MAX_SIZE"
 DEFAULT_DATABASE_PORT: Final = 5432
 DEFAULT_DATABASE_POOL_MIN_SIZE: Final = 1
