@@ -69,9 +69,9 @@ from tests.support.postgres import HOST, free_port
 from tests.support.tokens import TokenIssuer
 
 CLIENTS = 16
-# Database connections of the service process (PLATFORM_DATABASE_POOL_MAX_SIZE). Writes no longer wait on a shared
-# audit lock (they queue their events; the sequencer chains them), so the pool is sized for the GIL: 6 was best
-# when the chain head was locked (4: same rate, 10: p99 x1.5); to be re-measured now that it is not.
+# Database connections of the service process (PLATFORM_DATABASE_POOL_MAX_SIZE). The owner API groups each
+# organisation's concurrent creates (and reads) into one transaction at a time (runtime/db/groups.py), so 4
+# organisations keep at most 4 of them busy; 6 leaves room for the key store's misses and the probes.
 POOL_CONNECTIONS = 6
 ORGANISATIONS = 4
 PAYLOAD_CHARS = 1024
