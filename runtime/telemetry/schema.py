@@ -70,6 +70,10 @@ def timestamp_field(*, required: bool = True) -> Field:
 class EventSchema:
     name: str
     fields: Mapping[str, Field] = field(default_factory=lambda: MappingProxyType({}))
+    required: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", frozenset(n for n, f in self.fields.items() if f.required))
 
     @classmethod
     def of(cls, name: str, **fields: Field) -> "EventSchema":
@@ -83,20 +87,23 @@ class EventSchema:
                 f"event {self.name} has no allowlisted field(s) {', '.join(unknown)}; "
                 "add them to the schema (ids, enums, numbers, timestamps only) or leave them out"
             )
-        missing = sorted(n for n, f in self.fields.items() if f.required and n not in values)
+        missing = () if values.keys() >= self.required else sorted(self.required - values.keys())
         if missing:
             raise NotAllowlistedError(f"event {self.name} is missing required field(s) {', '.join(missing)}")
         return {name: _normalise(self.name, name, self.fields[name], v) for name, v in values.items()}
 
 
+_INTEGER, _NUMBER, _ID_KIND = FieldKind.INTEGER, FieldKind.NUMBER, FieldKind.ID  # an Enum member's look-up is slow
+
+
 def _normalise(event: str, name: str, spec: Field, value: object) -> JsonScalar:
     kind = spec.kind
     # The common cases first, with no work besides the type checks (this runs for every field of every event).
-    if kind is FieldKind.INTEGER and type(value) is int:
+    if kind is _INTEGER and type(value) is int:
         return value
-    if kind is FieldKind.NUMBER and type(value) is float and math.isfinite(value):
+    if kind is _NUMBER and type(value) is float and math.isfinite(value):
         return value
-    if kind is FieldKind.ID and type(value) is str and _ID.fullmatch(value):
+    if kind is _ID_KIND and type(value) is str and _ID.fullmatch(value):
         return value
     where = f"field {name} of event {event}"
     if isinstance(value, Sensitive):
