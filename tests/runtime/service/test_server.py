@@ -27,8 +27,8 @@ from runtime.db.schema import APP_ROLE
 from runtime.service.app import create_app
 from runtime.service.config import ServiceConfig, TlsSettings
 from runtime.service.context import OwnerDataDep, OwnerScopeDep, ServiceContext
+from runtime.service.server import YOUNG_COLLECTION_OBJECTS, uvicorn_config
 from runtime.service.server import run as run_server
-from runtime.service.server import uvicorn_config
 from runtime.service.tls import self_signed
 from tests.runtime.service.conftest import Org
 from tests.support.platform_db import PlatformDatabase
@@ -159,10 +159,12 @@ def test_serve_bad_settings_stop_start_up_with_one_message(
 
 def test_run_freezes_what_start_up_loaded(owner_context: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
     """The app and libraries are frozen before serving: requests' garbage collections never walk them (a batch of
-    900 records allocates thousands of objects; walking the whole heap cost ~8 us of CPU per record)."""
-    frozen_when_serving: list[int] = []
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: frozen_when_serving.append(
-        gc.get_freeze_count()))
+    900 records allocates thousands of objects; walking the whole heap cost ~8 us of CPU per record), and young
+    collections come every YOUNG_COLLECTION_OBJECTS allocations."""
+    when_serving: list[tuple[int, int]] = []  # (objects frozen, young collection threshold)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: when_serving.append(
+        (gc.get_freeze_count(), gc.get_threshold()[0])))
+    threshold = gc.get_threshold()
     monkeypatch.setattr(sys, "setswitchinterval", lambda interval: None)  # the test process keeps its own
     config = ServiceConfig(  # only the fields the server reads; the context is the session's, left open
         mode=owner_context.mode, environment="test", database=None, auth=None, chain_key=None,  # type: ignore[arg-type]
@@ -173,7 +175,10 @@ def test_run_freezes_what_start_up_loaded(owner_context: ServiceContext, monkeyp
         run_server(config, context=dataclasses.replace(owner_context, closers=()))
     finally:
         gc.unfreeze()
-    assert frozen_when_serving and frozen_when_serving[0] > 10_000
+        gc.set_threshold(*threshold)
+    [(frozen, young)] = when_serving
+    assert frozen > 10_000
+    assert young == YOUNG_COLLECTION_OBJECTS > threshold[0]
 
 
 def test_server_runs_on_uvloop_and_httptools(owner_context: ServiceContext) -> None:
