@@ -195,16 +195,13 @@ class Database:
                     conn.autocommit = False
 
     def _record_reads_after_failure(self, conn: Connection, tx: OwnerTransaction, exc: BaseException) -> None:
-        reads = _reads(tx)
-        if not reads or conn.closed:
-            if reads:
-                exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
-            return
-        try:
-            with translated(), conn.transaction():
-                self.ledger.append(conn, reads)
-        except Exception as audit_exc:  # the original error still propagates; say what was lost
-            exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+        owed = _owed_reads(self.ledger, tx, exc, connected=not conn.closed)
+        if owed is not None:
+            try:
+                with translated():
+                    conn.execute(owed.query, owed.params)  # one statement: a transaction of its own
+            except Exception as audit_exc:
+                _unaudited(exc, tx, audit_exc)
 
 
 class AsyncDatabase:
@@ -266,23 +263,32 @@ class AsyncDatabase:
                     raise
 
     async def _record_reads_after_failure(self, conn: AsyncConnection, tx: OwnerBound, exc: BaseException) -> None:
-        reads = _reads(tx)
-        if not reads or conn.closed:
-            if reads:
-                exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
-            return
-        try:
-            with translated():
-                async with conn.transaction():
-                    queued = self.ledger.queue_statement(reads)
-                    await conn.execute(queued.query, queued.params)
-        except Exception as audit_exc:  # the original error still propagates; say what was lost
-            exc.add_note(f"{len(reads)} read event(s) could not be written to the audit ledger: {audit_exc}")
+        owed = _owed_reads(self.ledger, tx, exc, connected=not conn.closed)
+        if owed is not None:
+            try:
+                with translated():
+                    await conn.execute(owed.query, owed.params)  # one statement: a transaction of its own
+            except Exception as audit_exc:
+                _unaudited(exc, tx, audit_exc)
 
 
 def _reads(tx: OwnerBound) -> list[AccessEvent]:
     """What a failed transaction still owes the ledger: the rows that left the database."""
     return [e for e in tx.events if e.action in (Action.READ, Action.EXPORT)]
+
+
+def _owed_reads(ledger: AuditSink, tx: OwnerBound, exc: BaseException, *, connected: bool) -> Statement | None:
+    """The statement that queues a failed transaction's reads, run in autocommit mode after it; None when it
+    read nothing, or when the connection is lost (then `exc` says so)."""
+    reads = _reads(tx)
+    if reads and not connected:
+        exc.add_note(f"{len(reads)} read event(s) could not be audited: the connection was lost")
+    return ledger.queue_statement(reads) if reads and connected else None
+
+
+def _unaudited(exc: BaseException, tx: OwnerBound, audit_exc: Exception) -> None:
+    # The original error still propagates; say what was lost.
+    exc.add_note(f"{len(_reads(tx))} read event(s) could not be written to the audit ledger: {audit_exc}")
 
 
 def _rollback_quietly(conn: Connection) -> None:
