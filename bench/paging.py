@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -100,7 +101,8 @@ def paging_figures() -> dict[str, str]:
         pages = uvloop.run(_walk(port, tokens[0], "/v1/model-calls?limit=100", PAGES))
         filtered = uvloop.run(_walk(port, tokens[0], "/v1/model-calls?limit=100&model=bench-3", PAGES // 4))
     print(f"# paging benchmark: {ROUNDS} rounds of {BATCH_REQUESTS} batches, records/s "
-          f"{', '.join(f'{r:.0f}' for r in rates)}; {time.perf_counter() - started:.0f} s in all", file=sys.stderr)
+          f"{', '.join(f'{r:.0f}' for r in rates)}; {time.perf_counter() - started:.0f} s in all; load "
+          f"{os.getloadavg()[0]:.2f}", file=sys.stderr)
     return {
         "batch_ingest_records_per_s": f"{statistics.median(rates):.0f}",
         "batch_server_cpu_us_per_record": f"{statistics.median(cpu):.1f}",
