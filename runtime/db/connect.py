@@ -104,15 +104,17 @@ def open_pool(
 
 
 async def _async_autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
-    await conn.set_autocommit(True)  # AsyncDatabase sends its own BEGIN, pipelined with the owner binding
+    # No BEGIN from psycopg: AsyncDatabase's pipeline is one implicit transaction, ended by its Sync.
+    await conn.set_autocommit(True)
 
 
 def async_pool(settings: DatabaseSettings, passwords: PasswordSource | None, *, name: str) -> AsyncConnectionPool:
     """The owner API's pool of async connections, not yet open (`await pool.open()` on the event loop that
     will use it: runtime/service/app.py's lifespan). The same TLS floor and fresh kwargs per connection as
-    `open_pool`. No reset on return: only `AsyncDatabase` owner transactions run on it (BEGIN, the owner
-    bound with is_local, the record and audit statements, COMMIT or ROLLBACK), which leave no session state,
-    and a reset would cost every request a round trip (tests/runtime/db/test_async_session.py checks it)."""
+    `open_pool`. No reset on return: only `AsyncDatabase` owner transactions run on it (the owner bound
+    with is_local, the record and audit statements, the Sync that commits them or a ROLLBACK), which leave
+    no session state, and a reset would cost every request a round trip
+    (tests/runtime/db/test_async_session.py checks it)."""
     require_verified_tls(settings.libpq_params())
     return AsyncConnectionPool(
         kwargs=lambda: connection_kwargs(settings, passwords),

@@ -9,8 +9,8 @@
 
 A plan yields each `Statement` and receives its rows (a list of tuples) when it asked for them, else None.
 A statement that asks for no rows lets an async connection in pipeline mode send it without waiting for
-its answer: a whole write (BEGIN, the owner's binding, the insert, the audit queue, COMMIT) then costs
-one round trip; a statement's error surfaces at the transaction's end, still as a typed error.
+its answer: a whole write (the owner's binding, the insert, the audit queue, the Sync that commits them)
+then costs one round trip; a statement's error surfaces at the transaction's end, still as a typed error.
 """
 
 from collections.abc import Generator, Sequence

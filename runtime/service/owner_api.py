@@ -1,6 +1,7 @@
 """The owner API (P3): create, read, list, update and delete the caller's own records, collection by collection.
 
-Every operation runs in ONE owner-bound transaction (`Database.owner_transaction`): the database's
+Every operation runs in ONE owner-bound transaction (`AsyncDatabase.owner_transaction`, pipelined; single
+creates and reads by id of one organisation may share one: runtime/db/groups.py): the database's
 row-level security binds it to the caller's organisation, the record API encrypts on the way in and
 decrypts on the way out, and the audit ledger gets the access in the same commit (P14). Another
 organisation's record is invisible to the query, so it answers exactly like a missing one: 404.
