@@ -470,10 +470,9 @@ class Records:
     def version_plan(self, tx: OwnerBound, table: str, row_id: uuid.UUID, *, lock: bool = True) -> Plan[str | None]:
         spec = self._table(table)
         row_id = parse_id(row_id, f"{table}.id")
-        columns = ["id", *spec.reference_columns, *spec.sensitive_columns]
         query = self._query(("version", spec.name, lock), lambda: sql.SQL(
             "SELECT {columns} FROM {table} WHERE id = {id}{lock}").format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            columns=sql.SQL(", ").join(map(sql.Identifier, ["id", *spec.reference_columns, *spec.sensitive_columns])),
             table=sql.Identifier(SCHEMA, spec.name),
             id=sql.Placeholder(),
             lock=sql.SQL(" FOR UPDATE" if lock else ""),
@@ -484,12 +483,7 @@ class Records:
 
     def _select_plan(self, tx: OwnerBound, spec: RecordTable, clause: bytes,
                      params: list[object]) -> Plan[list[Record]]:
-        columns = ["id", spec.owner_column, CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
-        if spec.is_owner_table:
-            columns = ["id", CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
-        query = self._query(("select", spec.name), lambda: sql.SQL("SELECT {columns} FROM {table} ").format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(SCHEMA, spec.name),
-        )) + clause
+        query = self._query(("select", spec.name), lambda: _select_head(spec)) + clause
         rows = yield Statement(query, params, rows=True, binary=True)
         assert rows is not None
         # Record the read before decrypting: what left the database is audited even if decryption fails.
@@ -510,6 +504,14 @@ class Records:
                 self._cipher.decrypt(bytes(blob), owner=tx.owner_key, table=spec.name, column=column, row_id=row_key)
             )
         return Record(row_id, values[1], values[2], references, decrypted, _version(row_id, values[3:]))
+
+
+def _select_head(spec: RecordTable) -> sql.Composable:
+    """SELECT of a record's stored columns, in the order _decrypt reads them (organisations: no owner column)."""
+    owner = [] if spec.is_owner_table else [spec.owner_column]
+    columns = ["id", *owner, CREATED_AT, *spec.reference_columns, *spec.sensitive_columns]
+    return sql.SQL("SELECT {columns} FROM {table} ").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(SCHEMA, spec.name))
 
 
 def _revealed(value: Sensitive[bytes] | None) -> bytes | None:

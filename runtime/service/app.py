@@ -161,7 +161,7 @@ def _lifespan(context: ServiceContext, metrics: Callable[[], ServiceMetrics | No
 async def _open_owner_pool(app: FastAPI, context: ServiceContext) -> AsyncDatabase | None:
     """Owner mode: open the owner API's async pool on this app's event loop (its connections belong to it)."""
     owner = context.owner
-    if owner is None or owner.live is None:
+    if owner is None:
         return None
     database = owner.live()
     await database.open()

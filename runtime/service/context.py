@@ -58,7 +58,7 @@ class OwnerData:
     records: Records
     cipher: EnvelopeCipher
     # The owner API's async transactions, their pool not yet open: each app opens its own on its event loop.
-    live: Callable[[], AsyncDatabase] | None = field(default=None, repr=False)
+    live: Callable[[], AsyncDatabase] = field(repr=False)
 
 
 @dataclass(frozen=True)
